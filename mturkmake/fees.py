@@ -1,0 +1,89 @@
+"""MTurk's fee rules as pure functions (DESIGN §4), shared by cost lines, the budget and the
+local marketplace so that all three always agree to the cent.
+
+- 20 % of the reward and of a bonus;
+- +20 % on the reward for HITs with 10 or more assignments;
+- +5 % on the reward when the HIT requires the Masters qualification;
+- at least $0.01 per assignment and per non-zero bonus; none on a $0.00 reward;
+- rounded half-up to the cent, per transaction (one assignment, one bonus).
+
+All amounts are :class:`~decimal.Decimal` dollars; strings such as ``"0.05"`` are accepted.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+BASE_RATE = Decimal("0.20")
+LARGE_BATCH_RATE = Decimal("0.20")
+LARGE_BATCH_ASSIGNMENTS = 10
+MASTERS_RATE = Decimal("0.05")
+MINIMUM_FEE = CENT
+
+
+def to_money(amount: Decimal | str | int) -> Decimal:
+    """``amount`` as a Decimal rounded half-up to the cent; refuses floats (binary fractions)."""
+    if isinstance(amount, float):  # pragma: no cover - a programming error, not user input
+        raise TypeError("money must be Decimal, str or int, not float")
+    return Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def commission_rate(max_assignments: int, *, masters: bool = False) -> Decimal:
+    """The fee rate on the reward of a HIT with ``max_assignments`` assignments."""
+    rate = BASE_RATE
+    if max_assignments >= LARGE_BATCH_ASSIGNMENTS:
+        rate += LARGE_BATCH_RATE
+    if masters:
+        rate += MASTERS_RATE
+    return rate
+
+
+def assignment_fee(
+    reward: Decimal | str, *, max_assignments: int, masters: bool = False
+) -> Decimal:
+    """The fee MTurk charges for paying one assignment of ``reward``."""
+    amount = to_money(reward)
+    if amount <= 0:
+        return Decimal("0.00")
+    fee = to_money(amount * commission_rate(max_assignments, masters=masters))
+    return max(fee, MINIMUM_FEE)
+
+
+def assignment_cost(
+    reward: Decimal | str, *, max_assignments: int, masters: bool = False
+) -> Decimal:
+    """Reward plus fee for one assignment."""
+    return to_money(reward) + assignment_fee(
+        reward, max_assignments=max_assignments, masters=masters
+    )
+
+
+def hit_cost(
+    reward: Decimal | str,
+    assignments: int,
+    *,
+    max_assignments: int | None = None,
+    masters: bool = False,
+) -> Decimal:
+    """The most ``assignments`` assignments of a HIT can cost, fees included.
+
+    :param max_assignments: the HIT's total MaxAssignments when it differs from
+        ``assignments`` (extra assignments on a HIT are charged at the HIT's total: a HIT
+        extended to 10 or more pays the large-batch rate on the new ones).
+    """
+    total = assignments if max_assignments is None else max_assignments
+    return assignments * assignment_cost(reward, max_assignments=total, masters=masters)
+
+
+def bonus_fee(amount: Decimal | str) -> Decimal:
+    """The fee on a bonus of ``amount`` (none on zero)."""
+    value = to_money(amount)
+    if value <= 0:
+        return Decimal("0.00")
+    return max(to_money(value * BASE_RATE), MINIMUM_FEE)
+
+
+def bonus_cost(amount: Decimal | str) -> Decimal:
+    """A bonus plus its fee."""
+    return to_money(amount) + bonus_fee(amount)

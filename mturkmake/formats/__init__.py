@@ -1,0 +1,1 @@
+"""Pure readers and writers of the CLT file formats: no network, no plugin manager."""

@@ -1,0 +1,1 @@
+"""The local MTurk marketplace. Depends only on mturkmake.formats and mturkmake.fees."""
