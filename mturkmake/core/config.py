@@ -91,3 +91,281 @@ class Config:
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the project and reading its files
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectTable:
+    """The raw ``[tool.mturkmake]`` (or ``mturkmake.toml``) table and where it came from."""
+
+    values: Mapping[str, Any]
+    source: Path | None
+    text: str = ""
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory upward from ``start`` with ``mturkmake.toml`` or a
+    ``pyproject.toml`` holding ``[tool.mturkmake]``; without one, ``start`` itself."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / PROJECT_FILE).is_file():
+            return directory
+        pyproject = directory / PYPROJECT_FILE
+        if pyproject.is_file() and _has_tool_table(pyproject):
+            return directory
+    return start
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    # A cheap textual test first: most pyproject files never mention us.
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if "tool.mturkmake" not in text:
+        return False
+    try:
+        return "mturkmake" in _parse_toml(text, pyproject).get("tool", {})
+    except ConfigError:
+        return True  # it is ours; read_project_table will report the syntax error
+
+
+def _parse_toml(text: str, source: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        message = str(exc).split(" (at line")[0]
+        raise ConfigError(
+            f"malformed TOML: {message}", file=str(source), line=line, hint="fix the TOML syntax"
+        ) from None
+
+
+def _line_from_message(message: str) -> int | None:
+    marker = "(at line "
+    if marker not in message:
+        return None
+    digits = message.split(marker, 1)[1].split(",", 1)[0].strip()
+    return int(digits) if digits.isdigit() else None
+
+
+def read_project_table(root: Path) -> ProjectTable:
+    """Read ``mturkmake.toml`` (whole file) or ``pyproject.toml``'s ``[tool.mturkmake]``."""
+    project_file = root / PROJECT_FILE
+    if project_file.is_file():
+        text = _read_text(project_file)
+        return ProjectTable(_parse_toml(text, project_file), project_file, text)
+    pyproject = root / PYPROJECT_FILE
+    if pyproject.is_file():
+        text = _read_text(pyproject)
+        if "tool.mturkmake" in text:
+            table = _parse_toml(text, pyproject).get("tool", {}).get("mturkmake")
+            if table is not None:
+                if not isinstance(table, dict):
+                    raise ConfigError(
+                        "[tool.mturkmake] must be a table", file=str(pyproject)
+                    )
+                return ProjectTable(table, pyproject, text)
+    return ProjectTable({}, None)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 ({exc.reason})", file=str(path), hint="save the file as UTF-8"
+        ) from None
+
+
+def _key_line(table: ProjectTable, key: str) -> int | None:
+    """Best-effort line of ``key`` in the config file, for error messages."""
+    if not table.text:
+        return None
+    for number, line in enumerate(table.text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(f"{key} ") or stripped.startswith(f"{key}="):
+            return number
+        if stripped in (f"[tool.mturkmake.{key}]", f"[{key}]"):
+            return number
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Building the Config
+# --------------------------------------------------------------------------------------------
+
+PLAIN_ENDPOINTS: frozenset[str] = frozenset({"local", "sandbox", "production"})
+LOOPBACK_HOSTS = ("localhost", "127.", "[::1]", "::1")
+
+
+def classify_endpoint(value: str, *, source: str) -> tuple[EndpointKind, str | None]:
+    """``local``/``sandbox``/``production``, or a URL: loopback → local rules, else production."""
+    if value in PLAIN_ENDPOINTS:
+        return value, None  # type: ignore[return-value]  # narrowed by the set test
+    if value.startswith(("http://", "https://")):
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(value).hostname or "").lower()
+        if host == "localhost" or host.startswith("127.") or host == "::1":
+            return "local", value
+        return "production", value
+    raise ConfigError(
+        f"unknown endpoint {value!r} (from {source})",
+        hint="use local, sandbox, production or a URL",
+    )
+
+
+def _convert_env(key: ConfigKey, raw: str, variable: str) -> Any:
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    if str in types:
+        return raw
+    if bool in types:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+    if int in types:
+        try:
+            return int(raw)
+        except ValueError:
+            pass
+    if float in types:
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+    if list in types:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    raise ConfigError(
+        f"{variable}={raw!r} is not a valid {_type_names(key)}",
+        hint=f"set {variable} to a {_type_names(key)}",
+    )
+
+
+def _type_names(key: ConfigKey) -> str:
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    names = {str: "string", int: "integer", float: "number", bool: "boolean",
+             list: "list", dict: "table"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _type_ok(key: ConfigKey, value: Any) -> bool:
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    if isinstance(value, bool):
+        return bool in types  # bool is an int subclass; only a declared bool accepts it
+    if isinstance(value, int) and float in types:
+        return True
+    return isinstance(value, types)
+
+
+def build_config(
+    root: Path,
+    *,
+    keys: Sequence[ConfigKey],
+    table: ProjectTable,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge defaults, ``mturk.properties``, the project table, the environment and flags.
+
+    :param keys: every declared key (core and plugins); anything else in the table is refused.
+    :param flags: values from the command line, by key name (``None`` = not given).
+    :raises ConfigError: an unknown key, a wrong type, a malformed or unsafe endpoint.
+    """
+    environ = os.environ if environ is None else environ
+    declared = {key.name: key for key in keys}
+    values: dict[str, Any] = {name: key.default for name, key in declared.items()}
+    sources: dict[str, str] = dict.fromkeys(declared, "default")
+    file_label = str(table.source) if table.source else ""
+
+    for name, value in table.values.items():
+        key = declared.get(name)
+        if key is None:
+            known = ", ".join(sorted(declared))
+            raise ConfigError(
+                f"unknown key '{name}'",
+                file=file_label,
+                line=_key_line(table, name),
+                hint=f"remove it, or load the plugin that declares it (known keys: {known})",
+            )
+        if not _type_ok(key, value):
+            raise ConfigError(
+                f"'{name}' must be a {_type_names(key)}, not {type(value).__name__}",
+                file=file_label,
+                line=_key_line(table, name),
+                hint=f"write {name} as a {_type_names(key)}",
+            )
+        values[name] = value
+        sources[name] = file_label
+
+    for name, key in declared.items():
+        variable = f"MTURKMAKE_{name.upper()}"
+        if key.env and variable in environ and key.type is not dict:
+            values[name] = _convert_env(key, environ[variable], variable)
+            sources[name] = variable
+
+    for name, value in (flags or {}).items():
+        if value is None or name not in declared:
+            continue
+        values[name] = value
+        sources[name] = f"--{name.replace('_', '-')}"
+
+    credentials, retry, service_url = _read_mturk_properties(root)
+    if sources.get("endpoint") == "default" and service_url:
+        # DESIGN §4: the CLT file decides only when nothing above it does.
+        if "sandbox" in service_url.lower():
+            values["endpoint"] = "sandbox"
+            sources["endpoint"] = CLT_PROPERTIES_FILE
+        else:
+            raise ConfigError(
+                f"service_url in {CLT_PROPERTIES_FILE} is not the sandbox ({service_url})",
+                file=str(root / CLT_PROPERTIES_FILE),
+                hint='to use production, say so explicitly: endpoint = "production" in '
+                "mturkmake.toml, or --endpoint production",
+            )
+
+    endpoint = str(values.get("endpoint") or "sandbox")
+    kind, url = classify_endpoint(endpoint, source=sources.get("endpoint", "default"))
+    return Config(
+        root=root,
+        endpoint=endpoint,
+        endpoint_kind=kind,
+        endpoint_url=url,
+        values=MappingProxyType(values),
+        sources=MappingProxyType(sources),
+        credentials=credentials,
+        retry=retry,
+    )
+
+
+def _read_mturk_properties(root: Path) -> tuple[Credentials | None, RetrySettings, str | None]:
+    path = root / CLT_PROPERTIES_FILE
+    if not path.is_file():
+        return None, RetrySettings(), None
+    from mturkmake.formats.mturk_properties import load_mturk_properties
+
+    props = load_mturk_properties(path)
+    credentials = None
+    if props.access_key and props.secret_key:
+        credentials = Credentials(props.access_key, props.secret_key, str(path))
+    retry = RetrySettings(
+        attempts=props.retry_attempts,
+        delay_millis=props.retry_delay_millis,
+        retriable_errors=tuple(props.retriable_errors or ()),
+    )
+    return credentials, retry, props.service_url
+
+
+def iter_declared(keys: Iterable[ConfigKey]) -> list[str]:
+    """Names of ``keys``, sorted (for help output)."""
+    return sorted(key.name for key in keys)

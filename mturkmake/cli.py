@@ -1,0 +1,298 @@
+"""The command line: make mode, CLT command mode and subcommands (DESIGN §8).
+
+``mturkmake [global options] TARGET...`` builds targets; ``mturkmake [global options] COMMAND
+[flags]`` runs a CLT-style command (``loadHITs -input …``) or a subcommand (``marketplace
+serve``). Command names win over targets of the same name (``./init`` is a target). This
+module parses and dispatches; the only place exceptions become exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from mturkmake.errors import ExitCode, MturkmakeError, UsageError
+
+if TYPE_CHECKING:
+    from mturkmake.core.plugins import PluginHost
+    from mturkmake.hookspecs import CommandSpec, Context
+
+PROG = "mturkmake"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, hint=f"see '{self.prog} --help'")
+
+
+def _global_parser(*, targets: bool) -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="make for Amazon Mechanical Turk batches",
+        allow_abbrev=False,
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="show this help and exit")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("-C", "--directory", metavar="DIR", help="change to DIR first")
+    parser.add_argument("-n", "--dry-run", "--just-print", action="store_true",
+                        help="print what would be done; change nothing, call nothing")
+    parser.add_argument("-q", "--question", action="store_true",
+                        help="run nothing; exit 1 if a target is out of date, else 0")
+    parser.add_argument("-B", "--always-make", action="store_true",
+                        help="rebuild targets (reconciles; never duplicates HITs)")
+    parser.add_argument("-k", "--keep-going", action="store_true",
+                        help="keep going when a target fails")
+    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="run N independent steps at once")
+    parser.add_argument("--explain", action="store_true", help="say why each target is (not) made")
+    parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE",
+                        help="load a plugin module; -p no:NAME blocks one")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more")
+    parser.add_argument("--endpoint", metavar="ENDPOINT",
+                        help="local, sandbox, production or a URL")
+    parser.add_argument("--sandbox", action="store_true", help="same as --endpoint sandbox")
+    parser.add_argument("--yes", action="store_true",
+                        help="answer yes to confirmations (never lifts the budget)")
+    parser.add_argument("--wait", nargs="?", const="inf", default=None, metavar="TIMEOUT",
+                        help="poll until remote work is final (optionally at most TIMEOUT)")
+    parser.add_argument("--poll", type=float, default=60.0, metavar="SECONDS",
+                        help="seconds between polls with --wait (default 60)")
+    parser.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                        help="how long to wait for another run's project lock")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show a traceback for expected errors too")
+    if targets:
+        parser.add_argument("targets", nargs="*", metavar="TARGET")
+    else:
+        parser.add_argument("words", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run mturkmake; return the exit code (see :class:`~mturkmake.errors.ExitCode`)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in args
+    try:
+        return int(_main(args))
+    except MturkmakeError as exc:
+        if show_traceback:
+            traceback.print_exc()
+        print(f"{PROG}: {exc.one_line()}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+
+
+def _main(argv: list[str]) -> ExitCode | int:
+    # A first pass finds -C, -p and the command words; plugin options are not known yet.
+    boot, _unknown = _global_parser(targets=False).parse_known_args(argv)
+    if boot.version:
+        from mturkmake import __version__
+
+        print(f"{PROG} {__version__}")
+        return ExitCode.OK
+
+    from mturkmake.core import config as config_module
+    from mturkmake.core.plugins import (
+        LOCAL_PLUGIN_FILE,
+        PluginHost,
+        blocked_from_env,
+        make_plugin_manager,
+    )
+
+    start = Path(boot.directory) if boot.directory else Path.cwd()
+    if not start.is_dir():
+        raise UsageError(f"-C {boot.directory}: no such directory")
+    root = config_module.find_root(start)
+    table = config_module.read_project_table(root)
+
+    blocked = [p[3:] for p in boot.plugins if p.startswith("no:")]
+    blocked += blocked_from_env(os.environ)
+    modules = [str(m) for m in table.values.get("plugins", []) or []]
+    modules += [p for p in boot.plugins if not p.startswith("no:")]
+    reporter = _make_reporter(boot.verbose)
+    pm = make_plugin_manager(
+        modules=modules,
+        blocked=blocked,
+        local_file=root / LOCAL_PLUGIN_FILE,
+        extra=[(reporter, "reporter")] if reporter is not None else [],
+    )
+    host = PluginHost(pm)
+
+    commands = host.commands()
+    words: list[str] = boot.words
+    spec, consumed = _match_command(commands, words)
+    if boot.help and spec is None:
+        parser = _global_parser(targets=True)
+        host.add_options(parser)
+        parser.print_help()
+        _print_command_list(commands)
+        return ExitCode.OK
+
+    if spec is not None:
+        # Global options come before the command name; parse them again with plugin options.
+        prefix_parser = _global_parser(targets=False)
+        host.add_options(prefix_parser)
+        options = prefix_parser.parse_args(argv[: len(argv) - len(words)])
+        command_args = _parse_command(spec, words[consumed:])
+        if command_args is None:  # -help was printed
+            return ExitCode.OK
+        flags = _config_flags(options)
+        if command_args.get("sandbox"):
+            flags["endpoint"] = "sandbox"
+        ctx = _context(root, host, table, flags, {**vars(options), **command_args})
+        return spec.handler(command_args, ctx)
+
+    # Make mode: options may be interleaved with targets, as GNU make allows.
+    parser = _global_parser(targets=True)
+    host.add_options(parser)
+    options = parser.parse_intermixed_args(argv)
+    if not options.targets:
+        raise UsageError(
+            "no targets specified",
+            hint="name a target, e.g. 'mturkmake survey.results', or a command (--help)",
+        )
+    ctx = _context(root, host, table, _config_flags(options), vars(options))
+    return _build(ctx, options)
+
+
+def _config_flags(options: argparse.Namespace) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
+    if options.endpoint:
+        flags["endpoint"] = options.endpoint
+    if options.sandbox:
+        flags["endpoint"] = "sandbox"
+    if options.lock_timeout is not None:
+        flags["lock_timeout"] = options.lock_timeout
+    return flags
+
+
+def _context(
+    root: Path,
+    host: PluginHost,
+    table: Any,
+    flags: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> Context:
+    from mturkmake.core.config import CORE_KEYS, build_config
+    from mturkmake.hookspecs import Context
+
+    config = build_config(root, keys=[*CORE_KEYS, *host.config_keys()], table=table, flags=flags)
+    host.configure(config)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    return Context(root=root, config=config, host=host, options=dict(options),
+                   interactive=interactive)
+
+
+def _build(ctx: Context, options: argparse.Namespace) -> int:
+    from mturkmake.core.run import Runner
+    from mturkmake.core.state import StateDB
+
+    goals = [_normalise_target(ctx.root, t) for t in options.targets]
+    state = StateDB(ctx.config.state_dir / "state.db")
+    runner = Runner(
+        ctx,
+        state,
+        dry_run=options.dry_run,
+        question=options.question,
+        always_make=options.always_make,
+        keep_going=options.keep_going,
+        jobs=max(1, options.jobs),
+        explain=options.explain,
+    )
+    return int(runner.build(goals))
+
+
+def _normalise_target(root: Path, target: str) -> str:
+    """A target as a ``/``-separated path relative to the project root."""
+    path = Path(target)
+    absolute = path if path.is_absolute() else (Path.cwd() / path)
+    try:
+        return absolute.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise UsageError(
+            f"target '{target}' is outside the project root {root}",
+            hint="run mturkmake from inside the project, or use -C",
+        ) from None
+
+
+def _make_reporter(verbosity: int) -> object | None:
+    from mturkmake.plugins.reporter import TerminalReporter
+
+    return TerminalReporter(verbosity=verbosity)
+
+
+# --------------------------------------------------------------------------------------------
+# CLT command mode
+# --------------------------------------------------------------------------------------------
+
+
+def _match_command(
+    commands: Sequence[CommandSpec], words: Sequence[str]
+) -> tuple[CommandSpec | None, int]:
+    """The command named by the first word(s) of ``words``; the longest name wins."""
+    best: tuple[CommandSpec | None, int] = (None, 0)
+    for spec in commands:
+        for name in (spec.name, *spec.aliases):
+            parts = name.split()
+            if list(words[: len(parts)]) == parts and len(parts) > best[1]:
+                best = (spec, len(parts))
+    return best
+
+
+def _parse_command(spec: CommandSpec, argv: Sequence[str]) -> dict[str, Any] | None:
+    """Parse a command's flags (``-flag`` or ``--flag``, never abbreviated)."""
+    parser = _Parser(prog=f"{PROG} {spec.name}", description=spec.help,
+                     allow_abbrev=False, add_help=False)
+    parser.add_argument("-h", "-help", "--help", dest="__help", action="store_true",
+                        help="show this help and exit")
+    for flag in spec.flags:
+        names = [f"-{flag.name}", f"--{flag.name}"]
+        if flag.value is None:
+            parser.add_argument(*names, dest=flag.name, action="store_true", help=flag.help)
+        elif flag.repeat:
+            parser.add_argument(*names, dest=flag.name, metavar=flag.value, action="append",
+                                default=flag.default, help=flag.help)
+        else:
+            parser.add_argument(*names, dest=flag.name, metavar=flag.value,
+                                default=flag.default, help=flag.help)
+    for positional in spec.positionals:
+        parser.add_argument(
+            positional.name,
+            metavar=positional.value or positional.name.upper(),
+            nargs=None if positional.required else "?",
+            default=positional.default,
+            help=positional.help,
+        )
+    parsed = vars(parser.parse_args(list(argv)))
+    if parsed.pop("__help"):
+        parser.print_help()
+        return None
+    for flag in spec.flags:
+        if flag.required and parsed.get(flag.name) in (None, []):
+            raise UsageError(
+                f"{spec.name}: missing required flag -{flag.name}",
+                hint=f"see '{PROG} {spec.name} -help'",
+            )
+    return parsed
+
+
+def _print_command_list(commands: Sequence[CommandSpec]) -> None:
+    if not commands:
+        return
+    print("\ncommands:")
+    for spec in sorted(commands, key=lambda s: s.name.lower()):
+        print(f"  {spec.name:<34} {spec.help}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""A fresh plugin manager per run, and the typed facade over its hooks (house style §7, §8).
+
+Registration order: built-ins (:data:`BUILTIN_PLUGINS`), then entry points (group
+``mturkmake``), then modules named by config ``plugins = [...]`` and ``-p MODULE``, then the
+project-local ``mturkmake_plugins.py``. ``-p no:NAME`` and ``MTURKMAKE_DISABLE_PLUGINS``
+(comma separated) block a plugin by its registered name before anything registers; built-ins
+are registered under the last part of their module name (``templating``, ``client`` …).
+There is no global manager: every call of :func:`make_plugin_manager` builds a new one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from mturkmake import hookspecs
+from mturkmake.errors import PluginError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from mturkmake.core.config import Config
+    from mturkmake.hookspecs import (
+        CommandSpec,
+        ConfigKey,
+        Evaluator,
+        Event,
+        QualificationEvaluator,
+        Rule,
+        TemplateEngine,
+    )
+
+#: Built-in plugins, by module. Each is an ordinary plugin and can be blocked with
+#: ``-p no:NAME`` (NAME = the last part of the module name), except :data:`ESSENTIAL_PLUGINS`.
+BUILTIN_PLUGINS: tuple[str, ...] = ()
+
+#: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
+ESSENTIAL_PLUGINS: frozenset[str] = frozenset()
+
+LOCAL_PLUGIN_FILE = "mturkmake_plugins.py"
+ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+DISABLE_ENV = "MTURKMAKE_DISABLE_PLUGINS"
+TRACE_ENV = "MTURKMAKE_TRACE_HOOKS"
+
+
+def builtin_name(module: str) -> str:
+    """The name a built-in registers under: the last part of its module name."""
+    return module.rsplit(".", 1)[-1]
+
+
+def blocked_from_env(environ: Mapping[str, str]) -> list[str]:
+    """Plugin names listed in ``MTURKMAKE_DISABLE_PLUGINS``."""
+    return [name.strip() for name in environ.get(DISABLE_ENV, "").split(",") if name.strip()]
+
+
+def make_plugin_manager(
+    *,
+    builtins: Sequence[str] = BUILTIN_PLUGINS,
+    entrypoints: bool = True,
+    modules: Sequence[str] = (),
+    blocked: Iterable[str] = (),
+    local_file: Path | None = None,
+    extra: Sequence[tuple[object, str]] = (),
+) -> pluggy.PluginManager:
+    """Build a new plugin manager with every plugin of this run registered.
+
+    :param builtins: built-in plugin modules.
+    :param entrypoints: whether to load the ``mturkmake`` entry-point group.
+    :param modules: further plugin modules (config ``plugins`` and ``-p MODULE``).
+    :param blocked: names to block (``-p no:NAME``).
+    :param local_file: the project-local ``mturkmake_plugins.py``, if it exists.
+    :param extra: already-made plugin objects with their names (tests, the reporter).
+    :raises PluginError: a plugin cannot be imported or does not match the hook specs.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        if name in ESSENTIAL_PLUGINS:
+            raise PluginError(
+                f"plugin '{name}' is essential and cannot be blocked",
+                hint="remove 'no:" + name + "' from -p / " + DISABLE_ENV,
+            )
+        pm.set_blocked(name)
+    for module_name in builtins:
+        _register(pm, _import(module_name), builtin_name(module_name))
+    if entrypoints:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except pluggy.PluginValidationError as exc:
+            raise _validation_error(exc) from None
+    for module_name in modules:
+        if pm.is_blocked(module_name) or pm.has_plugin(module_name):
+            continue
+        _register(pm, _import(module_name), module_name)
+    if local_file is not None and local_file.is_file():
+        _register(pm, _import_file(local_file), "mturkmake_plugins")
+    for plugin, name in extra:
+        _register(pm, plugin, name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise _validation_error(exc) from None
+    if os.environ.get(TRACE_ENV):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    if pm.is_blocked(name):
+        return
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise _validation_error(exc) from None
+    except ValueError as exc:  # the same name registered twice
+        raise PluginError(f"plugin '{name}' cannot be registered: {exc}") from None
+
+
+def _validation_error(exc: pluggy.PluginValidationError) -> PluginError:
+    plugin = exc.plugin
+    name = getattr(plugin, "__name__", None) or type(plugin).__name__
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid hook"
+    return PluginError(
+        f"plugin '{name}' does not match the hook specifications: {first_line}",
+        hint="fix the hook's name or arguments (see mturkmake/hookspecs.py)",
+    )
+
+
+def _import(module_name: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PluginError(
+            f"cannot import plugin module '{module_name}': {exc}",
+            hint="check the name in -p / plugins = [...] and that it is installed",
+        ) from None
+
+
+def _import_file(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mturkmake_plugins", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - only for non-.py paths
+        raise PluginError(f"cannot load {path}", file=str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class PluginHost:
+    """One typed method per hook, forwarding to ``pm.hook`` with keyword arguments.
+
+    Call sites use this facade, never ``pm.hook`` directly, so every hook call is
+    type-checked. A test keeps it one-to-one with :mod:`mturkmake.hookspecs`.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """Call ``mturkmake_add_options``."""
+        self.pm.hook.mturkmake_add_options(parser=parser)
+
+    def config_keys(self) -> list[ConfigKey]:
+        """Call ``mturkmake_config_keys``; every plugin's keys, flattened."""
+        return _flatten(self.pm.hook.mturkmake_config_keys())
+
+    def configure(self, config: Config) -> None:
+        """Call ``mturkmake_configure``."""
+        self.pm.hook.mturkmake_configure(config=config)
+
+    def rules(self, config: Config) -> list[Rule]:
+        """Call ``mturkmake_rules``; later-registered plugins' rules come first."""
+        return _flatten(self.pm.hook.mturkmake_rules(config=config))
+
+    def commands(self) -> list[CommandSpec]:
+        """Call ``mturkmake_commands``."""
+        return _flatten(self.pm.hook.mturkmake_commands())
+
+    def template_engines(self) -> dict[str, TemplateEngine]:
+        """Call ``mturkmake_template_engines``; engines by name.
+
+        pluggy calls the last registered plugin first, so a project plugin's engine of the
+        same name overrides a built-in.
+        """
+        return _by_name(_flatten(self.pm.hook.mturkmake_template_engines()))
+
+    def evaluators(self) -> dict[str, Evaluator]:
+        """Call ``mturkmake_evaluators``; evaluators by name."""
+        return _by_name(_flatten(self.pm.hook.mturkmake_evaluators()))
+
+    def qualification_evaluators(self) -> dict[str, QualificationEvaluator]:
+        """Call ``mturkmake_qualification_evaluators``; evaluators by name."""
+        return _by_name(_flatten(self.pm.hook.mturkmake_qualification_evaluators()))
+
+    def make_client(self, config: Config) -> Any:
+        """Call ``mturkmake_make_client`` (firstresult)."""
+        return self.pm.hook.mturkmake_make_client(config=config)
+
+    def simulate_answer(self, question: Any, worker: Any, truth: Any) -> Any:
+        """Call ``mturkmake_simulate_answer`` (firstresult)."""
+        return self.pm.hook.mturkmake_simulate_answer(
+            question=question, worker=worker, truth=truth
+        )
+
+    def report(self, event: Event) -> None:
+        """Call ``mturkmake_report``."""
+        self.pm.hook.mturkmake_report(event=event)
+
+
+def _flatten(results: Iterable[Iterable[Any] | None]) -> list[Any]:
+    items: list[Any] = []
+    for result in results:
+        if result:
+            items.extend(result)
+    return items
+
+
+def _by_name(items: Iterable[Any]) -> dict[str, Any]:
+    named: dict[str, Any] = {}
+    for item in items:
+        named.setdefault(item.name, item)
+    return named
