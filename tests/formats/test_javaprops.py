@@ -1,0 +1,131 @@
+"""java.util.Properties semantics, checked against what Properties.load gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mturkmake.errors import FormatError
+from mturkmake.formats import javaprops
+from mturkmake.formats.javaprops import Property
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+
+
+def pairs(text: str) -> dict[str, str]:
+    return {p.key: p.value for p in javaprops.parse(text, source="t.properties")}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a=b", {"a": "b"}),
+        ("a:b", {"a": "b"}),
+        ("a b", {"a": "b"}),
+        ("a\tb", {"a": "b"}),
+        ("a = b", {"a": "b"}),
+        ("a : b", {"a": "b"}),
+        ("a  =  = b", {"a": "= b"}),  # only one separator is swallowed
+        ("a := b", {"a": "= b"}),
+        ("a b=c", {"a": "b=c"}),
+        ("   a=b", {"a": "b"}),
+        ("a=b   ", {"a": "b   "}),  # values are not trimmed at the end
+        ("a", {"a": ""}),
+        ("a=", {"a": ""}),
+        ("=b", {"": "b"}),
+        ("a\\=b=c", {"a=b": "c"}),
+        ("a\\ b=c", {"a b": "c"}),
+        ("a\\:b:c", {"a:b": "c"}),
+        ("a=\\u00e9t\\u00C9", {"a": "étÉ"}),
+        ("a=x\\ty\\nz\\rw\\f", {"a": "x\ty\nz\rw\f"}),
+        ("a=\\q\\\\", {"a": "q\\"}),
+        ("a=C:\\\\dir", {"a": "C:\\dir"}),
+        ("a=#not a comment", {"a": "#not a comment"}),
+        ("# comment\n! also\n  # indented\n\n   \nk=v", {"k": "v"}),
+        ("a=one \\\n    two", {"a": "one two"}),
+        ("a=one\\\n# still value\n", {"a": "one# still value"}),
+        ("a=x\\\\\nb=y", {"a": "x\\", "b": "y"}),  # even backslashes do not continue
+        ("a=last\\", {"a": "last"}),  # a final backslash at EOF is dropped
+        ("a=1\r\nb=2\rc=3", {"a": "1", "b": "2", "c": "3"}),
+        ("# comment ends in backslash \\\nk=v", {"k": "v"}),
+        ("a=x\\\n\nb=y", {"a": "x", "b": "y"}),
+        ("\ufeffa=b", {"a": "b"}),
+        ("a=\u00e9\u4e2d", {"a": "\u00e9\u4e2d"}),
+    ],
+)
+def test_parse_matches_java_properties(text: str, expected: dict[str, str]) -> None:
+    assert pairs(text) == expected
+
+
+def test_line_numbers_point_at_first_natural_line() -> None:
+    text = "# header\n\na=1\nb=two \\\n  lines\nc=3\n"
+    props = javaprops.parse(text, source="x")
+    assert [(p.key, p.line) for p in props] == [("a", 3), ("b", 4), ("c", 6)]
+
+
+def test_duplicate_key_last_wins_and_keeps_its_line() -> None:
+    props = javaprops.parse("a=1\nb=2\na=3\n", source="x")
+    assert props == [Property("b", "2", 2), Property("a", "3", 3)]
+    every = list(javaprops.iter_properties("a=1\nb=2\na=3\n", source="x"))
+    assert [p.value for p in every] == ["1", "2", "3"]
+
+
+def test_malformed_unicode_escape_names_file_line_and_key() -> None:
+    with pytest.raises(FormatError) as info:
+        javaprops.parse("ok=1\nbad=\\u12g4\n", source="hit.properties")
+    assert info.value.file == "hit.properties"
+    assert info.value.line == 2
+    assert "bad" in str(info.value)
+    assert info.value.hint
+
+
+def test_non_utf8_file_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.properties"
+    path.write_bytes(b"a=1\nb=caf\xe9\n")
+    with pytest.raises(FormatError) as info:
+        javaprops.load(path)
+    assert info.value.line == 2
+    assert info.value.column == 6
+    assert "UTF-8" in str(info.value)
+
+
+def test_missing_file_is_a_format_error(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match="cannot read"):
+        javaprops.load(tmp_path / "absent.properties")
+
+
+@pytest.mark.parametrize(
+    "pairs_in",
+    [
+        [("title", "Hello: world = yes")],
+        [("key with spaces", " leading blank"), ("k:=", "v#!")],
+        [("multi", "line1\nline2\ttab\\back")],
+        [("#hash", "!bang"), ("unicode", "é中\u0001")],
+        [("empty", "")],
+    ],
+)
+@pytest.mark.parametrize("separator", ["=", ":"])
+def test_dump_round_trips(pairs_in: list[tuple[str, str]], separator: str) -> None:
+    text = javaprops.dump(pairs_in, separator=separator)
+    assert [(p.key, p.value) for p in javaprops.parse(text, source="x")] == pairs_in
+
+
+def test_every_clt_sample_properties_file_parses() -> None:
+    files = [
+        *SAMPLES.rglob("*.properties"),
+        *SAMPLES.rglob("*.answerkey"),
+        *SAMPLES.glob("etc/test/testProperties*.txt"),
+    ]
+    assert len(files) >= 14
+    for path in files:
+        props = javaprops.load(path)
+        assert props, path
+        assert all(p.key and p.line >= 1 for p in props)
+    hello_path = SAMPLES / "samples/helloworld/helloworld.properties"
+    helloworld = {p.key: p for p in javaprops.load(hello_path)}
+    assert helloworld["annotation"].value == "${question}"
+    assert helloworld["reward"] == Property("reward", "0.02", 8)
+    assign_path = SAMPLES / "samples/assign_qualification/qualification.properties"
+    assign = {p.key: p.value for p in javaprops.load(assign_path)}
+    assert assign["name"] == "Qualification Assign "  # not trimmed, as in Java
