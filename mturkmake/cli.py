@@ -202,6 +202,7 @@ def _build(ctx: Context, options: argparse.Namespace) -> int:
     runner = Runner(
         ctx,
         state,
+        ctx.host.rules(ctx.config),
         dry_run=options.dry_run,
         question=options.question,
         always_make=options.always_make,

@@ -14,7 +14,7 @@ installed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +82,7 @@ class Project:
 
 
 @pytest.fixture
-def mturkmake_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def mturkmake_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Remove ``MTURKMAKE_*`` and ``AWS_*`` variables for the test."""
     for name in list(os.environ):
         if name.startswith(("MTURKMAKE_", "AWS_")):
@@ -90,7 +90,6 @@ def mturkmake_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Point the AWS config files at nothing, so a developer's profile is never read.
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    yield
 
 
 @pytest.fixture

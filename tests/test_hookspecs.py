@@ -56,7 +56,7 @@ def test_hook_signatures_are_pinned() -> None:
     found = {}
     for name, func in _specs().items():
         params = tuple(inspect.signature(func).parameters)  # type: ignore[arg-type]
-        opts = getattr(func, "mturkmake_spec")
+        opts = func.mturkmake_spec
         found[name] = (params, bool(opts.get("firstresult")))
     assert found == HOOKS
 

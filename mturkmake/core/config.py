@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -140,7 +140,8 @@ def _parse_toml(text: str, source: Path) -> dict[str, Any]:
     else:  # pragma: no cover - exercised on Python 3.10 only
         import tomli as tomllib
     try:
-        return tomllib.loads(text)
+        parsed: dict[str, Any] = tomllib.loads(text)
+        return parsed
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
         message = str(exc).split(" (at line")[0]
@@ -247,8 +248,8 @@ def _convert_env(key: ConfigKey, raw: str, variable: str) -> Any:
     if list in types:
         return [item.strip() for item in raw.split(",") if item.strip()]
     raise ConfigError(
-        f"{variable}={raw!r} is not a valid {_type_names(key)}",
-        hint=f"set {variable} to a {_type_names(key)}",
+        f"{variable}={raw!r} is not of type {_type_names(key)}",
+        hint=f"set {variable} to a value of type {_type_names(key)}",
     )
 
 
@@ -300,10 +301,10 @@ def build_config(
             )
         if not _type_ok(key, value):
             raise ConfigError(
-                f"'{name}' must be a {_type_names(key)}, not {type(value).__name__}",
+                f"'{name}' must be of type {_type_names(key)}, not {type(value).__name__}",
                 file=file_label,
                 line=_key_line(table, name),
-                hint=f"write {name} as a {_type_names(key)}",
+                hint=f"write {name} as a value of type {_type_names(key)}",
             )
         values[name] = value
         sources[name] = file_label

@@ -44,7 +44,8 @@ def test_precedence_end_to_end(project: Project, monkeypatch: pytest.MonkeyPatch
 
     project.write({"mturkmake.toml": 'endpoint = "local"\nbudget = 12.5\n'})
     out = project.run("show").stdout
-    assert "endpoint=local kind=local" in out and "mturkmake.toml" in out
+    assert "endpoint=local kind=local" in out
+    assert "mturkmake.toml" in out
     assert "budget=12.5" in out
 
     monkeypatch.setenv("MTURKMAKE_ENDPOINT", "production")

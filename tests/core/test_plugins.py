@@ -129,7 +129,9 @@ def test_wrong_hook_signature_names_plugin_and_hook(tmp_path: Path) -> None:
 
 def test_unknown_hook_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "mturkmake_plugins.py"
-    bad.write_text("from mturkmake import hookimpl\n@hookimpl\ndef mturkmake_reprot(event):\n    pass\n")
+    bad.write_text(
+        "from mturkmake import hookimpl\n@hookimpl\ndef mturkmake_reprot(event):\n    pass\n"
+    )
     with pytest.raises(PluginError, match="mturkmake_reprot"):
         make_plugin_manager(entrypoints=False, local_file=bad)
 
