@@ -306,8 +306,16 @@ class TemplateEngine(Protocol):
 
     name: str
 
-    def compile(self, text: str, *, source: str) -> CompiledTemplate:
-        """Parse ``text`` (read from ``source``, used in error messages)."""
+    def compile(
+        self, text: str, *, source: str, first_line: int = 1, escape: bool = True
+    ) -> CompiledTemplate:
+        """Parse ``text`` (read from ``source``, used in error messages).
+
+        :param first_line: the line of ``source`` where ``text`` starts (a templated
+            property value sits on some line of the properties file).
+        :param escape: whether plain references escape ``&``, ``<`` and ``>`` (questions:
+            yes, as the CLT did; HIT properties: no, the CLT merged them raw).
+        """
         ...
 
 

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 #: Built-in plugins, by module. Each is an ordinary plugin and can be blocked with
 #: ``-p no:NAME`` (NAME = the last part of the module name), except :data:`ESSENTIAL_PLUGINS`.
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "mturkmake.plugins.templating",
+)
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
 ESSENTIAL_PLUGINS: frozenset[str] = frozenset()
