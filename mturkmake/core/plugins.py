@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 #: ``-p no:NAME`` (NAME = the last part of the module name), except :data:`ESSENTIAL_PLUGINS`.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.templating",
+    "mturkmake.plugins.evaluators",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
