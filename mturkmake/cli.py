@@ -150,6 +150,9 @@ def _main(argv: list[str]) -> ExitCode | int:
         if command_args.get("sandbox"):
             flags["endpoint"] = "sandbox"
         ctx = _context(root, host, table, flags, {**vars(options), **command_args})
+        if spec.spends_money or spec.confirms:
+            with _project_lock(ctx):
+                return spec.handler(command_args, ctx)
         return spec.handler(command_args, ctx)
 
     # Make mode: options may be interleaved with targets, as GNU make allows.
@@ -194,11 +197,30 @@ def _context(
 
 
 def _build(ctx: Context, options: argparse.Namespace) -> int:
-    from mturkmake.core.run import Runner
     from mturkmake.core.state import StateDB
 
     goals = [_normalise_target(ctx.root, t) for t in options.targets]
     state = StateDB(ctx.config.state_dir / "state.db")
+    if options.dry_run or options.question:
+        return _run(ctx, state, options, goals)
+    # A build may cause side effects: one run at a time per project (DESIGN §3).
+    with _project_lock(ctx):
+        return _run(ctx, state, options, goals)
+
+
+def _project_lock(ctx: Context) -> Any:
+    from mturkmake.core.fsio import ProjectLock
+
+    return ProjectLock(
+        ctx.config.state_dir / "lock",
+        float(ctx.config.get("lock_timeout", 30.0)),
+        " ".join([PROG, *sys.argv[1:]]),
+    )
+
+
+def _run(ctx: Context, state: Any, options: argparse.Namespace, goals: list[str]) -> int:
+    from mturkmake.core.run import Runner
+
     runner = Runner(
         ctx,
         state,

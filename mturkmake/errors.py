@@ -129,6 +129,10 @@ class LockTimeout(MturkmakeError):
     """Another run holds the project lock for longer than ``--lock-timeout``."""
 
 
+class StateError(MturkmakeError):
+    """``.mturkmake/`` cannot be used: written by a newer mturkmake, or damaged."""
+
+
 class LedgerError(MturkmakeError):
     """The ledger refuses an operation that could move money twice, or cannot resolve one."""
 
@@ -165,5 +169,6 @@ __all__ = [
     "NotImplementedCommand",
     "PluginError",
     "ServiceError",
+    "StateError",
     "UsageError",
 ]
