@@ -31,6 +31,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, hint=f"see '{self.prog} --help'")
 
+    def _get_option_tuples(self, option_string: str) -> list[Any]:
+        # CPython gh-104860: before 3.12, allow_abbrev=False still matched prefixes of
+        # single-dash long options (-inp for -input). The CLT never abbreviated; neither do we.
+        tuples: list[Any] = super()._get_option_tuples(option_string)
+        return [t for t in tuples if len(t[1]) == 2]
+
 
 def _global_parser(*, targets: bool) -> _Parser:
     parser = _Parser(
@@ -150,7 +156,7 @@ def _main(argv: list[str]) -> ExitCode | int:
         if command_args.get("sandbox"):
             flags["endpoint"] = "sandbox"
         ctx = _context(root, host, table, flags, {**vars(options), **command_args})
-        if spec.spends_money or spec.confirms:
+        if (spec.spends_money or spec.confirms) and not _is_placeholder(spec):
             with _project_lock(ctx):
                 return spec.handler(command_args, ctx)
         return spec.handler(command_args, ctx)
@@ -166,6 +172,10 @@ def _main(argv: list[str]) -> ExitCode | int:
         )
     ctx = _context(root, host, table, _config_flags(options), vars(options))
     return _build(ctx, options)
+
+
+def _is_placeholder(spec: CommandSpec) -> bool:
+    return getattr(spec.handler, "mturkmake_placeholder", False) is True
 
 
 def _config_flags(options: argparse.Namespace) -> dict[str, Any]:

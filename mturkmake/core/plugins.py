@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 #: Built-in plugins, by module. Each is an ordinary plugin and can be blocked with
 #: ``-p no:NAME`` (NAME = the last part of the module name), except :data:`ESSENTIAL_PLUGINS`.
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    # first, so that every real implementation of a CLT command is found before its placeholder
+    "mturkmake.plugins.clt_placeholders",
     "mturkmake.plugins.templating",
     "mturkmake.plugins.evaluators",
 )
@@ -184,8 +186,10 @@ class PluginHost:
         return _flatten(self.pm.hook.mturkmake_rules(config=config))
 
     def commands(self) -> list[CommandSpec]:
-        """Call ``mturkmake_commands``."""
-        return _flatten(self.pm.hook.mturkmake_commands())
+        """Call ``mturkmake_commands``; a CLT placeholder gives way to a real implementation."""
+        specs: list[CommandSpec] = _flatten(self.pm.hook.mturkmake_commands())
+        real = {spec.name for spec in specs if not _is_placeholder(spec)}
+        return [spec for spec in specs if not (_is_placeholder(spec) and spec.name in real)]
 
     def template_engines(self) -> dict[str, TemplateEngine]:
         """Call ``mturkmake_template_engines``; engines by name.
@@ -216,6 +220,11 @@ class PluginHost:
     def report(self, event: Event) -> None:
         """Call ``mturkmake_report``."""
         self.pm.hook.mturkmake_report(event=event)
+
+
+def _is_placeholder(spec: CommandSpec) -> bool:
+    # Marked on the handler so that this check needs no import of the placeholder module.
+    return getattr(spec.handler, "mturkmake_placeholder", False) is True
 
 
 def _flatten(results: Iterable[Iterable[Any] | None]) -> list[Any]:

@@ -139,7 +139,7 @@ def test_unknown_hook_is_refused(tmp_path: Path) -> None:
 def test_each_manager_is_fresh(tmp_path: Path) -> None:
     local = tmp_path / "mturkmake_plugins.py"
     local.write_text(HELLO_PLUGIN.replace("{name}", "x"))
-    with_local = PluginHost(make_plugin_manager(entrypoints=False, local_file=local))
-    without = PluginHost(make_plugin_manager(entrypoints=False))
+    with_local = PluginHost(make_plugin_manager(builtins=(), entrypoints=False, local_file=local))
+    without = PluginHost(make_plugin_manager(builtins=(), entrypoints=False))
     assert [c.name for c in with_local.commands()] == ["hello-x"]
     assert without.commands() == []
