@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,66 @@ def test_every_clt_sample_properties_file_parses() -> None:
     assign_path = SAMPLES / "samples/assign_qualification/qualification.properties"
     assign = {p.key: p.value for p in javaprops.load(assign_path)}
     assert assign["name"] == "Qualification Assign "  # not trimmed, as in Java
+
+
+JAVA_DUMP = """\
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import java.util.*;
+public class Dump {
+  public static void main(String[] args) throws Exception {
+    for (String f : args) {
+      Properties p = new Properties();
+      try (Reader r = new InputStreamReader(new FileInputStream(f), StandardCharsets.UTF_8)) {
+        p.load(r);
+      } catch (IllegalArgumentException e) { System.out.println("ERROR"); continue; }
+      StringBuilder sb = new StringBuilder();
+      for (String k : new TreeSet<>(p.stringPropertyNames())) {
+        sb.append(hex(k)).append('=').append(hex(p.getProperty(k))).append(';');
+      }
+      System.out.println(sb);
+    }
+  }
+  static String hex(String s) {
+    StringBuilder b = new StringBuilder();
+    for (char c : s.toCharArray()) b.append(String.format("%04x", (int) c));
+    return b.toString();
+  }
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK as the oracle")
+def test_random_texts_match_real_java_properties(tmp_path: Path) -> None:
+    """Compare with java.util.Properties itself on 400 random texts full of corner cases."""
+    pieces = ["a", "k", "é", " ", "\t", "\f", "=", ":", "\\", "\n", "\r", "\r\n", "#", "!"]
+    pieces += ["\\u00e9", "\\u00", "\\\n", "  ", "x", "\\t", "\\ "]
+    rng = random.Random(20260101)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(400)]
+    files = []
+    for index, text in enumerate(texts):
+        path = tmp_path / f"case{index:03d}.properties"
+        path.write_bytes(text.encode("utf-8"))
+        files.append(str(path))
+    (tmp_path / "Dump.java").write_text(JAVA_DUMP, encoding="utf-8")
+    run = subprocess.run(
+        ["java", str(tmp_path / "Dump.java"), *files],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    expected = run.stdout.splitlines()
+
+    def mine(text: str) -> str:
+        try:
+            props = javaprops.parse(text, source="x")
+        except FormatError:
+            return "ERROR"
+        hexed = sorted((p.key, p.value) for p in props)
+        return "".join(
+            "".join(f"{ord(c):04x}" for c in k) + "=" + "".join(f"{ord(c):04x}" for c in v) + ";"
+            for k, v in hexed
+        )
+
+    assert [mine(text) for text in texts] == expected

@@ -1,0 +1,84 @@
+"""Form fields of an HTML page (HTMLQuestion), found without running it.
+
+The local crowd answers an HTMLQuestion by filling its named fields; the preview lists them.
+We read ``input``, ``select`` (with its ``option`` values), ``textarea`` and the ``crowd-*``
+elements of MTurk's Crowd HTML Elements with the standard library's HTML parser. Fields MTurk
+adds itself (``assignmentId``, …) and buttons are not answers and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+#: Form fields MTurk adds to HTML and external pages itself; they are not answers.
+RESERVED_FIELDS = frozenset({"assignmentId", "hitId", "turkSubmitTo", "workerId"})
+
+
+@dataclass(frozen=True)
+class HTMLField:
+    """A form field found in an HTMLQuestion.
+
+    :param kind: ``text``, ``textarea``, ``select``, ``radio``, ``checkbox``, ``hidden``,
+        ``number``, ``email``… (the input ``type``), or the ``crowd-*`` element name.
+    :param options: the values a radio group, checkbox group or select offers; for other
+        fields, the default value if there is one.
+    """
+
+    name: str
+    kind: str
+    options: tuple[str, ...] = ()
+    required: bool = False
+
+
+class _FieldFinder(HTMLParser):
+    """Collects named form fields (input, select, textarea, crowd-* elements) in order."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.fields: dict[str, HTMLField] = {}
+        self._select: str | None = None
+
+    def _add(self, name: str, kind: str, option: str | None, required: bool) -> None:
+        old = self.fields.get(name)
+        options = old.options if old else ()
+        if option is not None and option not in options:
+            options = (*options, option)
+        self.fields[name] = HTMLField(
+            name, old.kind if old else kind, options, required or bool(old and old.required)
+        )
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v if v is not None else "") for k, v in attrs}
+        name = a.get("name")
+        required = "required" in a
+        if tag == "option" and self._select is not None:
+            self._add(self._select, "select", a.get("value"), False)
+        if not name or name in RESERVED_FIELDS:
+            return
+        if tag == "input":
+            kind = a.get("type", "text").lower()
+            if kind not in ("submit", "button", "reset", "image"):
+                self._add(name, kind, a.get("value"), required)
+        elif tag == "textarea":
+            self._add(name, "textarea", None, required)
+        elif tag == "select":
+            self._select = name
+            self._add(name, "select", None, required)
+        elif tag.startswith("crowd-"):
+            self._add(name, tag, a.get("value"), required)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+def html_fields(html: str) -> tuple[HTMLField, ...]:
+    """The named form fields of an HTML page (MTurk's reserved fields excluded), in order."""
+    finder = _FieldFinder()
+    finder.feed(html)
+    finder.close()
+    return tuple(finder.fields.values())
+
+
+__all__ = ["RESERVED_FIELDS", "HTMLField", "html_fields"]
