@@ -31,9 +31,7 @@ ASSIGNMENT_FEES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("reward", "max_assignments", "masters", "fee", "why"), ASSIGNMENT_FEES
-)
+@pytest.mark.parametrize(("reward", "max_assignments", "masters", "fee", "why"), ASSIGNMENT_FEES)
 def test_assignment_fee(
     reward: str, max_assignments: int, masters: bool, fee: str, why: str
 ) -> None:

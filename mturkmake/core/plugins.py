@@ -45,6 +45,9 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.clt_placeholders",
     "mturkmake.plugins.templating",
     "mturkmake.plugins.evaluators",
+    "mturkmake.plugins.marketplace_cli",
+    "mturkmake.plugins.client",
+    "mturkmake.plugins.switch_endpoint",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

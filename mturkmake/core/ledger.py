@@ -1,0 +1,603 @@
+"""The ledger of remote side effects, in ``.mturkmake/state.db`` (DESIGN §3, §4).
+
+Money must never move twice. Every side-effecting call is recorded as an *intent* before it
+is sent and as an *outcome* after; an intent without an outcome is resolved before anything
+new is sent — by retrying with the same ``UniqueRequestToken`` while MTurk still remembers
+the token (younger than 23 h on the endpoint's clock), by a lookup afterwards, never by a
+blind re-send. The operation-specific retries and lookups are plugged in by the commands
+through a :class:`Recoveries` registry; the ledger itself knows nothing about MTurk.
+
+Concurrency: every read-modify-write runs in ``BEGIN IMMEDIATE`` (:meth:`StateDB.transaction`),
+and a unique index on the active (endpoint, batch, operation, subject) makes a second intent
+for one subject impossible, across threads and processes. Each :class:`Ledger` is a *run*
+holding a :class:`~mturkmake.core.runs.RunLock` for its lifetime, so recovery can tell an
+intent still in flight in a live run (left alone) from one orphaned by a crash (claimed with
+a compare-and-set, then resolved exactly once).
+
+Exposure (the budget, :mod:`mturkmake.core.exposure`) is committed in the same transaction
+that records an intent, and released when a failed call proves it was never spent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from mturkmake.core.exposure import EXPOSURE_DDL, Exposure, from_cents, to_cents
+from mturkmake.core.recovery import RETRY_WINDOW, Recovered, Recoveries, Resolution
+from mturkmake.core.runs import RunLock
+from mturkmake.core.state import StateDB
+from mturkmake.errors import EndpointError, LedgerError
+
+log = logging.getLogger(__name__)
+
+LEDGER_SCHEMA = "ledger"
+LEDGER_VERSION = 1
+LEDGER_DDL: tuple[str, ...] = (
+    # The endpoint each batch lives on; changed only by switch-endpoint (DESIGN §4).
+    """CREATE TABLE IF NOT EXISTS ledger_batch (
+        batch TEXT PRIMARY KEY,
+        endpoint TEXT NOT NULL,
+        since TEXT NOT NULL
+    )""",
+    # uid, not the rowid, feeds the token: a deleted .mturkmake/ restarts rowids, and a
+    # reused token within 24 h would make MTurk answer for an unrelated earlier call.
+    """CREATE TABLE IF NOT EXISTS ledger_intent (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid TEXT NOT NULL UNIQUE,
+        endpoint TEXT NOT NULL,
+        batch TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        params TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        exposure_cents INTEGER NOT NULL DEFAULT 0,
+        run TEXT NOT NULL,
+        archived_at TEXT,
+        archive_reason TEXT
+    )""",
+    # Archived rows (failed calls, switched or reset batches) leave the index, so the
+    # subject can be intended again with a new uid and therefore a new token.
+    """CREATE UNIQUE INDEX IF NOT EXISTS ledger_intent_subject
+        ON ledger_intent (endpoint, batch, operation, subject) WHERE archived_at IS NULL""",
+    """CREATE TABLE IF NOT EXISTS ledger_outcome (
+        intent_id INTEGER NOT NULL UNIQUE REFERENCES ledger_intent(id),
+        status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+        remote_id TEXT,
+        result TEXT NOT NULL,
+        resolved_by TEXT NOT NULL,
+        at TEXT NOT NULL
+    )""",
+    *EXPOSURE_DDL,
+)
+
+_INTENT_COLUMNS = (
+    "id, uid, endpoint, batch, operation, subject, params, token, created_at, exposure_cents, run"
+)
+
+
+def utc_now() -> datetime:
+    """Wall-clock time in UTC: the clock of the sandbox and production endpoints."""
+    return datetime.now(timezone.utc)
+
+
+def request_token(endpoint: str, operation: str, intent_uid: str) -> str:
+    """``sha256(endpoint, operation, intent id)[:64]``, the call's ``UniqueRequestToken``."""
+    text = f"{endpoint}\n{operation}\n{intent_uid}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:64]
+
+
+def _stamp(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _json_default(value: object) -> str:
+    # API responses carry datetimes (botocore parses timestamps) and Decimals.
+    if isinstance(value, datetime):
+        return _stamp(value)
+    return str(value)
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, default=_json_default)
+
+
+@dataclass
+class Intent:
+    """One recorded intent. Inside :meth:`Ledger.intent`, call :meth:`done` or :meth:`failed`.
+
+    :param token: send it as ``UniqueRequestToken`` on calls that take one.
+    :param params: the call's parameters as recorded (what a retry or a lookup needs).
+    :param created_at: when it was recorded, on the endpoint's clock.
+    """
+
+    id: int
+    uid: str
+    endpoint: str
+    batch: str
+    operation: str
+    subject: str
+    params: Mapping[str, Any]
+    token: str
+    created_at: datetime
+    exposure: Decimal
+    run: str
+    ledger: Ledger | None = field(default=None, repr=False, compare=False)
+    status: str | None = None
+
+    def done(self, remote_id: str | None = None, result: Mapping[str, Any] | None = None) -> None:
+        """Record that the call succeeded (``remote_id``: the HITId or other id it made)."""
+        self._owner().record_outcome(self, Resolution.found(remote_id, result), "call")
+
+    def failed(self, message: str) -> None:
+        """Record that the call certainly had no effect (MTurk refused it); releases exposure.
+
+        Only for definite refusals: a timeout or exhausted retries may have reached MTurk,
+        so those leave the intent pending for the next run's recovery.
+        """
+        self._owner().record_outcome(self, Resolution.absent(message), "call")
+
+    def _owner(self) -> Ledger:
+        if self.ledger is None:
+            raise LedgerError(f"intent {self.uid} is not attached to a ledger")
+        return self.ledger
+
+
+class Ledger:
+    """The ledger of one run against one endpoint; safe to share between threads.
+
+    :param db: the project's state database.
+    :param endpoint: the endpoint's identity (``local``, ``sandbox``, ``production`` or the
+        URL); part of every token and of the batch check.
+    :param clock: the endpoint's clock (the local marketplace passes its virtual clock).
+    :param guard: called before every side effect is recorded; the client factory passes
+        the endpoint check so that a wrong client is refused before anything happens.
+    """
+
+    def __init__(
+        self,
+        db: StateDB,
+        endpoint: str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        guard: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.endpoint = endpoint
+        self.clock = clock
+        self.guard = guard
+        self.run = uuid.uuid4().hex
+        self._recovered = False
+        self._in_flight: set[int] = set()
+        db.ensure_schema(LEDGER_SCHEMA, LEDGER_DDL, LEDGER_VERSION)
+        #: committed exposure and the budget (reserve, release, check_budget, committed)
+        self.exposure = Exposure(db, endpoint, lambda: _stamp(self._now()))
+        self._run_lock = RunLock(db.path.parent / "runs", self.run)
+
+    def _now(self) -> datetime:
+        moment = self.clock()
+        if moment.tzinfo is None:  # a naive clock is taken as UTC, as botocore does
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment
+
+    def close(self) -> None:
+        """End the run: release the run lock (intents still pending become recoverable)."""
+        self._run_lock.release()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- batches and endpoints ----------------------------------------------------------
+
+    def batch_endpoint(self, batch: str) -> str | None:
+        """The endpoint ``batch`` lives on, or ``None`` before its first side effect."""
+        row = (
+            self.db.connection()
+            .execute("SELECT endpoint FROM ledger_batch WHERE batch = ?", (batch,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def check_batch(self, batch: str) -> None:
+        """Refuse (:class:`EndpointError`) when ``batch`` lives on another endpoint."""
+        self._check_batch(self.db.connection(), batch)
+
+    def _check_batch(self, conn: sqlite3.Connection, batch: str, *, bind: bool = False) -> None:
+        row = conn.execute("SELECT endpoint FROM ledger_batch WHERE batch = ?", (batch,)).fetchone()
+        if row is None:
+            if bind:
+                conn.execute(
+                    "INSERT INTO ledger_batch (batch, endpoint, since) VALUES (?, ?, ?)",
+                    (batch, self.endpoint, _stamp(self._now())),
+                )
+            return
+        if row[0] != self.endpoint:
+            raise EndpointError(
+                f"batch '{batch}' lives on {row[0]}, but this run uses {self.endpoint}; "
+                "nothing was sent",
+                hint=f"run with --endpoint {row[0]}, or move the batch with "
+                f"'mturkmake switch-endpoint {batch} {self.endpoint}'",
+            )
+
+    def set_batch_endpoint(self, batch: str, endpoint: str) -> None:
+        """Move ``batch`` to ``endpoint`` (switch-endpoint; archive its entries first)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO ledger_batch (batch, endpoint, since) VALUES (?, ?, ?) "
+                "ON CONFLICT(batch) DO UPDATE SET endpoint = excluded.endpoint, "
+                "since = excluded.since",
+                (batch, endpoint, _stamp(self._now())),
+            )
+
+    # -- intents ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def intent(
+        self,
+        operation: str,
+        batch: str,
+        subject: str,
+        params: Mapping[str, Any],
+        *,
+        exposure: Decimal | str | int = 0,
+        budget: Decimal | None = None,
+    ) -> Iterator[Intent]:
+        """Record an intent, yield it for the call, and require an outcome.
+
+        ``with ledger.intent("CreateHIT", batch, row_key, params, exposure=cost, budget=cap)
+        as intent: … intent.done(hit_id)``. The batch check, the budget reservation and the
+        insert are one transaction. If the block raises before :meth:`Intent.done` or
+        :meth:`Intent.failed`, the intent stays pending: the call may have reached MTurk,
+        and the next run's :meth:`recover` finds out.
+
+        :raises LedgerError: the subject already has an intent (done, or in flight), or
+            pending intents from an earlier run were not recovered first.
+        :raises BudgetExceeded: ``exposure`` would take the committed exposure past ``budget``.
+        :raises EndpointError: the batch lives on another endpoint, or ``guard`` refused.
+        """
+        if not self._recovered:
+            raise LedgerError(
+                "the ledger must resolve pending intents (recover) before recording new ones"
+            )
+        if self.guard is not None:
+            self.guard()
+        record = self._record(
+            operation, batch, subject, params, cents=to_cents(exposure), budget=budget
+        )
+        yield record
+        if record.status is None:
+            raise LedgerError(
+                f"{operation} for {batch} {subject}: no outcome was recorded; the intent "
+                "stays pending and the next run resolves it"
+            )
+
+    def _record(
+        self,
+        operation: str,
+        batch: str,
+        subject: str,
+        params: Mapping[str, Any],
+        *,
+        cents: int,
+        budget: Decimal | None,
+    ) -> Intent:
+        uid = uuid.uuid4().hex
+        token = request_token(self.endpoint, operation, uid)
+        now = self._now()
+        with self.db.transaction() as conn:
+            self._check_batch(conn, batch, bind=True)
+            existing = self._active(conn, operation, batch, subject)
+            if existing is not None:
+                raise LedgerError(self._describe_existing(conn, existing))
+            if cents:
+                self.exposure.check_cap(conn, cents, budget)
+            cursor = conn.execute(
+                "INSERT INTO ledger_intent (uid, endpoint, batch, operation, subject, params, "
+                "token, created_at, exposure_cents, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    uid,
+                    self.endpoint,
+                    batch,
+                    operation,
+                    subject,
+                    _dumps(params),
+                    token,
+                    _stamp(now),
+                    cents,
+                    self.run,
+                ),
+            )
+            intent_id = int(cursor.lastrowid or 0)
+            if cents:
+                self.exposure.add(conn, batch, cents, f"commit {operation} {subject}", intent_id)
+        self._in_flight.add(intent_id)
+        return Intent(
+            intent_id,
+            uid,
+            self.endpoint,
+            batch,
+            operation,
+            subject,
+            dict(params),
+            token,
+            now,
+            from_cents(cents),
+            self.run,
+            self,
+        )
+
+    def _active(
+        self, conn: sqlite3.Connection, operation: str, batch: str, subject: str
+    ) -> Intent | None:
+        row = conn.execute(
+            f"SELECT {_INTENT_COLUMNS} FROM ledger_intent WHERE endpoint = ? AND batch = ? "
+            "AND operation = ? AND subject = ? AND archived_at IS NULL",
+            (self.endpoint, batch, operation, subject),
+        ).fetchone()
+        return None if row is None else self._intent_from_row(row)
+
+    def _describe_existing(self, conn: sqlite3.Connection, existing: Intent) -> str:
+        what = f"{existing.operation} for {existing.batch} {existing.subject}"
+        outcome = conn.execute(
+            "SELECT remote_id FROM ledger_outcome WHERE intent_id = ?", (existing.id,)
+        ).fetchone()
+        if outcome is not None:
+            return f"{what} was already done ({outcome[0] or 'no id'}); not sending it again"
+        if self._run_lock.is_live(existing.run):
+            return f"{what} is in flight in another run; not sending it twice"
+        return f"{what} is pending from an earlier run; resolve it first (recover)"
+
+    def _intent_from_row(self, row: tuple[Any, ...]) -> Intent:
+        return Intent(
+            id=int(row[0]),
+            uid=str(row[1]),
+            endpoint=str(row[2]),
+            batch=str(row[3]),
+            operation=str(row[4]),
+            subject=str(row[5]),
+            params=json.loads(row[6]),
+            token=str(row[7]),
+            created_at=datetime.fromisoformat(row[8]),
+            exposure=from_cents(int(row[9])),
+            run=str(row[10]),
+            ledger=self,
+        )
+
+    def record_outcome(self, intent: Intent, resolution: Resolution, resolved_by: str) -> None:
+        """Record ``intent``'s outcome once; a failure also archives it and releases exposure."""
+        status = "done" if resolution.happened else "failed"
+        with self.db.transaction() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO ledger_outcome (intent_id, status, remote_id, result, "
+                    "resolved_by, at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        intent.id,
+                        status,
+                        resolution.remote_id,
+                        _dumps(resolution.result),
+                        resolved_by,
+                        _stamp(self._now()),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise LedgerError(
+                    f"{intent.operation} for {intent.batch} {intent.subject} already has an outcome"
+                ) from None
+            if not resolution.happened:
+                conn.execute(
+                    "UPDATE ledger_intent SET archived_at = ?, archive_reason = ? WHERE id = ?",
+                    (_stamp(self._now()), "failed", intent.id),
+                )
+                cents = to_cents(intent.exposure)
+                if cents:
+                    self.exposure.add(
+                        conn, intent.batch, -cents, f"release failed {intent.operation}", intent.id
+                    )
+        intent.status = status
+        self._in_flight.discard(intent.id)
+
+    def adopt(
+        self,
+        operation: str,
+        batch: str,
+        subject: str,
+        remote_id: str,
+        result: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record a side effect found remotely but unknown to the ledger (a fresh clone)."""
+        with self.db.transaction():
+            record = self._record(operation, batch, subject, {}, cents=0, budget=None)
+            self.record_outcome(record, Resolution.found(remote_id, result), "adopted")
+
+    def outcome(self, operation: str, batch: str, subject: str) -> Resolution | None:
+        """The recorded outcome of the active intent for this subject, ``None`` if none.
+
+        A re-run skips a subject whose outcome ``happened``.
+        """
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT o.remote_id, o.result FROM ledger_intent i JOIN ledger_outcome o "
+                "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
+                "AND i.subject = ? AND i.archived_at IS NULL",
+                (self.endpoint, batch, operation, subject),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Resolution.found(row[0], json.loads(row[1]))
+
+    def is_done(self, operation: str, batch: str, subject: str) -> bool:
+        """Whether this subject's side effect already happened (so a re-run skips it)."""
+        return self.outcome(operation, batch, subject) is not None
+
+    def done_subjects(self, operation: str, batch: str) -> dict[str, str | None]:
+        """Every done subject of ``operation`` in ``batch`` with its remote id."""
+        rows = self.db.connection().execute(
+            "SELECT i.subject, o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
+            "AND i.archived_at IS NULL ORDER BY i.id",
+            (self.endpoint, batch, operation),
+        )
+        return {str(subject): remote for subject, remote in rows}
+
+    def done_params(self, operation: str, batch: str) -> list[dict[str, Any]]:
+        """The recorded parameters of every done ``operation`` in ``batch`` (for lookups)."""
+        rows = self.db.connection().execute(
+            "SELECT i.params FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+            "WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? AND o.status = 'done' "
+            "AND i.archived_at IS NULL ORDER BY i.id",
+            (self.endpoint, batch, operation),
+        )
+        return [json.loads(params) for (params,) in rows]
+
+    def pending(self) -> list[Intent]:
+        """Active intents on this endpoint that have no outcome, oldest first."""
+        rows = (
+            self.db.connection()
+            .execute(
+                f"SELECT {_INTENT_COLUMNS} FROM ledger_intent WHERE endpoint = ? AND "
+                "archived_at IS NULL AND id NOT IN (SELECT intent_id FROM ledger_outcome) "
+                "ORDER BY id",
+                (self.endpoint,),
+            )
+            .fetchall()
+        )
+        return [self._intent_from_row(row) for row in rows]
+
+    # -- recovery -----------------------------------------------------------------------
+
+    def recover(self, client: Any, recoveries: Recoveries) -> list[Recovered]:
+        """Resolve every pending intent orphaned by an earlier run, before anything new.
+
+        Younger than :data:`RETRY_WINDOW` on the endpoint's clock: the operation's ``retry``
+        (or its ``lookup`` when it has no retry). Older: only its ``lookup`` — a token MTurk
+        no longer remembers would make a retry a second call. Intents in flight in a live
+        run are left to it.
+
+        :raises LedgerError: an operation has no usable recovery, or a resolver found the
+            answer ambiguous; the run stops with nothing new sent.
+        """
+        resolved: list[Recovered] = []
+        for intent in self.pending():
+            # Our own pending intents are in flight in another thread of this run.
+            if intent.id in self._in_flight:
+                continue
+            if intent.run != self.run and not self._claim(intent):
+                continue
+            recovery = recoveries.get(intent.operation)
+            young = self._now() - intent.created_at < RETRY_WINDOW
+            what = f"{intent.operation} for {intent.batch} {intent.subject}"
+            if recovery is None:
+                raise LedgerError(
+                    f"{what} is pending and no recovery is registered for it",
+                    hint="load the plugin that made it, then run again",
+                )
+            if young and recovery.retry is not None:
+                how, resolver = "retry", recovery.retry
+            elif recovery.lookup is not None:
+                how, resolver = "lookup", recovery.lookup
+            else:
+                raise LedgerError(
+                    f"{what} is pending since {_stamp(intent.created_at)}; its token has "
+                    "expired and no lookup is registered, so it cannot be resolved safely",
+                    hint="check the requester site, then archive the entry",
+                )
+            log.info("resolving pending %s by %s", what, how)
+            resolution = resolver(client, intent)
+            self.record_outcome(intent, resolution, how)
+            resolved.append(Recovered(intent, how, resolution))
+        self._recovered = True
+        return resolved
+
+    def _claim(self, intent: Intent) -> bool:
+        """Take over an orphaned intent; ``False`` if its run lives or another run claimed it."""
+        if self._run_lock.is_live(intent.run):
+            return False
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE ledger_intent SET run = ? WHERE id = ? AND run = ?",
+                (self.run, intent.id, intent.run),
+            )
+        if cursor.rowcount != 1:
+            return False
+        intent.run = self.run
+        return True
+
+    # -- archiving ----------------------------------------------------------------------
+
+    def archive_batch(self, batch: str, reason: str) -> int:
+        """Archive (never delete) every entry of ``batch``; returns how many intents."""
+        return self._archive("batch = ?", (batch,), reason, forget_batch=batch)
+
+    def archive_endpoint(self, endpoint: str, reason: str) -> int:
+        """Archive every entry on ``endpoint`` (``marketplace reset``); returns how many intents."""
+        return self._archive("endpoint = ?", (endpoint,), reason, forget_endpoint=endpoint)
+
+    def _archive(
+        self,
+        where: str,
+        args: tuple[str, ...],
+        reason: str,
+        *,
+        forget_batch: str | None = None,
+        forget_endpoint: str | None = None,
+    ) -> int:
+        stamp = _stamp(self._now())
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                f"UPDATE ledger_intent SET archived_at = ?, archive_reason = ? "
+                f"WHERE archived_at IS NULL AND {where}",
+                (stamp, reason, *args),
+            )
+            conn.execute(
+                f"UPDATE ledger_exposure SET archived_at = ? WHERE archived_at IS NULL AND {where}",
+                (stamp, *args),
+            )
+            if forget_batch is not None:
+                conn.execute("DELETE FROM ledger_batch WHERE batch = ?", (forget_batch,))
+            if forget_endpoint is not None:
+                conn.execute("DELETE FROM ledger_batch WHERE endpoint = ?", (forget_endpoint,))
+        return int(cursor.rowcount)
+
+
+def open_ledger(
+    state_dir: Path,
+    endpoint: str,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    guard: Callable[[], None] | None = None,
+) -> Ledger:
+    """The ledger in ``<state_dir>/state.db`` for a run against ``endpoint``."""
+    return Ledger(StateDB(state_dir / "state.db"), endpoint, clock=clock, guard=guard)
+
+
+__all__ = [
+    "RETRY_WINDOW",
+    "Intent",
+    "Ledger",
+    "Recovered",
+    "Recoveries",
+    "Resolution",
+    "open_ledger",
+    "request_token",
+    "utc_now",
+]
