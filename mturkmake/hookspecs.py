@@ -420,13 +420,15 @@ def mturkmake_qualification_evaluators() -> Sequence[QualificationEvaluator]:
 
 
 @hookspec(firstresult=True)
-def mturkmake_make_client(config: Config) -> Any:
+def mturkmake_make_client(config: Config, host: PluginHost) -> Any:
     """Make the MTurk client (a boto3 ``mturk`` client or compatible) for ``config.endpoint``.
 
     firstresult: the first non-``None`` result is used. The core checks the client's
     endpoint against the batch's before every side effect.
 
     :param config: the frozen configuration.
+    :param host: this run's plugin host (the local client wires the marketplace's simulated
+        workers to :func:`mturkmake_simulate_answer` through it).
     :returns: a client, or ``None`` to let another plugin decide.
     """
 

@@ -18,7 +18,7 @@ HOOKS = {
     "mturkmake_template_engines": ((), False),
     "mturkmake_evaluators": ((), False),
     "mturkmake_qualification_evaluators": ((), False),
-    "mturkmake_make_client": (("config",), True),
+    "mturkmake_make_client": (("config", "host"), True),
     "mturkmake_simulate_answer": (("question", "worker", "truth"), True),
     "mturkmake_report": (("event",), False),
 }

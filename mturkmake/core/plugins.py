@@ -212,7 +212,7 @@ class PluginHost:
 
     def make_client(self, config: Config) -> Any:
         """Call ``mturkmake_make_client`` (firstresult)."""
-        return self.pm.hook.mturkmake_make_client(config=config)
+        return self.pm.hook.mturkmake_make_client(config=config, host=self)
 
     def simulate_answer(self, question: Any, worker: Any, truth: Any) -> Any:
         """Call ``mturkmake_simulate_answer`` (firstresult)."""

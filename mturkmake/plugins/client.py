@@ -29,6 +29,7 @@ from mturkmake.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from mturkmake.core.config import Config, RetrySettings
+    from mturkmake.core.plugins import PluginHost
 
 SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
@@ -182,7 +183,7 @@ def _retry_handler(retry: RetrySettings, total_attempts: int) -> Callable[..., f
     return needs_retry
 
 
-def make_client(config: Config) -> Any:
+def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) -> Any:
     """A boto3 MTurk client for ``config``'s endpoint, with retries and credentials set.
 
     ``local`` uses the in-process marketplace; sandbox, production and URLs get a real
@@ -190,7 +191,7 @@ def make_client(config: Config) -> Any:
     present, else the standard AWS chain; a loopback URL needs none.
     """
     if config.endpoint == "local":
-        return _make_local_client(config)
+        return _make_local_client(config, answer_fn=answer_fn)
     import boto3
     from botocore.config import Config as BotoConfig
 
@@ -246,7 +247,7 @@ def _chain_secrets(session: Any) -> tuple[str, ...]:
     return tuple(str(value) for value in frozen if value)
 
 
-def _make_local_client(config: Config) -> Any:
+def _make_local_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) -> Any:
     try:
         module: Any = importlib.import_module("mturkmake.marketplace.inprocess")
     except ImportError:
@@ -256,7 +257,7 @@ def _make_local_client(config: Config) -> Any:
         ) from None
     # Opened here, not inside make_local_client, to keep hold of the marketplace's clock:
     # the ledger must age intents on it (DESIGN §3), not on the wall clock.
-    marketplace = module.open_local_marketplace(config)
+    marketplace = module.open_local_marketplace(config, answer_fn=answer_fn)
     client = module.make_local_client(config, marketplace=marketplace)
     check_endpoint(client, config)
     register_endpoint_clock(client, marketplace.now)
@@ -279,9 +280,12 @@ def endpoint_clock(client: Any) -> Callable[[], datetime]:
 
 
 @hookimpl(trylast=True)
-def mturkmake_make_client(config: Config) -> Any:
-    """The built-in client factory; another plugin may answer first."""
-    return make_client(config)
+def mturkmake_make_client(config: Config, host: PluginHost) -> Any:
+    """The built-in client factory; another plugin may answer first.
+
+    On the local endpoint, simulated workers answer through ``mturkmake_simulate_answer``.
+    """
+    return make_client(config, answer_fn=host.simulate_answer)
 
 
 def open_run_ledger(

@@ -27,6 +27,7 @@ from mturkmake.core.config import (
     read_project_table,
 )
 from mturkmake.core.ledger import utc_now
+from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ConfigError, EndpointError, ServiceError
 from mturkmake.plugins.client import (
     LOCAL_URL,
@@ -103,7 +104,8 @@ def test_every_client_gets_an_explicit_url_and_us_east_1(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     config = config_for(tmp_path, endpoint)
     assert endpoint_url_for(config) == url
-    client = mturkmake_make_client(config=config)
+    host = PluginHost(make_plugin_manager(builtins=(), entrypoints=False))
+    client = mturkmake_make_client(config=config, host=host)
     assert client.meta.endpoint_url == url
     assert client.meta.region_name == "us-east-1"
 
