@@ -48,6 +48,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.marketplace_cli",
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
+    "mturkmake.plugins.load_hits",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

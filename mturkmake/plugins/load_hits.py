@@ -1,0 +1,571 @@
+"""loadHITs and the ``%.success`` rule: one HIT per input row, at most once, ever (DESIGN §2).
+
+Both ways in — ``mturkmake loadHITs -input survey.input …`` and ``mturkmake survey.success`` —
+run :func:`load`: the preflight (:mod:`.preflight`), then the reconciliation against the
+ledger (:mod:`.batch`), then the cost line, the budget and (production) the confirmation, then
+one ledger intent per HIT, each CreateHITWithHITType carrying its intent's token. ``.success``
+is written as the projection of the ledger's records of the batch, never of "what this run
+did", so a crashed or partial run heals on the next one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mturkmake.errors import ConfigError, ConfirmationRefused, MturkmakeError, UsageError
+from mturkmake.hookspecs import CommandSpec, ConfigKey, Event, Flag, Job, Outcome, Rule, hookimpl
+from mturkmake.plugins.batch import (
+    BatchRow,
+    PlanRow,
+    additions,
+    batch_rows,
+    choose_key_columns,
+    count_older,
+    edited_error,
+    frozen_key_columns,
+    growth_limit,
+    known_batches,
+    pick_batch,
+    plan_batch,
+    row_keys,
+)
+from mturkmake.plugins.preflight import PreparedHIT, SourceFile, preflight
+
+if TYPE_CHECKING:
+    import argparse
+
+    from mturkmake.core.config import Config
+    from mturkmake.core.ledger import Ledger
+    from mturkmake.hookspecs import Context, TemplateEngine
+
+WORKER_SITES = {
+    "production": "https://www.mturk.com",
+    "sandbox": "https://workersandbox.mturk.com",
+}
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """One load: the three files, where the projection goes, and the user's permissions.
+
+    :param input_rel: the input's path relative to the root: the batch's identity.
+    :param success_rel: the ``.success`` path relative to the root (label check, records).
+    :param limit: ``-maxhits``.
+    :param clt: print the CLT's console output (command mode) rather than make's lines.
+    """
+
+    input: SourceFile
+    question: SourceFile
+    properties: SourceFile
+    input_rel: str
+    success_rel: str
+    success_path: Path
+    limit: int | None = None
+    replace_edited: bool = False
+    new_batch: bool = False
+    assume_yes: bool = False
+    clt: bool = False
+
+
+@dataclass
+class LoadResult:
+    """What a load did; ``rows`` is the batch as the ledger now knows it."""
+
+    header: tuple[str, ...] = ()
+    rows: list[BatchRow] = field(default_factory=list)
+    created: int = 0
+    skipped: int = 0
+    failed: list[tuple[PreparedHIT, str]] = field(default_factory=list)
+    hit_types: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class _Console:
+    """The load's lines: the CLT's output in command mode, quieter lines in make mode."""
+
+    def __init__(self, ctx: Context, clt: bool) -> None:
+        self.ctx = ctx
+        self.clt = clt
+
+    def say(self, message: str, *, detail: bool = False, kind: str = "info") -> None:
+        """Report ``message``; ``detail`` lines are shown in make mode only with ``-v``."""
+        if detail and not self.clt:
+            kind = "debug"
+        self.ctx.report(Event(kind, message))
+
+
+# --------------------------------------------------------------------------------------------
+# The load
+# --------------------------------------------------------------------------------------------
+
+
+def _engine(ctx: Context) -> TemplateEngine:
+    name = str(ctx.config.get("template_engine", "velocity") or "velocity")
+    engines = ctx.host.template_engines()
+    if name not in engines:
+        raise ConfigError(
+            f"template_engine '{name}' is not provided by any plugin",
+            hint=f"known engines: {', '.join(sorted(engines)) or 'none'}",
+        )
+    return engines[name]
+
+
+def _client(ctx: Context) -> Any:
+    client = ctx.host.make_client(ctx.config)
+    if client is None:  # the built-in factory is not registered (a trimmed plugin list)
+        from mturkmake.plugins.client import make_client
+
+        client = make_client(ctx.config)
+    from mturkmake.plugins.client import check_endpoint
+
+    check_endpoint(client, ctx.config)
+    return client
+
+
+def load(ctx: Context, request: LoadRequest) -> LoadResult:
+    """Preflight, reconcile and create the missing HITs of one batch.
+
+    :returns: what happened; ``result.error`` is set when some HITs were made and then the
+        load failed (the caller writes the projection and exits 2).
+    :raises MturkmakeError: a failure before any side effect (nothing was sent).
+    """
+    from mturkmake.plugins import spending
+    from mturkmake.plugins.client import open_run_ledger
+    from mturkmake.plugins.hit_types import (
+        adopt_success,
+        creation_cost,
+        load_recoveries,
+        truth_marketplace,
+    )
+
+    config = ctx.config
+    console = _Console(ctx, request.clt)
+    prepared = preflight(
+        request.input,
+        request.question,
+        request.properties,
+        engine=_engine(ctx),
+        endpoint_kind=config.endpoint_kind,
+        strict=str(config.get("strict_references", "formal") or "formal"),
+        limit=request.limit,
+    )
+    for warning in prepared.warnings:
+        ctx.report(Event("warning", warning))
+    client = _client(ctx)
+    marketplace = truth_marketplace(config)
+    ledger = open_run_ledger(config, client)
+    result = LoadResult(header=prepared.header)
+    try:
+        ledger.recover(client, load_recoveries())
+        known = known_batches(ledger, request.input_rel)
+        batch = pick_batch(
+            request.input_rel, request.success_rel, known, new_batch=request.new_batch
+        )
+        records = batch_rows(ledger, batch)
+        key_columns = choose_key_columns(
+            frozen_key_columns(records),
+            config.get("key_columns"),
+            referenced=prepared.referenced,
+            header=prepared.header,
+            source=config.sources.get("key_columns"),
+        )
+        keys = row_keys([row.values for row in prepared.rows], key_columns)
+        if not records and request.success_path.exists():
+            adopted = adopt_success(
+                ledger, client, batch=batch, success=request.success_path,
+                success_rel=request.success_rel, hits=prepared.hits, keys=keys,
+                key_columns=key_columns,
+            )
+            console.say(f"Adopted {adopted} HITs listed in {request.success_rel}.")
+            records = batch_rows(ledger, batch)
+        plan = plan_batch(
+            [PlanRow(i, row.line, keys[i], row.values) for i, row in enumerate(prepared.rows)],
+            records,
+            limit=request.limit,
+        )
+        if plan.edited and not request.replace_edited:
+            raise edited_error(request.input.name, plan.edited, key_columns)
+        adding = additions(plan, records)
+        if records and adding > growth_limit(len(records)) and not request.assume_yes:
+            raise ConfirmationRefused(
+                f"this run would add {adding} HITs to {batch}, which has {len(records)}; "
+                "nothing was sent",
+                hint="check the input file, then run again with --yes to add them",
+            )
+        older = count_older(plan.skip, {h.index: h.merged_sha for h in prepared.hits})
+        if older:
+            console.say(
+                f"{older} existing HITs were made from an earlier .question/.properties; "
+                "they are left as they are (updateHITs changes live HITs)",
+                kind="warning",
+            )
+        result.skipped = len(plan.skip)
+        todo: list[tuple[PreparedHIT, str, BatchRow | None]]
+        todo = [(prepared.hits[row.index], row.key, None) for row in plan.create]
+        todo += [(prepared.hits[e.row.index], e.row.key, e.old) for e in plan.edited]
+        todo.sort(key=lambda item: item[0].index)
+        if todo:
+            cost = creation_cost([hit for hit, _, _ in todo])
+            spending.report_cost(ctx, cost)
+            spending.check_step_budget(ledger, cost, spending.budget_of(config))
+            spending.confirm_for(ctx, cost)
+            planned = len(prepared.hits)
+            _send(ctx, ledger, client, todo, batch=batch, request=request,
+                  key_columns=key_columns, result=result, marketplace=marketplace,
+                  planned=planned)
+        result.rows = batch_rows(ledger, batch)
+    except MturkmakeError as exc:
+        if result.created == 0:
+            raise
+        result.rows = batch_rows(ledger, batch)
+        result.error = exc.one_line()
+    finally:
+        ledger.close()
+        if marketplace is not None:
+            marketplace.close()
+    return result
+
+
+def _send(
+    ctx: Context,
+    ledger: Ledger,
+    client: Any,
+    todo: Sequence[tuple[PreparedHIT, str, BatchRow | None]],
+    *,
+    batch: str,
+    request: LoadRequest,
+    key_columns: Sequence[str],
+    result: LoadResult,
+    marketplace: Any,
+    planned: int,
+) -> None:
+    """One ledger intent per HIT; a failed row is recorded and the others go on (CLT)."""
+    from mturkmake.errors import ServiceError
+    from mturkmake.plugins.hit_types import HitTypes, create_hit, register_truth
+    from mturkmake.plugins.spending import budget_of
+
+    console = _Console(ctx, request.clt)
+    types = HitTypes(client)
+    budget = budget_of(ctx.config)
+    first_column = result.header[0] if result.header else ""
+    for hit, key, old in todo:
+        try:
+            hit_id = create_hit(
+                ledger, client, types, batch=batch, hit=hit, key=key, replaces=old,
+                key_columns=key_columns, success_rel=request.success_rel, budget=budget,
+                planned=planned,
+            )
+        except ServiceError as exc:
+            result.failed.append((hit, exc.one_line()))
+            value = hit.values.get(first_column, "")
+            console.say(
+                f"[ERROR] Error creating HIT {hit.index + 1} ({value}): {exc.one_line()}",
+                kind="error",
+            )
+            continue
+        result.created += 1
+        register_truth(ctx.config, marketplace, hit_id, hit.values)
+        console.say(f"Created HIT {hit.index + 1}: HITId={hit_id}", detail=True)
+    result.hit_types = types.ids
+
+
+# --------------------------------------------------------------------------------------------
+# The projection: .success and .failure
+# --------------------------------------------------------------------------------------------
+
+
+def write_projection(result: LoadResult, success: Path, failure: Path | None) -> None:
+    """Write ``.success`` (every HIT of the batch, input order) and ``.failure`` (failed rows).
+
+    ``failure`` is written only when rows failed; the caller removes an old one otherwise
+    (the CLT deleted it after a run without failures).
+    """
+    from mturkmake.formats.success import SuccessRow, write_failure, write_success
+
+    with success.open("w", encoding="utf-8", newline="") as stream:
+        write_success(stream, [SuccessRow(r.hit_id, r.hit_type_id) for r in result.rows])
+    if failure is not None and result.failed:
+        with failure.open("w", encoding="utf-8", newline="") as stream:
+            write_failure(stream, result.header, [hit.values for hit, _ in result.failed])
+
+
+def _summary(result: LoadResult) -> str:
+    parts = [f"{result.created} HITs created", f"{result.skipped} already existed"]
+    if result.failed:
+        parts.append(f"{len(result.failed)} failed")
+    return ", ".join(parts)
+
+
+def _failure_line(result: LoadResult, request: LoadRequest) -> str | None:
+    if result.error is not None:
+        return result.error
+    if result.failed:
+        hit, message = result.failed[0]
+        more = f" (and {len(result.failed) - 1} more; see the .failure file)" if len(
+            result.failed
+        ) > 1 else ""
+        return f"{request.input.name}:{hit.line}: {message}{more}"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Make mode: the %.success rule
+# --------------------------------------------------------------------------------------------
+
+
+def _option(options: Mapping[str, Any], name: str) -> bool:
+    return bool(options.get(name.replace("-", "_")) or options.get(name))
+
+
+def _make_request(job: Job) -> LoadRequest:
+    root = job.context.root
+    stem = job.stem
+    names = {suffix: f"{stem}.{suffix}" for suffix in ("input", "question", "properties")}
+    options = job.context.options
+    return LoadRequest(
+        input=SourceFile(root / names["input"], names["input"]),
+        question=SourceFile(root / names["question"], names["question"]),
+        properties=SourceFile(root / names["properties"], names["properties"]),
+        input_rel=names["input"],
+        success_rel=job.target,
+        success_path=root / job.target,
+        replace_edited=_option(options, "replace-edited"),
+        new_batch=_option(options, "new-batch"),
+        assume_yes=_option(options, "yes"),
+    )
+
+
+def build_success(job: Job) -> Outcome:
+    """The ``%.success`` action: load the batch, write the projection to the job's outputs."""
+    request = _make_request(job)
+    result = load(job.context, request)
+    failure = job.outputs.get(f"{job.stem}.failure")
+    write_projection(result, job.outputs[job.target], failure)
+    error = _failure_line(result, request)
+    if error is not None:
+        return Outcome(complete=False, error=error, message=_summary(result))
+    return Outcome(message=_summary(result))
+
+
+def preview_success(job: Job) -> None:
+    """``-n``: run the preflight only (no client, no ledger) and say how many rows it has."""
+    request = _make_request(job)
+    ctx = job.context
+    prepared = preflight(
+        request.input,
+        request.question,
+        request.properties,
+        engine=_engine(ctx),
+        endpoint_kind=ctx.config.endpoint_kind,
+        strict=str(ctx.config.get("strict_references", "formal") or "formal"),
+    )
+    ctx.report(
+        Event(
+            "info",
+            f"would reconcile '{job.target}' with {len(prepared.hits)} input rows "
+            "(loadHITs; existing HITs are never created again)",
+            target=job.target,
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# CLT mode: loadHITs
+# --------------------------------------------------------------------------------------------
+
+
+def _relative(root: Path, path: Path, flag: str) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UsageError(
+            f"-{flag} {path} is outside the project root {root}",
+            hint="run loadHITs from inside the project (the batch is named by its input path)",
+        ) from None
+
+
+def success_base(input_arg: str, label: str | None) -> str:
+    """The base name of ``.success``/``.failure``: the label, else the input path with a
+    trailing ``.input`` removed (``MyHITs.input`` → ``MyHITs``, ``data.tab`` → ``data.tab``)."""
+    if label:
+        return label
+    return input_arg[: -len(".input")] if input_arg.endswith(".input") else input_arg
+
+
+def _maxhits(value: Any) -> int | None:
+    if value in (None, "", False):
+        return None
+    text = str(value).strip()
+    if not text.isdigit():
+        raise UsageError(f"-maxhits needs a whole number, not '{value}'", hint="e.g. -maxhits 1")
+    return int(text)
+
+
+def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
+    """``loadHITs -input … -question … -properties … [-label] [-maxhits] [-sandbox]``."""
+    from mturkmake.core.fsio import temp_path_for
+    from mturkmake.plugins.templating import JavaDate, default_today
+
+    if args.get("preview"):
+        raise UsageError(
+            "loadHITs -preview is not available yet; nothing was done",
+            hint="use 'mturkmake NAME.preview.html' once it exists, or drop -preview",
+        )
+    cwd = Path.cwd()
+    files = {flag: str(args[flag]) for flag in ("input", "question", "properties")}
+    paths = {flag: cwd / value for flag, value in files.items()}
+    base = success_base(files["input"], args.get("label"))
+    success_path, failure_path = cwd / f"{base}.success", cwd / f"{base}.failure"
+    request = LoadRequest(
+        input=SourceFile(paths["input"], files["input"]),
+        question=SourceFile(paths["question"], files["question"]),
+        properties=SourceFile(paths["properties"], files["properties"]),
+        input_rel=_relative(ctx.root, paths["input"], "input"),
+        success_rel=_relative(ctx.root, success_path, "label"),
+        success_path=success_path,
+        limit=_maxhits(args.get("maxhits")),
+        replace_edited=_option(ctx.options, "replace-edited"),
+        new_batch=_option(ctx.options, "new-batch"),
+        assume_yes=_option(ctx.options, "yes") or _option(ctx.options, "force"),
+        clt=True,
+    )
+    say = _Console(ctx, clt=True).say
+    say("--[Initializing]----------")
+    say(f" Input: {files['input']}")
+    say(f" Properties: {files['properties']}")
+    say(f" Question File: {files['question']}")
+    say(" Preview mode disabled")
+    say("--[Loading HITs]----------")
+    say(f"  Start time: {JavaDate(default_today())}")
+    result = load(ctx, request)
+    temps = (temp_path_for(success_path), temp_path_for(failure_path))
+    try:
+        write_projection(result, temps[0], temps[1])
+        os.replace(temps[0], success_path)
+        if temps[1].exists():
+            os.replace(temps[1], failure_path)
+        else:
+            failure_path.unlink(missing_ok=True)
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+    _clt_summary(ctx, result)
+    error = _failure_line(result, request)
+    if error is not None:
+        ctx.report(Event("error", f"mturkmake: {error}"))
+        return 2
+    return 0
+
+
+def _clt_summary(ctx: Context, result: LoadResult) -> None:
+    say = _Console(ctx, clt=True).say
+    if result.skipped:
+        say(f"Skipped {result.skipped} rows that already have HITs.")
+    for type_id in result.hit_types:
+        site = WORKER_SITES.get(ctx.config.endpoint_kind)
+        say("")
+        say(f"You may see your HIT(s) with HITTypeId '{type_id}' here: ")
+        say("")
+        if site is None:
+            say("  (local marketplace: no worker site; try 'mturkmake marketplace status')")
+        else:
+            say(f"  {site}/mturk/preview?groupId={type_id} ")
+    say("")
+    say(f"Successfully loaded {result.created} HITs.")
+    if result.failed:
+        say(f"Failed to load {len(result.failed)} HITs.")
+
+
+# --------------------------------------------------------------------------------------------
+# Hooks
+# --------------------------------------------------------------------------------------------
+
+
+def _command_spec() -> CommandSpec:
+    from mturkmake.plugins import clt_catalog
+
+    spec = clt_catalog.command("loadHITs").spec(handle_load_hits)
+    # -maxhits takes a number (seed 003: "Example: -maxhits 1"); the catalogue may list it
+    # as a switch.
+    flags = tuple(
+        Flag(f.name, "N", f.help, f.required, f.default, f.repeat)
+        if f.name == "maxhits" and f.value is None
+        else f
+        for f in spec.flags
+    )
+    return CommandSpec(
+        name=spec.name,
+        flags=flags,
+        handler=spec.handler,
+        help=spec.help,
+        confirms=spec.confirms,
+        spends_money=spec.spends_money,
+        aliases=spec.aliases,
+        positionals=spec.positionals,
+    )
+
+
+@hookimpl
+def mturkmake_commands() -> Sequence[CommandSpec]:
+    """``loadHITs`` (and its alias ``load_hits``)."""
+    return (_command_spec(),)
+
+
+@hookimpl
+def mturkmake_rules(config: Config) -> Sequence[Rule]:
+    """``%.success`` (also ``%.failure``) from ``%.input %.question %.properties``."""
+    return (
+        Rule(
+            "%.success",
+            ("%.input", "%.question", "%.properties"),
+            build_success,
+            also_makes=("%.failure",),
+            name="loadHITs",
+            preview=preview_success,
+        ),
+    )
+
+
+@hookimpl
+def mturkmake_config_keys() -> Sequence[ConfigKey]:
+    """``key_columns``: the input columns that identify a row (DESIGN §2)."""
+    return (
+        ConfigKey(
+            "key_columns",
+            list,
+            None,
+            "input columns that identify a row (default: those the templates reference, "
+            "frozen with a batch's first HIT)",
+            env=False,
+        ),
+    )
+
+
+@hookimpl
+def mturkmake_add_options(parser: argparse.ArgumentParser) -> None:
+    """``--replace-edited`` and ``--new-batch`` for make mode."""
+    parser.add_argument(
+        "--replace-edited",
+        action="store_true",
+        help="expire and replace the HITs of input rows whose key columns changed",
+    )
+    parser.add_argument(
+        "--new-batch",
+        action="store_true",
+        help="allow posting an input again under a new label (its cost is shown first)",
+    )
+
+
+__all__ = [
+    "LoadRequest",
+    "LoadResult",
+    "build_success",
+    "handle_load_hits",
+    "load",
+    "success_base",
+    "write_projection",
+]

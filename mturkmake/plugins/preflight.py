@@ -1,0 +1,287 @@
+"""The preflight of DESIGN §6: every check a load can make before its cost line or first call.
+
+In order, stopping at the first error with one line ``file:line: what is wrong — what to do``:
+
+1. the whole input file (header, every row's width, encoding);
+2. the HIT properties — syntax (``java.util.Properties`` and each value's template), then the
+   API limits of every row's merged property set;
+3. the question template (and the templated properties) against the input header;
+4. every merged question: ≤ 65,535 bytes, well-formed (defusedxml), a known question type,
+   and an ExternalURL the endpoint accepts (``http://`` is refused on sandbox and production,
+   a warning on the local marketplace).
+
+The result is the list of HITs ready to send, one per row, each with its HIT-type parameters
+(rows with equal ones share a HIT type) and its own parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from mturkmake.errors import FormatError
+from mturkmake.formats import javaprops
+from mturkmake.formats.hit_properties import MASTERS_IDS, HitProperties, parse_hit_properties
+from mturkmake.formats.inputfile import InputRow, open_input
+from mturkmake.formats.javaprops import Property
+from mturkmake.formats.qualification_requirements import EndpointKind
+from mturkmake.formats.question import ExternalQuestion, parse_question
+from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
+from mturkmake.plugins.batch import question_digest
+
+#: What makes a property value a template: a reference or a directive. Anything else is
+#: sent as written, so a description with "C#" or "##" is never mangled by Velocity's
+#: comment syntax.
+_TEMPLATE = re.compile(
+    r"\$!?\{?[A-Za-z]|#\{?(?:set|if|elseif|else|end|foreach|macro|define|stop|break)\b"
+)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file of the load: where to read it and how to name it in messages."""
+
+    path: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class PreparedHIT:
+    """One row, merged and checked, ready for CreateHITType + CreateHITWithHITType.
+
+    :param index: the row's 0-based position among the data rows.
+    :param line: the input line it starts on.
+    :param values: its raw input values.
+    :param type_params: CreateHITType's arguments (equal dicts share one HIT type).
+    :param hit_params: CreateHITWithHITType's arguments without HITTypeId.
+    """
+
+    index: int
+    line: int
+    values: Mapping[str, str]
+    type_params: Mapping[str, Any]
+    hit_params: Mapping[str, Any]
+    reward: Decimal
+    assignments: int
+    masters: bool = False
+
+    @property
+    def question(self) -> str:
+        """The merged question."""
+        return str(self.hit_params["Question"])
+
+    @property
+    def merged_sha(self) -> str:
+        """A digest of everything merged for this row (question and properties)."""
+        merged = json.dumps([self.type_params, self.hit_params], sort_keys=True, default=str)
+        return question_digest(merged)
+
+    @property
+    def question_sha(self) -> str:
+        """The digest recorded in the ledger and used by lookups."""
+        return question_digest(self.question)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the preflight found: every input row, the HITs to send and the warnings.
+
+    :param rows: every data row of the input (keys need them all, even with ``-maxhits``).
+    :param hits: the merged HITs of the rows to load (the first ``limit``), in input order.
+    :param referenced: the columns the templates read (the default key columns).
+    """
+
+    header: tuple[str, ...]
+    rows: tuple[InputRow, ...]
+    hits: tuple[PreparedHIT, ...]
+    referenced: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+
+@contextlib.contextmanager
+def _named(source: SourceFile) -> Iterator[None]:
+    """Report errors under the file's display name rather than its absolute path."""
+    try:
+        yield
+    except FormatError as exc:
+        if exc.file in (None, str(source.path)):
+            exc.file = source.name
+        raise
+
+
+def _read_input(source: SourceFile) -> tuple[tuple[str, ...], tuple[InputRow, ...]]:
+    with _named(source):
+        table = open_input(source.path)
+        return table.header, tuple(table.rows())
+
+
+def _compile_properties(
+    source: SourceFile, engine: TemplateEngine
+) -> list[tuple[Property, CompiledTemplate | None]]:
+    with _named(source):
+        props = javaprops.parse(javaprops.read_text(source.path), source=source.name)
+    compiled: list[tuple[Property, CompiledTemplate | None]] = []
+    for prop in props:
+        template = None
+        if _TEMPLATE.search(prop.value):
+            # The CLT merged property values raw (no &,<,> escaping).
+            template = engine.compile(
+                prop.value, source=source.name, first_line=prop.line, escape=False
+            )
+        compiled.append((prop, template))
+    return compiled
+
+
+def _merge_properties(
+    compiled: Sequence[tuple[Property, CompiledTemplate | None]],
+    row: InputRow,
+    *,
+    source: SourceFile,
+    input_name: str,
+    endpoint_kind: EndpointKind,
+    cache: dict[tuple[str, ...], HitProperties],
+) -> HitProperties:
+    merged = [
+        prop if template is None else Property(prop.key, template.render(row.values), prop.line)
+        for prop, template in compiled
+    ]
+    signature = tuple(p.value for p in merged)
+    if signature in cache:
+        return cache[signature]
+    try:
+        hit = parse_hit_properties(merged, source=source.name, endpoint_kind=endpoint_kind)
+    except FormatError as exc:
+        if any(template is not None for _, template in compiled):
+            exc.message += f" (merged with {input_name}:{row.line})"
+        raise
+    cache[signature] = hit
+    return hit
+
+
+def _check_external(
+    question: ExternalQuestion,
+    *,
+    endpoint_kind: EndpointKind,
+    source: SourceFile,
+    template_text: str,
+    row_at: str,
+) -> str | None:
+    """Refuse a non-https ExternalURL off the local marketplace; return a warning on it."""
+    if question.scheme == "https":
+        return None
+    line = next(
+        (n for n, text in enumerate(template_text.splitlines(), 1) if "ExternalURL" in text), None
+    )
+    if endpoint_kind == "local":
+        # One warning for the batch, not one per row: the rows differ only in the URL.
+        return (
+            f"{source.name}:{line}: warning: the ExternalURL is {question.scheme}://, not "
+            "https://; sandbox and production would refuse it"
+        )
+    raise FormatError(
+        f"ExternalURL '{question.url}' ({row_at}) is not https; MTurk refuses it on "
+        f"{endpoint_kind}",
+        file=source.name,
+        line=line,
+        hint="serve the page over https:// (the local marketplace accepts http:// for testing)",
+    )
+
+
+def _masters(hit: HitProperties) -> bool:
+    ids = set(MASTERS_IDS.values())
+    return any(q.qualification_type_id in ids for q in hit.qualification_requirements)
+
+
+def preflight(
+    input_file: SourceFile,
+    question_file: SourceFile,
+    properties_file: SourceFile,
+    *,
+    engine: TemplateEngine,
+    endpoint_kind: EndpointKind,
+    strict: str = "formal",
+    limit: int | None = None,
+) -> Prepared:
+    """Run DESIGN §6's preflight; return the HITs to send or raise at the first error.
+
+    :param limit: ``-maxhits``: only the first ``limit`` rows are merged and sent (the whole
+        input file is still checked).
+    :raises FormatError: the first problem, as one line naming its file and line.
+    """
+    header, rows = _read_input(input_file)
+    chosen = rows if limit is None else rows[: max(0, limit)]
+    compiled = _compile_properties(properties_file, engine)
+    cache: dict[tuple[str, ...], HitProperties] = {}
+    merged_props = [
+        _merge_properties(
+            compiled,
+            row,
+            source=properties_file,
+            input_name=input_file.name,
+            endpoint_kind=endpoint_kind,
+            cache=cache,
+        )
+        for row in chosen
+    ]
+    with _named(question_file):
+        template_text = javaprops.read_text(question_file.path)
+    question = engine.compile(template_text, source=question_file.name)
+    warnings = list(question.check(header, strict=strict))
+    for _, template in compiled:
+        if template is not None:
+            warnings += template.check(header, strict=strict)
+    referenced = set(_referenced(question, header))
+    for _, template in compiled:
+        if template is not None:
+            referenced.update(_referenced(template, header))
+    hits: list[PreparedHIT] = []
+    for index, (row, props) in enumerate(zip(chosen, merged_props, strict=True)):
+        text = question.render(row.values)
+        row_at = f"{input_file.name}:{row.line}"
+        parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
+        if isinstance(parsed, ExternalQuestion):
+            warning = _check_external(
+                parsed,
+                endpoint_kind=endpoint_kind,
+                source=question_file,
+                template_text=template_text,
+                row_at=f"merged with {row_at}",
+            )
+            if warning is not None and warning not in warnings:
+                warnings.append(warning)
+        hits.append(
+            PreparedHIT(
+                index=index,
+                line=row.line,
+                values=row.values,
+                type_params=props.hit_type_params(),
+                hit_params={**props.hit_params(), "Question": text},
+                reward=props.reward,
+                assignments=props.assignments,
+                masters=_masters(props),
+            )
+        )
+    return Prepared(
+        header=header,
+        rows=rows,
+        hits=tuple(hits),
+        referenced=tuple(c for c in header if c in referenced),
+        warnings=tuple(warnings),
+    )
+
+
+def _referenced(template: CompiledTemplate, header: Sequence[str]) -> list[str]:
+    """The columns a template reads; every column when the engine cannot tell."""
+    finder = getattr(template, "referenced_columns", None)
+    if finder is None:
+        return list(header)
+    return list(finder(header))
+
+
+__all__ = ["Prepared", "PreparedHIT", "SourceFile", "preflight"]

@@ -1,0 +1,136 @@
+"""SIGKILL a real ``mturkmake survey.success`` at random points of a 300-row load, 20 times.
+
+Each kill lands while HITs are being created (the test watches the marketplace's HIT count
+and kills after a random number of new HITs, or during start-up); the next run must resolve
+whatever the dead run left pending — by token retry while young, by lookup after the
+marketplace clock jumps 25 hours — and never create a HIT twice. At the end the marketplace
+holds exactly 300 HITs, one per row, and ``.success`` lists exactly them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.plugins.test_load_hits import batch_files, marketplace_hits, success_ids
+
+pytestmark = pytest.mark.slow
+
+ROWS = 300
+KILLS = 20
+CLOCK_JUMP_AT = 10  # after this kill, the marketplace clock moves 25 hours
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    return env
+
+
+def _hit_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is being created
+        return 0
+
+
+def _ledger(root: Path, sql: str) -> list[tuple[object, ...]]:
+    db = root / ".mturkmake" / "state.db"
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return list(conn.execute(sql))
+    except sqlite3.OperationalError:  # the ledger's tables do not exist yet
+        return []
+
+
+def _pending(root: Path) -> list[tuple[object, ...]]:
+    """The intents a killed run left without an outcome: (id, created_at)."""
+    return _ledger(root, "SELECT id, created_at FROM ledger_intent WHERE archived_at IS NULL "
+                         "AND id NOT IN (SELECT intent_id FROM ledger_outcome)")
+
+
+def _start(root: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mturkmake", "survey.success"],
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _kill_after(process: subprocess.Popen[bytes], db: Path, new_hits: int, rng: random.Random,
+                ) -> None:
+    """SIGKILL ``process`` once ``new_hits`` more HITs exist (or at a random early moment)."""
+    goal = _hit_count(db) + new_hits
+    deadline = time.monotonic() + 60
+    if new_hits == 0:
+        time.sleep(rng.uniform(0.05, 1.0))  # somewhere in start-up, preflight or recovery
+    else:
+        while process.poll() is None and _hit_count(db) < goal and time.monotonic() < deadline:
+            time.sleep(0.002)
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_sigkill_at_random_points_never_duplicates(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    for name, text in batch_files(ROWS).items():
+        (root / name).write_text(text, encoding="utf-8")
+    db = root / ".mturkmake" / "local-marketplace.db"
+    rng = random.Random(20261123)
+    left_pending = 0
+    in_flight_at_jump: list[tuple[object, ...]] = []
+    for kill in range(KILLS):
+        new_hits = 0 if kill % 5 == 0 else rng.randint(1, 20)
+        _kill_after(_start(root), db, new_hits, rng)
+        left_pending += bool(_pending(root))
+        if kill == CLOCK_JUMP_AT:
+            # Kill until a CreateHITWithHITType is left in flight, then let its token expire:
+            # the next run may only look the HIT up, never re-send it.
+            for _ in range(15):
+                if _pending(root):
+                    break
+                _kill_after(_start(root), db, 1, rng)
+            in_flight_at_jump = _pending(root)
+            assert in_flight_at_jump, "no kill left an intent in flight"
+            from mturkmake.marketplace.service import Marketplace
+
+            marketplace = Marketplace(db)
+            marketplace.advance(25 * 3600)
+            marketplace.close()
+    final = subprocess.run(
+        [sys.executable, "-m", "mturkmake", "survey.success"],
+        check=False, cwd=root, env=_env(), capture_output=True, timeout=300,
+    )
+    assert final.returncode == 0, final.stderr.decode()
+    hits = marketplace_hits(root)
+    assert len(hits) == ROWS
+    questions = [h["Question"] for h in hits]
+    assert len(set(questions)) == ROWS  # one HIT per row: no row posted twice
+    listed = success_ids(root / "survey.success")
+    assert len(listed) == ROWS
+    assert set(listed) == {h["HITId"] for h in hits}
+    # The kills did land mid-call, and both recovery paths ran.
+    assert left_pending >= 1
+    # The intent in flight when the clock jumped 25 hours was resolved by lookup only.
+    for intent_id, created_at in in_flight_at_jump:
+        how = _ledger(root, "SELECT resolved_by, status FROM ledger_outcome WHERE intent_id = "
+                            f"{intent_id}")
+        assert how, f"intent {intent_id} ({created_at}) is still unresolved"
+        assert how[0][0] == "lookup", f"intent {intent_id} ({created_at}) resolved by {how}"
