@@ -51,7 +51,8 @@ LEDGER_DDL: tuple[str, ...] = (
         since TEXT NOT NULL
     )""",
     # uid, not the rowid, feeds the token: a deleted .mturkmake/ restarts rowids, and a
-    # reused token within 24 h would make MTurk answer for an unrelated earlier call.
+    # reused token within 24 h would make MTurk answer for an unrelated earlier call. The uid
+    # is derived from what the intent is about (see intent_uid), never from call order.
     """CREATE TABLE IF NOT EXISTS ledger_intent (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         uid TEXT NOT NULL UNIQUE,
@@ -90,6 +91,19 @@ _INTENT_COLUMNS = (
 def utc_now() -> datetime:
     """Wall-clock time in UTC: the clock of the sandbox and production endpoints."""
     return datetime.now(timezone.utc)
+
+
+def intent_uid(endpoint: str, batch: str, operation: str, subject: str, generation: int) -> str:
+    """The id of the ``generation``-th intent (0 first) of ``operation`` on ``subject``.
+
+    Derived, not random, for two reasons. Determinism: the same batch gives the same tokens,
+    so the local marketplace gives the same ids whatever the call order (DESIGN §7). Safety:
+    a lost ledger (a deleted ``.mturkmake/``, a fresh clone) re-sends the first intent's
+    token, and MTurk answers within 24 h with the HIT it already made instead of a second
+    one. A failed or archived intent moves to the next generation, hence a new token.
+    """
+    text = f"{endpoint}\n{batch}\n{operation}\n{subject}\n{generation}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def request_token(endpoint: str, operation: str, intent_uid: str) -> str:
@@ -287,6 +301,16 @@ class Ledger:
                 "stays pending and the next run resolves it"
             )
 
+    def _generation(
+        self, conn: sqlite3.Connection, operation: str, batch: str, subject: str
+    ) -> int:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM ledger_intent "
+            "WHERE endpoint = ? AND batch = ? AND operation = ? AND subject = ?",
+            (self.endpoint, batch, operation, subject),
+        ).fetchone()
+        return int(row[0])
+
     def _record(
         self,
         operation: str,
@@ -297,14 +321,17 @@ class Ledger:
         cents: int,
         budget: Decimal | None,
     ) -> Intent:
-        uid = uuid.uuid4().hex
-        token = request_token(self.endpoint, operation, uid)
         now = self._now()
         with self.db.transaction() as conn:
             self._check_batch(conn, batch, bind=True)
             existing = self._active(conn, operation, batch, subject)
             if existing is not None:
                 raise LedgerError(self._describe_existing(conn, existing))
+            uid = intent_uid(
+                self.endpoint, batch, operation, subject,
+                self._generation(conn, operation, batch, subject),
+            )
+            token = request_token(self.endpoint, operation, uid)
             if cents:
                 self.exposure.check_cap(conn, cents, budget)
             cursor = conn.execute(

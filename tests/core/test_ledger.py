@@ -598,3 +598,39 @@ def test_adopted_and_reset_entries(tmp_path: Path) -> None:
         assert ledger.exposure.committed() == Decimal("0.00")
         assert ledger.batch_endpoint(BATCH) is None
     assert outcomes(tmp_path) == [("done", "HITFROMSUCCESSFILE", "adopted")]
+
+
+def _first_token(state_dir: Path, subject: str) -> str:
+    from mturkmake.core.ledger import Recoveries as _Recoveries
+    from mturkmake.core.ledger import open_ledger as _open
+
+    ledger = _open(state_dir, "local")
+    try:
+        ledger.recover(None, _Recoveries())
+        with ledger.intent("CreateHIT", "b.input", subject, {}) as intent:
+            token = intent.token
+            intent.done("HIT" + subject)
+        return token
+    finally:
+        ledger.close()
+
+
+def test_tokens_derive_from_the_intent_not_from_call_order(tmp_path: Path) -> None:
+    # Two fresh projects intending the same subjects in another order get the same tokens:
+    # a lost ledger re-sends the first token, and MTurk answers with the existing HIT.
+    first = {s: _first_token(tmp_path / "one", s) for s in ("r1", "r2")}
+    second = {s: _first_token(tmp_path / "two", s) for s in ("r2", "r1")}
+    assert first == second
+    assert first["r1"] != first["r2"]
+
+
+def test_an_archived_intent_gets_a_new_token(tmp_path: Path) -> None:
+    from mturkmake.core.ledger import open_ledger as _open
+
+    before = _first_token(tmp_path, "r1")
+    ledger = _open(tmp_path, "local")
+    try:
+        assert ledger.archive_batch("b.input", "test") == 1
+    finally:
+        ledger.close()
+    assert _first_token(tmp_path, "r1") != before
