@@ -85,6 +85,9 @@ def _global_parser(*, targets: bool) -> _Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run mturkmake; return the exit code (see :class:`~mturkmake.errors.ExitCode`)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # --wait takes its TIMEOUT only as --wait=T: otherwise "--wait survey.results" would read
+    # the target as the timeout (argparse's nargs="?" is greedy).
+    args = ["--wait=inf" if arg == "--wait" else arg for arg in args]
     show_traceback = "--traceback" in args
     try:
         return int(_main(args))

@@ -195,3 +195,9 @@ def test_identical_rebuild_keeps_file_and_mtime(project: Project) -> None:
     stamp = project.mtime("x.b")
     project.run("-B", "x.b")
     assert project.mtime("x.b") == stamp
+
+
+def test_bare_wait_before_a_target_is_not_its_timeout(project: Project) -> None:
+    result = project.run("--wait", "x.b")
+    assert result.exit_code == 0, result.stderr
+    assert project.read("x.b") == "HELLO\n"

@@ -49,6 +49,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
     "mturkmake.plugins.load_hits",
+    "mturkmake.plugins.get_results",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

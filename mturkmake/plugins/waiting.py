@@ -1,0 +1,319 @@
+"""``--wait[=TIMEOUT]``, ``--poll SECONDS``: poll a batch until its work is final (DESIGN §2, §7).
+
+On sandbox and production a wait sleeps ``--poll`` seconds between polls, and warns once
+when unreviewed work is within 24 hours of its automatic approval (after which it is paid
+whatever its quality).
+
+On the local endpoint nothing sleeps: the marketplace's virtual clock advances *event by
+event* and the wait stops as soon as the batch is final. It never passes the earliest
+AutoApprovalTime of an unreviewed assignment of the batch, so a wait never lets the local
+crowd's work be approved behind the requester's back. Between two full polls the clock
+moves at most ``--poll`` virtual seconds, and never past the moment an assignment submitted
+since the last poll could auto-approve (the batch's shortest AutoApprovalDelay after it);
+after each event a cheap check (about one ``GetHIT``) tells whether the batch became final.
+
+``TIMEOUT`` is measured on the endpoint's clock: virtual time on the local endpoint.
+
+Progress: a ``tqdm`` bar when stdout is a terminal (imported only then), plain lines
+otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, Protocol
+
+from mturkmake.errors import UsageError
+from mturkmake.plugins.results_cache import Snapshot
+
+__all__ = [
+    "AUTO_APPROVAL_WARNING",
+    "DEFAULT_POLL",
+    "LocalMarket",
+    "ProgressView",
+    "WaitResult",
+    "WaitSettings",
+    "auto_approval_warning",
+    "wait_settings",
+    "wait_until_final",
+]
+
+DEFAULT_POLL = 60.0
+#: Warn when unreviewed work auto-approves sooner than this (sandbox and production).
+AUTO_APPROVAL_WARNING = timedelta(hours=24)
+#: Wire times are rounded to the millisecond: keep this far from an auto-approval.
+_MARGIN = timedelta(milliseconds=2)
+#: The marketplace's event times are floats; a datetime rounds them to the microsecond, so
+#: advancing to exactly ``next_event_time()`` could stop a hair short of the event.
+_TICK = timedelta(microseconds=1)
+
+Reason = Literal["final", "timeout", "auto-approval", "idle"]
+
+
+@dataclass(frozen=True)
+class WaitSettings:
+    """How to wait.
+
+    :param timeout: the longest wait in seconds on the endpoint's clock; ``None``: until final.
+    :param poll: seconds between polls (virtual seconds between full polls on local).
+    """
+
+    timeout: float | None = None
+    poll: float = DEFAULT_POLL
+
+
+def wait_settings(options: Mapping[str, Any]) -> WaitSettings | None:
+    """The settings from the parsed global options (``wait``, ``poll``); ``None`` without
+    ``--wait``.
+
+    :raises UsageError: a TIMEOUT that is not a duration, or a poll interval ≤ 0.
+    """
+    raw = options.get("wait")
+    if raw is None:
+        return None
+    poll = float(options.get("poll") or DEFAULT_POLL)
+    if not poll > 0 or math.isinf(poll):
+        raise UsageError(f"--poll {poll:g}: give a positive number of seconds, e.g. --poll 60")
+    text = str(raw).strip()
+    if text.lower() in ("", "inf", "forever"):
+        return WaitSettings(None, poll)
+    from mturkmake.marketplace.clock import parse_duration
+
+    try:
+        return WaitSettings(parse_duration(text), poll)
+    except ValueError as exc:
+        raise UsageError(f"--wait={text}: {exc}", hint="e.g. --wait=2h or --wait") from None
+
+
+class LocalMarket(Protocol):
+    """What a local wait needs of :class:`mturkmake.marketplace.service.Marketplace`."""
+
+    def now(self) -> datetime:
+        """The virtual clock."""
+        ...
+
+    def next_event_time(self) -> datetime | None:
+        """When the next event is due, or ``None``."""
+        ...
+
+    def advance_to(self, when: datetime) -> int:
+        """Move the clock to ``when``, playing due events."""
+        ...
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    """How a wait ended.
+
+    :param snapshot: the last poll's snapshot.
+    :param reason: ``final``; ``timeout``; ``auto-approval`` (local: the next event would
+        pass an unreviewed assignment's auto-approval); ``idle`` (local: nothing more will
+        ever happen, e.g. no worker qualifies).
+    :param message: a line for the user when the wait ended before the batch was final.
+    """
+
+    snapshot: Snapshot
+    reason: Reason
+    message: str = ""
+
+
+class ProgressView:
+    """Shows a wait's progress: a bar on a terminal, plain lines otherwise.
+
+    :param label: what is waited for (the target's name).
+    :param say: prints a plain line (the run's reporter).
+    :param terminal: whether stdout is a terminal (default: ask ``sys.stdout``).
+    """
+
+    def __init__(self, label: str, say: Callable[[str], None], *, terminal: bool | None = None):
+        self.label = label
+        self.say = say
+        self.terminal = sys.stdout.isatty() if terminal is None else terminal
+        self._bar: Any = None
+        self._last: tuple[int, int, int] | None = None
+
+    def update(self, snapshot: Snapshot) -> None:
+        """Show the snapshot's progress, if it changed."""
+        state = (snapshot.done, snapshot.total, snapshot.final_hits)
+        if state == self._last:
+            return
+        self._last = state
+        hits = f"{snapshot.final_hits}/{len(snapshot.hit_ids)} HITs final"
+        if not self.terminal:
+            self.say(
+                f"{self.label}: {snapshot.done}/{snapshot.total} assignments submitted, {hits}"
+            )
+            return
+        if self._bar is None:
+            from tqdm import tqdm  # only on a terminal: a plain run must not import it
+
+            self._bar = tqdm(desc=self.label, total=snapshot.total, unit="assignment")
+        self._bar.total = snapshot.total
+        self._bar.n = snapshot.done
+        self._bar.set_postfix_str(hits, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        """Finish the bar (plain lines need nothing)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def auto_approval_warning(snapshot: Snapshot, now: datetime, label: str) -> str | None:
+    """A warning when unreviewed work of the batch auto-approves within 24 h of ``now``."""
+    earliest = snapshot.earliest_auto_approval
+    if earliest is None or earliest - now > AUTO_APPROVAL_WARNING:
+        return None
+    return (
+        f"{label}: {len(snapshot.unreviewed())} submitted assignment(s) not yet reviewed; "
+        f"the first is approved and paid automatically at {earliest.isoformat()} "
+        "(within 24 h) — review them before then"
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def wait_until_final(
+    first: Snapshot,
+    poll: Callable[[], Snapshot],
+    settings: WaitSettings,
+    *,
+    view: ProgressView,
+    warn: Callable[[str], None],
+    market: LocalMarket | None = None,
+    became_final: Callable[[Snapshot], bool] | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WaitResult:
+    """Poll until the batch is final, the timeout passes, or (local) nothing more can happen
+    without passing an auto-approval.
+
+    :param first: the snapshot of the poll just made.
+    :param poll: makes a new snapshot (fetching only what is not final).
+    :param market: the local marketplace, whose clock is advanced instead of sleeping.
+    :param became_final: a cheap check whether every HIT not final in the snapshot is final
+        now (local: run after each event); ``None`` polls fully after each event instead.
+    :param clock: the endpoint's clock (sandbox and production).
+    :param sleep: how to pause between polls (sandbox and production).
+
+    KeyboardInterrupt propagates: the caller leaves its target incomplete.
+    """
+    waiter = _Waiter(poll, settings, view, warn, became_final)
+    view.update(first)
+    try:
+        if market is not None:
+            return waiter.local(first, market)
+        return waiter.remote(first, clock, sleep)
+    finally:
+        view.close()
+
+
+@dataclass(frozen=True)
+class _Waiter:
+    poll: Callable[[], Snapshot]
+    settings: WaitSettings
+    view: ProgressView
+    warn: Callable[[str], None]
+    became_final: Callable[[Snapshot], bool] | None
+
+    def _timeout(self, snapshot: Snapshot) -> WaitResult:
+        return WaitResult(
+            snapshot,
+            "timeout",
+            f"{self.view.label}: still not final after waiting {self.settings.timeout:g} s",
+        )
+
+    def remote(
+        self,
+        snapshot: Snapshot,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None],
+    ) -> WaitResult:
+        """Sleep ``poll`` seconds between polls (sandbox, production, a served marketplace)."""
+        start = clock()
+        warned = False
+        while not snapshot.final:
+            now = clock()
+            warning = None if warned else auto_approval_warning(snapshot, now, self.view.label)
+            if warning is not None:
+                warned = True
+                self.warn(warning)
+            waited = (now - start).total_seconds()
+            timeout = self.settings.timeout
+            if timeout is not None and waited >= timeout:
+                return self._timeout(snapshot)
+            pause = (
+                self.settings.poll if timeout is None else min(self.settings.poll, timeout - waited)
+            )
+            sleep(max(pause, 0.0))
+            snapshot = self.poll()
+            self.view.update(snapshot)
+        return WaitResult(snapshot, "final")
+
+    def local(self, snapshot: Snapshot, market: LocalMarket) -> WaitResult:
+        """Advance the local marketplace's clock instead of sleeping."""
+        timeout = self.settings.timeout
+        deadline = None if timeout is None else market.now() + timedelta(seconds=timeout)
+        while not snapshot.final:
+            snapshot, stop = self._advance(snapshot, market, deadline)
+            self.view.update(snapshot)
+            if stop is not None:
+                return self._stopped(snapshot, stop)
+        return WaitResult(snapshot, "final")
+
+    def _stopped(self, snapshot: Snapshot, reason: Reason) -> WaitResult:
+        label = self.view.label
+        if reason == "timeout":
+            return self._timeout(snapshot)
+        if reason == "idle":
+            return WaitResult(
+                snapshot,
+                reason,
+                f"{label}: the local marketplace has nothing more to do, and the batch is not "
+                "final (do its workers qualify? 'mturkmake marketplace status' shows the crowd)",
+            )
+        earliest = snapshot.earliest_auto_approval
+        when = earliest.isoformat() if earliest is not None else "soon"
+        return WaitResult(
+            snapshot,
+            reason,
+            f"{label}: stopped the local clock before {when}, when submitted work would be "
+            "approved automatically — review it (mturkmake …approved), then wait again",
+        )
+
+    def _advance(
+        self, snapshot: Snapshot, market: LocalMarket, deadline: datetime | None
+    ) -> tuple[Snapshot, Reason | None]:
+        """Advance the local clock event by event until a full poll is due; return it."""
+        polled_at = market.now()
+        # Work submitted after this poll auto-approves no sooner than the shortest delay
+        # after it: poll again before then (and at least every --poll virtual seconds).
+        delay = snapshot.min_auto_approval_delay
+        horizon = self.settings.poll if delay is None else min(self.settings.poll, delay)
+        stale_at = polled_at + timedelta(seconds=horizon)
+        fresh = True
+        while True:
+            due = market.next_event_time()
+            if due is None:
+                return snapshot, "idle"
+            guard = snapshot.earliest_auto_approval
+            if guard is not None and due + _MARGIN >= guard:
+                return snapshot, "auto-approval"
+            if deadline is not None and due > deadline:
+                return snapshot, "timeout"
+            # Just after a full poll one event is always safe: a submission it plays
+            # auto-approves strictly later.
+            if not fresh and due + _MARGIN >= stale_at:
+                return self.poll(), None
+            market.advance_to(due + _TICK)
+            fresh = False
+            if self.became_final is None or self.became_final(snapshot):
+                return self.poll(), None
