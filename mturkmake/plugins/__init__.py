@@ -1,1 +1,2 @@
-"""Built-in plugins: one module per CLT command, the client factory, templating, evaluators, reporting."""
+"""Built-in plugins: one module per CLT command, the client factory, templating, evaluators,
+reporting."""
