@@ -212,7 +212,9 @@ def _context(
 def _build(ctx: Context, options: argparse.Namespace) -> int:
     from mturkmake.core.state import StateDB
 
-    goals = [_normalise_target(ctx.root, t) for t in options.targets]
+    # Targets are relative to -C DIR when given (make changes directory first), else the cwd.
+    base = Path(options.directory) if options.directory else Path.cwd()
+    goals = [_normalise_target(ctx.root, base, t) for t in options.targets]
     state = StateDB(ctx.config.state_dir / "state.db")
     if options.dry_run or options.question:
         return _run(ctx, state, options, goals)
@@ -248,10 +250,10 @@ def _run(ctx: Context, state: Any, options: argparse.Namespace, goals: list[str]
     return int(runner.build(goals))
 
 
-def _normalise_target(root: Path, target: str) -> str:
+def _normalise_target(root: Path, base: Path, target: str) -> str:
     """A target as a ``/``-separated path relative to the project root."""
     path = Path(target)
-    absolute = path if path.is_absolute() else (Path.cwd() / path)
+    absolute = path if path.is_absolute() else (base / path)
     try:
         return absolute.resolve().relative_to(root).as_posix()
     except ValueError:

@@ -70,11 +70,12 @@ class Project:
         """A file's modification time in nanoseconds."""
         return (self.root / name).stat().st_mtime_ns
 
-    def run(self, *args: str) -> CliResult:
-        """Run ``mturkmake ARGS`` in-process, in the project root; capture its output."""
+    def run(self, *args: str, cwd: Path | None = None) -> CliResult:
+        """Run ``mturkmake ARGS`` in-process, in ``cwd`` (default: the project root);
+        capture its output."""
         from mturkmake.cli import main
 
-        self._monkeypatch.chdir(self.root)
+        self._monkeypatch.chdir(self.root if cwd is None else cwd)
         self._capsys.readouterr()
         code = main(list(args))
         captured = self._capsys.readouterr()

@@ -201,3 +201,13 @@ def test_bare_wait_before_a_target_is_not_its_timeout(project: Project) -> None:
     result = project.run("--wait", "x.b")
     assert result.exit_code == 0, result.stderr
     assert project.read("x.b") == "HELLO\n"
+
+
+def test_dash_c_resolves_targets_in_that_directory(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    project.write({"sub/y.a": "deep\n"})
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    result = project.run("-C", str(project.root), "sub/y.b", cwd=elsewhere)
+    assert result.exit_code == 0, result.stderr
+    assert project.read("sub/y.b") == "DEEP\n"

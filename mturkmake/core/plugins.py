@@ -49,6 +49,11 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
     "mturkmake.plugins.load_hits",
+    "mturkmake.plugins.approve",
+    "mturkmake.plugins.approve_work",
+    "mturkmake.plugins.reject_work",
+    "mturkmake.plugins.review_results",
+    "mturkmake.plugins.unreject",
     "mturkmake.plugins.get_results",
 )
 

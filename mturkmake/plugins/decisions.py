@@ -1,0 +1,498 @@
+"""Deciding an assignment exactly once, through the ledger (DESIGN §3, §5).
+
+Shared by the ``%.approved`` rule and the CLT commands approveWork, rejectWork, reviewResults
+and ``unreject``. Every approval or rejection is one ledger intent (``ApproveAssignment`` or
+``RejectAssignment``, subject = the assignment id) recorded before the call and resolved
+after; a pending one is resolved by :meth:`~mturkmake.core.ledger.Ledger.recover` (lookup by
+GetAssignment, never a second call). Before an intent is recorded, :class:`Decider` checks
+that *no* decision of either kind exists for the assignment on this endpoint, in any batch,
+and asks MTurk for the assignment's status: work that was auto-approved or decided on the
+requester site is *adopted* into the ledger as such, never decided again.
+
+Intent parameters carry notes for the ``.approved`` projection (``_`` keys are never sent):
+``_HITId``, ``_WorkerId``, ``_Evaluator`` and, for rejections of work whose HIT committed
+exposure, ``_ShareCents`` — the reward and fee MTurk releases, which the ledger releases too
+(:func:`release_rejections`, idempotent, so a crash between the call and the release heals on
+the next run).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from mturkmake import fees
+from mturkmake.core.exposure import to_cents
+from mturkmake.core.ledger import Intent, Ledger
+from mturkmake.errors import LedgerError, ServiceError
+from mturkmake.plugins.batch import CREATE_OPERATION, ROW_NOTE
+from mturkmake.plugins.client import ledger_call, service_call
+from mturkmake.plugins.evaluators import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
+
+if TYPE_CHECKING:
+    from mturkmake.hookspecs import Context
+
+__all__ = [
+    "APPROVE_OPERATION",
+    "OVERRIDE_WINDOW",
+    "REJECT_OPERATION",
+    "Decider",
+    "Decision",
+    "Order",
+    "Result",
+    "assignment_price",
+    "open_decider",
+    "outside_batch",
+    "read_decisions",
+    "release_rejections",
+]
+
+APPROVE_OPERATION = "ApproveAssignment"
+REJECT_OPERATION = "RejectAssignment"
+_OPERATIONS = (APPROVE_OPERATION, REJECT_OPERATION)
+#: MTurk lets a rejection be overridden only within 30 days of the submission.
+OVERRIDE_WINDOW = timedelta(days=30)
+#: The evaluator recorded for work MTurk approved when its AutoApprovalTime passed.
+AUTO_APPROVED = "auto-approved"
+#: The evaluator recorded for work decided on the requester site or by another tool.
+OUTSIDE = "outside mturkmake"
+_MASTERS_IDS = frozenset({"2F1QJWKUDD8XADTFD2Q0G6UTO95ALH", "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6"})
+_PAST = {"approve": "approved", "reject": "rejected"}
+#: Up to this many ids are looked up with SQL ``IN``; more are filtered after one scan.
+_IN_LIMIT = 500
+
+
+def assignment_price(hit: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
+    """The reward and MTurk's fee for one assignment of ``hit`` (a GetHIT/GetAssignment
+    HIT record), with the large-batch and Masters rates as the HIT has them."""
+    reward = fees.to_money(str(hit.get("Reward", "0")))
+    masters = any(
+        r.get("QualificationTypeId") in _MASTERS_IDS
+        for r in hit.get("QualificationRequirements") or []
+    )
+    maximum = int(hit.get("MaxAssignments", 1) or 1)
+    return reward, fees.assignment_fee(reward, max_assignments=maximum, masters=masters)
+
+
+def outside_batch(endpoint: str) -> str:
+    """The ledger batch of assignments whose HIT no mturkmake batch created (one per
+    endpoint, because a ledger batch lives on one endpoint)."""
+    return f"(outside any batch)@{endpoint}"
+
+
+def _iso(stamp: str) -> str:
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the ledger holds about one assignment.
+
+    :param decision: ``approved``, ``rejected``, or ``pending`` (an intent without outcome).
+    :param decided_at: when the outcome was recorded, ``YYYY-MM-DDTHH:MM:SSZ`` on the
+        endpoint's clock; empty while pending.
+    """
+
+    assignment_id: str
+    batch: str
+    decision: str
+    hit_id: str = ""
+    worker_id: str = ""
+    feedback: str = ""
+    evaluator: str = ""
+    decided_at: str = ""
+
+
+def read_decisions(
+    conn: sqlite3.Connection, endpoint: str, ids: Collection[str] | None = None
+) -> dict[str, Decision]:
+    """Every assignment decision on ``endpoint`` (all batches), by assignment id.
+
+    Later intents win (an ``unreject`` approval after a rejection); an intent without an
+    outcome makes the assignment ``pending``. A database without a ledger has none.
+
+    :param ids: only these assignments (``None``: all).
+    """
+    where = ""
+    args: tuple[str, ...] = ()
+    if ids is not None and len(ids) <= _IN_LIMIT:  # one assignment per call: use the index
+        where, args = f" AND i.subject IN ({', '.join('?' * len(ids))})", tuple(ids)
+    try:
+        rows = conn.execute(
+            "SELECT i.batch, i.operation, i.subject, i.params, o.status, o.at, o.result, "
+            "o.resolved_by FROM ledger_intent i LEFT JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.archived_at IS NULL "
+            f"AND i.operation IN (?, ?){where} ORDER BY i.id",
+            (endpoint, *_OPERATIONS, *args),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
+        return {}
+    wanted = None if ids is None else set(ids)
+    found: dict[str, Decision] = {}
+    for batch, operation, subject, params_text, status, at, result_text, _by in rows:
+        if wanted is not None and subject not in wanted:
+            continue
+        notes = {**json.loads(result_text or "{}"), **json.loads(params_text)}
+        earlier = found.get(subject)
+        if status is None:
+            decision, decided_at = "pending", ""
+        else:
+            decision = "approved" if operation == APPROVE_OPERATION else "rejected"
+            decided_at = _iso(at)
+        found[subject] = Decision(
+            assignment_id=subject,
+            batch=batch,
+            decision=decision,
+            hit_id=str(notes.get("_HITId") or (earlier.hit_id if earlier else "")),
+            worker_id=str(notes.get("_WorkerId") or (earlier.worker_id if earlier else "")),
+            feedback=str(notes.get("RequesterFeedback") or ""),
+            evaluator=str(notes.get("_Evaluator") or ""),
+            decided_at=decided_at,
+        )
+    return found
+
+
+def release_rejections(ledger: Ledger) -> int:
+    """Release the exposure of every done rejection not released yet; returns how many.
+
+    Idempotent: each release names its intent, so a crash between a rejection and its
+    release is healed by the next run, and nothing is released twice.
+    """
+    conn = ledger.db.connection()
+    try:
+        rows = conn.execute(
+            "SELECT i.id, i.batch, i.params FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.operation = ? "
+            "AND o.status = 'done' AND i.archived_at IS NULL AND i.params LIKE '%_ShareCents%' "
+            "AND NOT EXISTS (SELECT 1 FROM ledger_exposure e WHERE e.intent_id = i.id "
+            "AND e.amount_cents < 0)",
+            (ledger.endpoint, REJECT_OPERATION),
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return 0
+    released = 0
+    for intent_id, batch, params_text in rows:
+        cents = int(json.loads(params_text).get("_ShareCents", 0))
+        if cents <= 0:
+            continue
+        with ledger.db.transaction() as tx:
+            again = tx.execute(
+                "SELECT 1 FROM ledger_exposure WHERE intent_id = ? AND amount_cents < 0",
+                (intent_id,),
+            ).fetchone()
+            if again is None:
+                ledger.exposure.add(tx, batch, -cents, "release rejected assignment", intent_id)
+                released += 1
+    return released
+
+
+@dataclass(frozen=True)
+class Order:
+    """One decision to make.
+
+    :param decision: ``approve`` or ``reject``.
+    :param feedback: what the worker sees; a rejection without one gets
+        :data:`~mturkmake.plugins.evaluators.DEFAULT_REJECT_FEEDBACK`.
+    :param evaluator: who decided (an evaluator name, or the CLT command).
+    :param batch: the ledger batch; ``None`` finds it from the HIT (CLT mode).
+    :param override: approve a rejected assignment (``unreject``).
+    """
+
+    assignment_id: str
+    decision: Literal["approve", "reject"]
+    feedback: str = ""
+    evaluator: str = ""
+    batch: str | None = None
+    override: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    """What became of an :class:`Order`.
+
+    :param outcome: ``approved``/``rejected`` (this call did it), ``skipped`` (already so),
+        ``failed`` (refused, or contrary to an earlier decision), ``pending`` (the call's
+        outcome is unknown; the next run resolves it).
+    :param message: why, for ``skipped``/``failed``/``pending``.
+    :param feedback: the feedback sent.
+    """
+
+    assignment_id: str
+    outcome: str
+    hit_id: str = ""
+    worker_id: str = ""
+    message: str = ""
+    feedback: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the assignment now has the decision asked for."""
+        return self.outcome in ("approved", "rejected", "skipped")
+
+
+def _feedback(text: str, decision: str) -> str:
+    text = text.strip()
+    if decision == "reject" and not text:
+        text = DEFAULT_REJECT_FEEDBACK
+    return text[:MAX_FEEDBACK_CHARS]
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class Decider:
+    """Decides assignments once each, with one run's ledger and client.
+
+    Call :meth:`~mturkmake.core.ledger.Ledger.recover` on the ledger first.
+    """
+
+    def __init__(self, ledger: Ledger, client: Any) -> None:
+        self.ledger = ledger
+        self.client = client
+        self._hit_batches: dict[str, tuple[str, int]] | None = None
+        self._success: dict[str, str] = {}
+        #: HITs whose assignments this run decided (their targets become incomplete).
+        self.changed: set[str] = set()
+        #: the budget an override approval's exposure is checked against (``unreject``).
+        self.budget: Decimal | None = None
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def existing(self, ids: Collection[str] | None = None) -> dict[str, Decision]:
+        """The ledger's decisions on this endpoint (:func:`read_decisions`)."""
+        return read_decisions(self.ledger.db.connection(), self.ledger.endpoint, ids)
+
+    def batch_of(self, hit_id: str) -> tuple[str, int]:
+        """The batch whose ledger created ``hit_id`` and the exposure it committed in cents;
+        :func:`outside_batch` and 0 for a HIT no mturkmake batch created."""
+        if self._hit_batches is None:
+            rows = self.ledger.db.connection().execute(
+                "SELECT o.remote_id, i.batch, i.exposure_cents, i.params, o.result "
+                "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+                "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' "
+                "AND i.archived_at IS NULL",
+                (self.ledger.endpoint, CREATE_OPERATION),
+            )
+            self._hit_batches = {}
+            for remote, batch, cents, params_text, result_text in rows:
+                if not remote:
+                    continue
+                row = json.loads(result_text).get("row") or json.loads(params_text).get(
+                    ROW_NOTE
+                ) or {}
+                self._hit_batches[str(remote)] = (str(batch), int(cents))
+                if row.get("success"):
+                    self._success[str(remote)] = str(row["success"])
+        return self._hit_batches.get(hit_id, (outside_batch(self.ledger.endpoint), 0))
+
+    def mark_changed(self) -> None:
+        """Mark the ``.results``/``.approved`` of every batch this run decided in incomplete:
+        their statuses changed remotely (DESIGN §2)."""
+        from mturkmake.plugins.results_cache import mark_batch_changed
+
+        by_success: dict[str, set[str]] = {}
+        for hit_id in self.changed:
+            self.batch_of(hit_id)
+            success = self._success.get(hit_id)
+            if success:
+                by_success.setdefault(success, set()).add(hit_id)
+        for success, hits in sorted(by_success.items()):
+            mark_batch_changed(self.ledger.db, self.ledger.endpoint, success, sorted(hits))
+
+    def now(self) -> datetime:
+        """The endpoint's clock."""
+        return self.ledger.clock()
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def decide(self, order: Order) -> Result:
+        """Approve or reject one assignment unless it is decided already.
+
+        Never raises for one assignment's trouble (a CLT command goes on with the others);
+        the :class:`Result` says what happened.
+        """
+        aid = order.assignment_id
+        wanted = _PAST[order.decision]
+        known = self.existing([aid]).get(aid)
+        if known is not None and not (order.override and known.decision == "rejected"):
+            return self._against_known(order, known, wanted)
+        try:
+            reply = service_call(self.client, "GetAssignment", AssignmentId=aid)
+        except ServiceError as error:
+            return Result(aid, "failed", message=error.message)
+        assignment, hit = reply["Assignment"], reply.get("HIT", {})
+        hit_id, worker = str(assignment.get("HITId", "")), str(assignment.get("WorkerId", ""))
+        status = str(assignment.get("AssignmentStatus", ""))
+        batch, committed = self.batch_of(hit_id)
+        batch = order.batch or batch
+        if order.override:
+            refusal = self._override_refusal(status, assignment)
+            if refusal:
+                return Result(aid, "failed", hit_id, worker, message=refusal)
+        elif status != "Submitted":
+            return self._adopt(order, assignment, batch, wanted)
+        share = self._share(hit) if committed else 0
+        feedback = _feedback(order.feedback, order.decision)
+        operation = APPROVE_OPERATION if order.decision == "approve" else REJECT_OPERATION
+        send: dict[str, Any] = {"AssignmentId": aid}
+        if feedback:
+            send["RequesterFeedback"] = feedback
+        if order.override:
+            send["OverrideRejection"] = True
+        notes: dict[str, Any] = {"_HITId": hit_id, "_WorkerId": worker}
+        notes["_Evaluator"] = order.evaluator
+        if order.decision == "reject" and share:
+            notes["_ShareCents"] = share
+        exposure = Decimal(share) / 100 if order.override and share else Decimal(0)
+        intent: Intent | None = None
+        try:
+            with self.ledger.intent(
+                operation, batch, aid, {**send, **notes}, exposure=exposure, budget=self.budget
+            ) as intent:
+                ledger_call(intent, self.client, **send)
+                intent.done(aid, {"AssignmentStatus": wanted.capitalize()})
+        except ServiceError as error:
+            if intent is not None and intent.status is None:
+                return Result(
+                    aid, "pending", hit_id, worker,
+                    message=f"{error.message}; the outcome is unknown and the next run "
+                    "resolves it",
+                )
+            return Result(aid, "failed", hit_id, worker, message=error.message)
+        except LedgerError as error:
+            return Result(aid, "failed", hit_id, worker, message=error.message)
+        self.changed.add(hit_id)
+        if order.decision == "reject":
+            release_rejections(self.ledger)
+        return Result(aid, wanted, hit_id, worker, feedback=feedback)
+
+    def _against_known(self, order: Order, known: Decision, wanted: str) -> Result:
+        aid = order.assignment_id
+        by = f" by {known.evaluator}" if known.evaluator else ""
+        if known.decision == "pending":
+            return Result(aid, "failed", known.hit_id, known.worker_id,
+                          message="a decision on it is still pending; run again to resolve it")
+        if known.decision == wanted and not order.override:
+            return Result(aid, "skipped", known.hit_id, known.worker_id,
+                          message=f"already {wanted}{by} at {known.decided_at}")
+        if order.override:
+            return Result(aid, "failed", known.hit_id, known.worker_id,
+                          message=f"it is {known.decision}{by}, not rejected")
+        hint = (
+            f"; to approve it, run 'mturkmake unreject {aid}'"
+            if known.decision == "rejected"
+            else "; an approval cannot be undone"
+        )
+        return Result(aid, "failed", known.hit_id, known.worker_id,
+                      message=f"it was already {known.decision}{by} at {known.decided_at}{hint}")
+
+    def _adopt(
+        self, order: Order, assignment: Mapping[str, Any], batch: str, wanted: str
+    ) -> Result:
+        """Record a decision made outside mturkmake (auto-approval, the requester site)."""
+        aid = order.assignment_id
+        status = str(assignment.get("AssignmentStatus", ""))
+        hit_id, worker = str(assignment.get("HITId", "")), str(assignment.get("WorkerId", ""))
+        if status not in ("Approved", "Rejected"):
+            return Result(aid, "failed", hit_id, worker,
+                          message=f"it is {status or 'not submitted'}, not Submitted")
+        self.adopt(assignment, batch)
+        decided = status.lower()
+        by = self.existing([aid])[aid].evaluator
+        if decided == wanted:
+            return Result(aid, "skipped", hit_id, worker, message=f"already {decided} ({by})")
+        return Result(aid, "failed", hit_id, worker,
+                      message=f"it was already {decided} ({by})")
+
+    def adopt(self, assignment: Mapping[str, Any], batch: str | None = None) -> None:
+        """Record an Approved or Rejected assignment the ledger does not know, as
+        :data:`AUTO_APPROVED` (approved at its AutoApprovalTime) or :data:`OUTSIDE`."""
+        aid = str(assignment["AssignmentId"])
+        status = str(assignment.get("AssignmentStatus", ""))
+        hit_id = str(assignment.get("HITId", ""))
+        approved = status == "Approved"
+        when, auto = _utc(assignment.get("ApprovalTime")), _utc(assignment.get("AutoApprovalTime"))
+        evaluator = (
+            AUTO_APPROVED
+            if approved and when is not None and auto is not None and when >= auto
+            else OUTSIDE
+        )
+        self.ledger.adopt(
+            APPROVE_OPERATION if approved else REJECT_OPERATION,
+            batch or self.batch_of(hit_id)[0],
+            aid,
+            aid,
+            {
+                "_HITId": hit_id,
+                "_WorkerId": str(assignment.get("WorkerId", "")),
+                "_Evaluator": evaluator,
+                "RequesterFeedback": str(assignment.get("RequesterFeedback", "")),
+            },
+        )
+
+    def _override_refusal(self, status: str, assignment: Mapping[str, Any]) -> str:
+        if status != "Rejected":
+            return f"it is {status or 'unknown'}, not Rejected"
+        submitted = _utc(assignment.get("SubmitTime"))
+        if submitted is not None and self.now() > submitted + OVERRIDE_WINDOW:
+            return (
+                "it was submitted more than 30 days ago, and MTurk overrides a rejection only "
+                "within 30 days of the submission"
+            )
+        return ""
+
+    @staticmethod
+    def _share(hit: Mapping[str, Any]) -> int:
+        """The reward and fee of one assignment of ``hit``, in cents."""
+        reward, fee = assignment_price(hit)
+        return to_cents(reward + fee)
+
+
+def make_client(ctx: Context) -> Any:
+    """The run's MTurk client (the ``mturkmake_make_client`` hook), checked against the
+    configured endpoint before anything is sent."""
+    from mturkmake.plugins.client import check_endpoint
+    from mturkmake.plugins.client import make_client as builtin_client
+
+    client = ctx.host.make_client(ctx.config)
+    if client is None:  # the built-in factory was blocked (-p no:client)
+        client = builtin_client(ctx.config)
+    check_endpoint(client, ctx.config)
+    return client
+
+
+@contextmanager
+def open_decider(ctx: Context) -> Iterator[Decider]:
+    """A :class:`Decider` for one run: client, ledger, pending intents resolved first, and
+    unreleased rejections released; the ledger is closed afterwards."""
+    from mturkmake.plugins.client import open_run_ledger
+    from mturkmake.plugins.recoveries import standard_recoveries
+
+    client = make_client(ctx)
+    ledger = open_run_ledger(ctx.config, client)
+    try:
+        ledger.recover(client, standard_recoveries())
+        release_rejections(ledger)
+        decider = Decider(ledger, client)
+        try:
+            yield decider
+        finally:
+            decider.mark_changed()
+    finally:
+        ledger.close()

@@ -1,0 +1,98 @@
+"""reviewResults: approve or reject the assignments of a marked ``.results`` file, each once.
+
+CLT semantics (CLT 1.3.1 ``ReviewResults``, clt-formats.md §3): the ``assignmentid`` and
+``reject`` columns are read; a row without an assignment is skipped; a non-blank ``reject``
+cell rejects, an empty one approves; a file without a ``reject`` column asks once ("You are
+about to approve ALL assignments.") and approves everything. Output as seed 003::
+
+    [<assignment>] Assignment successfully approved
+    <blank line>
+    Assignments approved: 5/5 (100%)
+    Assignments rejected: 0/5 (0%)
+    Assignments failed: 0/5 (0%)
+
+Departures: the row's ``feedback`` cell is sent as the feedback (the CLT sent none; MTurk now
+requires it on a rejection, and a blank one sends the default); a cell of spaces is no mark;
+an assignment the ledger or MTurk already shows decided as marked is not sent again
+(``[<id>] Assignment already approved …``, counted on an extra line ``Assignments skipped``),
+and one marked against its earlier decision fails; the command confirms (DESIGN §8:
+``-force`` skips, no terminal refuses); any failure exits 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from mturkmake.errors import UsageError
+from mturkmake.hookspecs import CommandSpec, Context, hookimpl
+from mturkmake.plugins.decisions import Order, open_decider
+from mturkmake.plugins.review_prompts import confirm, error, say
+
+__all__ = ["handle_review_results"]
+
+EVALUATOR = "reviewResults"
+
+
+def _orders(path: str) -> tuple[list[Order], bool]:
+    """The file's orders, and whether it has a ``reject`` column."""
+    from mturkmake.formats.results import open_results
+
+    if not Path(path).is_file():
+        raise UsageError(f"-resultsfile {path}: no such file")
+    results = open_results(path)
+    orders: list[Order] = []
+    for entry in results.assignments():
+        decision: Literal["approve", "reject"] = "reject" if entry.reject else "approve"
+        orders.append(Order(entry.assignment_id, decision, entry.feedback, EVALUATOR))
+    return orders, results.has_reject_column
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count}/{total} ({count * 100 // total if total else 0}%)"
+
+
+def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
+    """``reviewResults -resultsfile FILE [-force]``."""
+    orders, marked = _orders(str(args["resultsfile"]))
+    if not marked:
+        confirm(ctx, args, "You are about to approve ALL assignments.")
+    else:
+        rejects = sum(1 for o in orders if o.decision == "reject")
+        confirm(
+            ctx,
+            args,
+            f"You are about to approve {len(orders) - rejects} and reject {rejects} "
+            "assignment(s).",
+        )
+    counts = {"approved": 0, "rejected": 0, "skipped": 0, "failed": 0}
+    with open_decider(ctx) as decider:
+        for order in orders:
+            result = decider.decide(order)
+            aid = order.assignment_id
+            if result.outcome in ("approved", "rejected"):
+                counts[result.outcome] += 1
+                say(ctx, f"[{aid}] Assignment successfully {result.outcome}")
+            elif result.outcome == "skipped":
+                counts["skipped"] += 1
+                say(ctx, f"[{aid}] Assignment {result.message}; not sent again")
+            else:
+                counts["failed"] += 1
+                error(ctx, f"Could not process assignment [{aid}], {result.message}")
+    total = sum(counts.values())
+    # The blank line rides on the next message: reporters drop empty messages.
+    say(ctx, f"\nAssignments approved: {_share(counts['approved'], total)}")
+    say(ctx, f"Assignments rejected: {_share(counts['rejected'], total)}")
+    say(ctx, f"Assignments failed: {_share(counts['failed'], total)}")
+    if counts["skipped"]:
+        say(ctx, f"Assignments skipped (already decided): {_share(counts['skipped'], total)}")
+    return 2 if counts["failed"] else 0
+
+
+@hookimpl
+def mturkmake_commands() -> Sequence[CommandSpec]:
+    """``reviewResults`` (and ``review_results``)."""
+    from mturkmake.plugins import clt_catalog
+
+    return (clt_catalog.command("reviewResults").spec(handle_review_results),)
