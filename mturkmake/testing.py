@@ -4,8 +4,9 @@ Fixtures:
 
 - ``mturkmake_project``: a :class:`Project` in ``tmp_path``: write files from a dict, set
   mtimes with ``os.utime`` (never sleep), and run the CLI in-process.
-- ``mturkmake_env``: an environment with every ``MTURKMAKE_*`` and ``AWS_*`` variable removed,
-  so a developer's settings never leak into a test (and no test can reach a real endpoint).
+- ``mturkmake_env``: an environment with every ``MTURKMAKE_*`` and ``AWS_*`` variable removed
+  and the AWS config files and instance metadata switched off, so a developer's settings never
+  leak into a test (and no test can reach a real endpoint).
 
 This module imports nothing heavy: pytest loads it in every session where mturkmake is
 installed.
@@ -91,6 +92,8 @@ def mturkmake_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Point the AWS config files at nothing, so a developer's profile is never read.
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    # Nor ask the EC2 instance-metadata service (a network call) for credentials.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture
