@@ -269,15 +269,16 @@ def test_clt_input_without_dot_input_keeps_its_name(mturkmake_project: Project) 
 
 
 def test_clt_load_then_make_posts_nothing_twice(mturkmake_project: Project) -> None:
-    # getResults (x.results) is built by another engineer: x.success stands in for it.
     project = mturkmake_project
     project.write(batch_files(4, name="x"))
     result = project.run("loadHITs", "-input", "x.input", "-question", "x.question",
                          "-properties", "x.properties")
     assert result.exit_code == 0, result.output
-    for args in (("x.success",), ("-B", "x.success")):
-        assert project.run(*args).exit_code == 0
+    for args in (("x.results",), ("x.success",), ("-B", "x.results"), ("x.results", "--wait")):
+        made = project.run(*args)
+        assert made.exit_code == 0, made.output
         assert _count(project) == 4
+    assert project.path("x.results").exists()
 
 
 def test_a_new_label_is_refused_unless_new_batch(mturkmake_project: Project) -> None:
