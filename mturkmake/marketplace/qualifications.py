@@ -380,7 +380,10 @@ def request_blocker(tx: Tx, type_id: str, worker: str) -> RequestError | None:
         return RequestError(f"QualificationType {type_id} is not requestable.",
                             "AWS.MechanicalTurk.InvalidQualificationTypeState")
     held = tx.one("SELECT status FROM quals WHERE type_id = ? AND worker_id = ?", (type_id, worker))
-    if held is not None and held["status"] == "Granted":
+    # A test graded by its AnswerKey may be retaken after the retry delay to improve the score.
+    retake = bool(data.get("Test") and data.get("AnswerKey")
+                  and data.get("RetryDelayInSeconds") is not None)
+    if held is not None and held["status"] == "Granted" and not retake:
         return RequestError("You already have this Qualification.",
                             "AWS.MechanicalTurk.QualificationAlreadyExists")
     last = tx.one("SELECT submit_time, state FROM qual_requests WHERE type_id = ? AND "

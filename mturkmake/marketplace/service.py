@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from mturkmake.marketplace import (
     workers,
 )
 from mturkmake.marketplace.clock import from_epoch, to_epoch
+from mturkmake.marketplace.crowd_settings import CROWD_KEYS, CrowdSettings
 from mturkmake.marketplace.errors import RequestError
 from mturkmake.marketplace.store import Store, Tx, dumps, get_meta, set_meta
 
@@ -42,12 +44,39 @@ class MarketplaceSettings:
     :param workers: the size of the simulated crowd.
     :param events_per_transaction: events played under one write lock before letting other
         processes in (bounded so an ``advance`` never starves an HTTP server's threads).
+
+    The crowd's keys (``speed``, ``accuracy``, ``return_rate``, ``abandon_rate``,
+    ``approval_rate``, ``hits_approved``, ``locales``, ``masters``, ``planted``,
+    ``external_pages``, ``external_fields``) take their ``[tool.mturkmake.local]`` values as
+    written (None: the default) and are read into :attr:`crowd`
+    (:class:`~mturkmake.marketplace.crowd_settings.CrowdSettings`); a bad value raises
+    ValueError naming the key when the settings are made.
     """
 
     seed: int = 0
     start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)
     workers: int = 20
     events_per_transaction: int = 200
+    speed: Any = None
+    accuracy: Any = None
+    return_rate: Any = None
+    abandon_rate: Any = None
+    approval_rate: Any = None
+    hits_approved: Any = None
+    locales: Any = None
+    masters: Any = None
+    planted: Any = None
+    external_pages: Any = None
+    external_fields: Any = None
+
+    def __post_init__(self) -> None:
+        self.crowd  # noqa: B018 - validate the crowd's keys now, not at the first event
+
+    @cached_property
+    def crowd(self) -> CrowdSettings:
+        """The crowd's settings, read from the crowd's keys."""
+        return CrowdSettings.from_table(
+            {k: getattr(self, k) for k in CROWD_KEYS if getattr(self, k) is not None})
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any]) -> MarketplaceSettings:
@@ -59,7 +88,8 @@ class MarketplaceSettings:
 
         :raises ValueError: a value of the wrong type, naming the key.
         """
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {
+            key: table[key] for key in CROWD_KEYS if table.get(key) is not None}
         for key in ("seed", "workers", "events_per_transaction"):
             if key in table:
                 value = table[key]
@@ -145,7 +175,12 @@ class Marketplace:
         self.settings = settings or MarketplaceSettings()
         self.answer_fn = answer_fn
         self.store = Store(db_path, self._initialise)
+        # Relative local.external_pages start at the project root: the parent of .mturkmake/.
+        folder = Path(db_path).resolve().parent
+        self.crowd = crowd.Crowd(self.settings.crowd,
+                                 folder.parent if folder.name == ".mturkmake" else folder)
         self._seed: int | None = None
+        self._crowd_checked = False
 
     # ------------------------------------------------------------------ set-up
 
@@ -161,7 +196,8 @@ class Marketplace:
                 "Description": "A qualification the MTurk Command Line Tools samples require "
                                "(site_filter); pre-created by the local marketplace.",
                 "QualificationTypeStatus": "Active"})
-        crowd.initialise(fresh, settings.workers, start)
+        crowd.initialise(fresh, settings.workers, start, settings.crowd)
+        set_meta(tx.conn, "crowd", crowd.fingerprint(settings.workers, settings.crowd))
 
     @property
     def seed(self) -> int:
@@ -263,16 +299,33 @@ class Marketplace:
         while True:
             with self.store.write() as conn:
                 tx = Tx(conn, self._clock(conn), self.seed)
+                if not self._crowd_checked:
+                    self._update_crowd(tx)
                 idle: set[str] = set()  # other processes may have added work since last batch
                 for _ in range(self.settings.events_per_transaction):
-                    event = crowd.next_event(tx, idle)
+                    event = self.crowd.next_event(tx, idle)
                     if event is None or event.time > target:
                         set_meta(conn, "clock", repr(max(tx.now, target)))
                         return played
                     tx.now = max(tx.now, event.time)
-                    set_meta(conn, "clock", repr(tx.now))
-                    crowd.play(tx, event, idle, self.answer_fn)
+                    self.crowd.play(tx, event, idle, self.answer_fn)
                     played += 1
+                # the clock is stored once per transaction (events read tx.now)
+                set_meta(conn, "clock", repr(tx.now))
+
+    def _update_crowd(self, tx: Tx) -> None:
+        """Bring the stored crowd up to the settings when they changed since it was made
+        (a planted worker added to ``[tool.mturkmake.local]``, another accuracy…)."""
+        settings = self.settings
+        wanted = crowd.fingerprint(settings.workers, settings.crowd)
+        try:
+            stored = get_meta(tx.conn, "crowd")
+        except KeyError:
+            stored = None
+        if stored != wanted:
+            crowd.initialise(tx, settings.workers, tx.now, settings.crowd)
+            set_meta(tx.conn, "crowd", wanted)
+        self._crowd_checked = True
 
     def next_event_time(self) -> datetime | None:
         """When the next crowd or lifecycle event is due (None when nothing will happen).
@@ -282,7 +335,7 @@ class Marketplace:
         with self.store.write() as conn:
             conn.execute("SAVEPOINT peek")
             try:
-                event = crowd.next_event(Tx(conn, self._clock(conn), self.seed), set())
+                event = self.crowd.next_event(Tx(conn, self._clock(conn), self.seed), set())
             finally:
                 # finding work may make a worker request a qualification: undo it
                 conn.execute("ROLLBACK TO peek")
@@ -292,7 +345,8 @@ class Marketplace:
     # ------------------------------------------------------------------ local-only calls
 
     def status(self) -> dict[str, Any]:
-        """The clock, the balance and the counts of HITs and assignments by status."""
+        """The clock, the balance, the counts of HITs and assignments by status, and of
+        assignments returned or abandoned (``given_back``)."""
         with self.store.read() as conn:
             tx = Tx(conn, self._clock(conn), self.seed)
             tally = hits.counts(tx)
@@ -302,6 +356,8 @@ class Marketplace:
                 by_status[state] = by_status.get(state, 0) + 1
             by_state = {r["state"]: r["n"] for r in tx.all(
                 "SELECT state, COUNT(*) AS n FROM assignments GROUP BY state ORDER BY state")}
+            # Returned and abandoned slots went back to the HIT: counted apart from the work.
+            given_back = {s: by_state.pop(s) for s in ("Abandoned", "Returned") if s in by_state}
             reserved = hits.total_reservation(tx)
             return {
                 "clock": from_epoch(tx.now).isoformat().replace("+00:00", "Z"),
@@ -312,6 +368,7 @@ class Marketplace:
                 "balanced": money.audit(tx, reserved),
                 "hits": by_status,
                 "assignments": by_state,
+                "given_back": given_back,
                 "workers": len(tx.all("SELECT id FROM workers")),
             }
 
@@ -319,6 +376,7 @@ class Marketplace:
         """Erase everything and start again from the settings (seed, start, crowd)."""
         self.store.wipe()
         self._seed = None
+        self._crowd_checked = False
 
     def register_truth(self, hit_id: str, truth: Mapping[str, str]) -> None:
         """Record the true answers of a HIT (local-only; never an API field)."""

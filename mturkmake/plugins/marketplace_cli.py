@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake import hookimpl
-from mturkmake.errors import ExitCode, UsageError
-from mturkmake.hookspecs import CommandSpec, Context, Flag
+from mturkmake.errors import ConfigError, ExitCode, UsageError
+from mturkmake.hookspecs import CommandSpec, ConfigKey, Context, Flag
+
+if TYPE_CHECKING:
+    from mturkmake.core.config import Config
 
 # Same values as mturkmake.marketplace.server's, which cannot be imported here (botocore).
 DEFAULT_HOST = "127.0.0.1"
@@ -32,6 +35,41 @@ SERVE_FLAGS = (
     Flag("rps", "N", "requests per second before ThrottlingException"),
     Flag("plugins", None, "let project plugins answer for the simulated workers"),
 )
+
+
+@hookimpl
+def mturkmake_config_keys() -> Sequence[ConfigKey]:
+    """``[tool.mturkmake.local]``: the local marketplace and its simulated crowd."""
+    return (
+        ConfigKey(
+            "local",
+            dict,
+            {},
+            "the local marketplace: seed, start, workers, speed, accuracy, planted workers… "
+            "(a table)",
+            env=False,
+        ),
+    )
+
+
+@hookimpl
+def mturkmake_configure(config: Config) -> None:
+    """Refuse a malformed ``[tool.mturkmake.local]`` before anything runs (one line naming
+    the key). Only the pure settings module loads: no marketplace, no botocore."""
+    table = config.get("local")
+    if table is None:
+        return
+    source = config.sources.get("local")
+    file = source if source and source != "default" else None
+    if not isinstance(table, Mapping):
+        raise ConfigError("'local' must be a table", file=file,
+                          hint="write [tool.mturkmake.local] (or [local] in mturkmake.toml)")
+    from mturkmake.marketplace.crowd_settings import validate_local
+
+    try:
+        validate_local(table)
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=file) from None
 
 
 @hookimpl
