@@ -486,6 +486,18 @@ class Ledger:
         )
         return {str(subject): remote for subject, remote in rows}
 
+    def remote_ids(self, operations: tuple[str, ...]) -> set[str]:
+        """Every remote id any ``operations`` intent on this endpoint produced, in any batch,
+        archived or not: a lookup must never claim one of them for another intent."""
+        marks = ", ".join("?" for _ in operations)
+        rows = self.db.connection().execute(
+            "SELECT o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND o.status = 'done' "
+            f"AND o.remote_id IS NOT NULL AND i.operation IN ({marks})",
+            (self.endpoint, *operations),
+        )
+        return {str(remote) for (remote,) in rows}
+
     def done_params(self, operation: str, batch: str) -> list[dict[str, Any]]:
         """The recorded parameters of every done ``operation`` in ``batch`` (for lookups)."""
         rows = self.db.connection().execute(

@@ -78,11 +78,18 @@ def _known_ids(intent: Intent) -> set[str]:
 _HIT_FIELDS = ("Question", "RequesterAnnotation", "HITTypeId", "Title", "Description")
 
 
+_CREATE_OPERATIONS = ("CreateHIT", "CreateHITWithHITType")
+
+
 def create_hit_lookup(client: Any, intent: Intent) -> Resolution:
     """CreateHIT(WithHITType): live HITs with the intent's question, annotation and type,
     created since the intent, not already in the ledger; more than one is ambiguous."""
     params = intent.params
+    # Known in ANY batch: two batches may post identical questions of one HIT type, and a
+    # HIT of the other batch must never be claimed for this intent.
     known = _known_ids(intent)
+    if intent.ledger is not None:
+        known |= intent.ledger.remote_ids(_CREATE_OPERATIONS)
     matches = [
         hit
         for hit in _paginate(client, "ListHITs", "HITs")

@@ -168,6 +168,17 @@ def test_create_hit_lookup_skips_hits_the_ledger_already_knows(local: Local) -> 
     assert recover(local) == [("row-2", "lookup", True, other)]
 
 
+def test_create_hit_lookup_skips_hits_another_batch_owns(local: Local) -> None:
+    # Another batch posted an identical HIT (same question and type): it is not this one's.
+    with local.ledger() as ledger:
+        ledger.recover(local.client, standard_recoveries())
+        with ledger.intent("CreateHIT", "other.input", "row-1", hit_params("dup")) as intent:
+            intent.done(ledger_call(intent, local.client)["HIT"]["HITId"])
+    crash(local, ("CreateHIT", "row-1", hit_params("dup"), False))  # never sent
+    local.market.advance(DAY)
+    assert recover(local) == [("row-1", "lookup", False, None)]
+
+
 def test_approve_and_reject_are_looked_up(local: Local) -> None:
     first, second = local.submitted(local.hit("row-1"))
     approve = {"AssignmentId": first["AssignmentId"]}
