@@ -8,6 +8,7 @@ it imports nothing heavy at module level: the marketplace (and botocore) load in
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -169,7 +170,11 @@ def advance(args: Mapping[str, Any], ctx: Context) -> int:
 def reset(args: Mapping[str, Any], ctx: Context) -> int:
     """Empty the marketplace: a fresh balance, clock and crowd, as on first use."""
     from mturkmake.core.ledger import open_ledger
+    from mturkmake.core.state import StateDB
     from mturkmake.marketplace.inprocess import open_local_marketplace
+    from mturkmake.plugins.batch import known_batches
+    from mturkmake.plugins.results_cache import ResultsCache
+    from mturkmake.plugins.switch_endpoint import archive_target_names
 
     marketplace = open_local_marketplace(ctx.config)
     marketplace.reset()
@@ -178,12 +183,26 @@ def reset(args: Mapping[str, Any], ctx: Context) -> int:
     # exist (DESIGN §4).
     ledger = open_ledger(ctx.config.state_dir, "local", clock=marketplace.now)
     try:
+        # Their targets describe HITs that no longer exist: archive them as switch-endpoint
+        # does (survey.success → survey.local-reset.success), so the next build starts anew.
+        moved: list[str] = []
+        for success in known_batches(ledger).values():
+            stem = success.removesuffix(".success")
+            if not success.endswith(".success") or not stem:
+                continue
+            for source, target in archive_target_names(ctx.root, stem, "local-reset").items():
+                os.replace(source, target)
+                moved.append(f"{source.name} → {target.name}")
         archived = ledger.archive_endpoint("local", "marketplace reset")
     finally:
         ledger.close()
+    # Cached assignments of the wiped marketplace must not answer for new HITs either.
+    ResultsCache(StateDB(ctx.config.state_dir / "state.db"), "local").forget()
     print(f"Reset the local marketplace; the clock is now {_when(marketplace.now())}.")
     if archived:
         print(f"Archived {archived} local ledger entries.")
+    if moved:
+        print("Archived targets: " + ", ".join(moved))
     return int(ExitCode.OK)
 
 

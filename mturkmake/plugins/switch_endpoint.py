@@ -45,7 +45,9 @@ def endpoint_label(endpoint: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", urlsplit(endpoint).netloc).strip("-") or "url"
 
 
-def _archive_names(root: Path, stem: str, label: str) -> dict[Path, Path]:
+def archive_target_names(root: Path, stem: str, label: str) -> dict[Path, Path]:
+    """Where each existing target of batch ``stem`` goes when archived under ``label``
+    (``survey.success`` → ``survey.sandbox.success``; ``sandbox-2`` if that is taken)."""
     existing = [root / f"{stem}.{suffix}" for suffix in TARGET_SUFFIXES]
     existing = [path for path in existing if path.exists()]
     number = 1
@@ -81,7 +83,7 @@ def switch_endpoint(args: Mapping[str, Any], ctx: Context) -> int:
                 f"batch '{stem}' has {len(pending)} call(s) on {old} without an outcome",
                 hint=f"run mturkmake on it with --endpoint {old} first, so they are resolved",
             )
-        renames = _archive_names(ctx.root, stem, endpoint_label(old))
+        renames = archive_target_names(ctx.root, stem, endpoint_label(old))
         for source, target in renames.items():
             os.replace(source, target)
         archived = ledger.archive_batch(identity, f"switch-endpoint {old} -> {new}")
