@@ -38,6 +38,8 @@ class _FieldFinder(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.fields: dict[str, HTMLField] = {}
         self._select: str | None = None
+        # An <option> without a value attribute submits its text (HTML): collect the text.
+        self._option_text: list[str] | None = None
 
     def _add(self, name: str, kind: str, option: str | None, required: bool) -> None:
         old = self.fields.get(name)
@@ -52,8 +54,13 @@ class _FieldFinder(HTMLParser):
         a = {k: (v if v is not None else "") for k, v in attrs}
         name = a.get("name")
         required = "required" in a
+        if tag == "option":
+            self._end_option()  # an unclosed previous <option> ends here
         if tag == "option" and self._select is not None:
-            self._add(self._select, "select", a.get("value"), False)
+            if "value" in a:
+                self._add(self._select, "select", a["value"], False)
+            else:
+                self._option_text = []
         if not name or name in RESERVED_FIELDS:
             return
         if tag == "input":
@@ -68,7 +75,19 @@ class _FieldFinder(HTMLParser):
         elif tag.startswith("crowd-"):
             self._add(name, tag, a.get("value"), required)
 
+    def handle_data(self, data: str) -> None:
+        if self._option_text is not None:
+            self._option_text.append(data)
+
+    def _end_option(self) -> None:
+        if self._option_text is not None and self._select is not None:
+            text = " ".join("".join(self._option_text).split())
+            self._add(self._select, "select", text, False)
+        self._option_text = None
+
     def handle_endtag(self, tag: str) -> None:
+        if tag in ("option", "select"):
+            self._end_option()  # </option> is optional in HTML: </select> ends it too
         if tag == "select":
             self._select = None
 
