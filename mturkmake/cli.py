@@ -68,7 +68,8 @@ def _global_parser(*, targets: bool) -> _Parser:
     parser.add_argument("--yes", action="store_true",
                         help="answer yes to confirmations (never lifts the budget)")
     parser.add_argument("--wait", nargs="?", const="inf", default=None, metavar="TIMEOUT",
-                        help="poll until remote work is final (optionally at most TIMEOUT)")
+                        help="poll until remote work is final; --wait=TIMEOUT (e.g. 2h) "
+                        "gives up after TIMEOUT")
     parser.add_argument("--poll", type=float, default=60.0, metavar="SECONDS",
                         help="seconds between polls with --wait (default 60)")
     parser.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
