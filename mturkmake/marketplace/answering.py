@@ -13,7 +13,6 @@ text). Every choice derives from (seed, HITId, WorkerId, question), never from c
 
 from __future__ import annotations
 
-import functools
 import importlib
 import random
 import re
@@ -34,9 +33,8 @@ from mturkmake.formats.question import (
     Question,
     QuestionForm,
     SelectionSpec,
-    parse_question,
 )
-from mturkmake.marketplace import ids
+from mturkmake.marketplace import ids, questions
 
 AnswerFn = Callable[..., "Mapping[str, object] | None"]
 #: Reads an ExternalQuestion's page: the form fields to answer (None: use the fallback).
@@ -67,13 +65,10 @@ class CrowdWorker:
     qualifications: Mapping[str, object] = field(default_factory=dict)
 
 
-@functools.lru_cache(maxsize=512)
 def parsed_question(text: str) -> Question | None:
-    """``text`` parsed (cached: a batch's HITs repeat their question), None when unreadable."""
-    try:
-        return parse_question(text, source="question")
-    except MturkmakeError:
-        return None
+    """``text`` parsed (cached, shared with CreateHIT's check), None when unreadable."""
+    found = questions.parsed(text)
+    return None if isinstance(found, MturkmakeError) else found
 
 
 def _rng(seed: int, *parts: object) -> random.Random:

@@ -69,10 +69,13 @@ def transition(tx: Tx, row: Row, apply: Callable[[], object], *,
                pay: bool = False) -> None:
     """Run ``apply`` (an UPDATE) and settle the HIT's reservation change, paying one slot."""
     hit = hits.load_hit(tx, row["hit_id"])
-    before = hits.reservation(hit, hits.count_of(tx, hit.id))
+    counts = hits.count_of(tx, hit.id)
+    before = hits.reservation(hit, counts)
     apply()
-    hits.refresh_full(tx, hit.id)
-    after = hits.reservation(hit, hits.count_of(tx, hit.id))
+    counts_after = hits.count_of(tx, hit.id)
+    if counts_after.taken != counts.taken:  # `full` depends on nothing else that changed here
+        hits.refresh_full(tx, hit.id)
+    after = hits.reservation(hit, counts_after)
     paid = hit.slot_cost if pay else Decimal("0.00")
     money.settle(tx, before, after, paid=paid, kind="assignment", subject=row["id"])
 
@@ -154,9 +157,13 @@ def accept(tx: Tx, hit: hits.Hit, worker: str, work_seconds: float) -> str:
     return assignment_id
 
 
-def submit(tx: Tx, row: Row, answer: str) -> None:
-    """A worker submits; auto-approval is due AutoApprovalDelayInSeconds later."""
-    hit = hits.load_hit(tx, row["hit_id"])
+def submit(tx: Tx, row: Row, answer: str, *, hit: hits.Hit | None = None) -> None:
+    """A worker submits; auto-approval is due AutoApprovalDelayInSeconds later.
+
+    :param hit: the assignment's HIT when the caller has it loaded already.
+    """
+    if hit is None:
+        hit = hits.load_hit(tx, row["hit_id"])
     delay = float(hit.props["AutoApprovalDelayInSeconds"])
     tx.conn.execute(
         "UPDATE assignments SET state = 'Submitted', submit_time = ?, auto_approval_time = ?, "

@@ -5,10 +5,11 @@ assignment per worker per HIT), works 10–15 virtual seconds (divided by ``loca
 its own pace, 0.75–1.25), submits a valid answer (:mod:`mturkmake.marketplace.answering`),
 rests 1–2 seconds and looks again — about 5,000 assignments per virtual hour for the default
 20 workers (DESIGN §7 asks ≥ 1,000; 1,000 HITs × 3 finish in about 35 virtual minutes).
-Some assignments may be returned early (``return_rate``) or left to pass their deadline
-(``abandon_rate``; the worker moves on to other HITs meanwhile). A worker who misses only a
-requestable qualification with a test or auto-grant requests it, answering the test per its
-accuracy; the retry delay is honoured (the worker wakes when it has passed).
+Some assignments are returned early (``return_rate``, default 2 %: the slot is free at once)
+or left to pass their deadline (``abandon_rate``, default 1 %: the slot is free at the deadline;
+the worker moves on to other HITs meanwhile); planted workers always submit. A worker who
+misses only a requestable qualification with a test or auto-grant requests it, answering the
+test per its accuracy; the retry delay is honoured (the worker wakes when it has passed).
 
 Planted workers (``local.planted``) may claim a ``share`` of the HITs: the rest of the crowd
 leaves one slot of a claimed HIT to them. Every choice derives from (seed, HITId, WorkerId),
@@ -165,6 +166,8 @@ class Crowd:
         self.settings = settings or CrowdSettings()
         self.pages = PageReader(self.settings.external_pages, base)
         self._profiles: dict[str, dict[str, Any]] = {}
+        #: The profiles the last next_event read (worker id → stored text), for play.
+        self._seen_profiles: dict[str, str] = {}
 
     def _parsed(self, text: str) -> dict[str, Any]:
         """A stored profile, parsed once per text (every event reads the whole crowd's)."""
@@ -194,8 +197,8 @@ class Crowd:
         wake: float | None = None
 
         def requirements(type_id: str) -> list[Mapping[str, Any]]:
-            found = tx.one("SELECT props FROM hit_types WHERE id = ?", (type_id,))
-            return list((loads(found["props"]) if found else {}).get(
+            text = hits.props_text(tx, type_id)
+            return list((hits.parsed_props(text) if text else {}).get(
                 "QualificationRequirements") or [])
 
         for row in rows:
@@ -268,6 +271,7 @@ class Crowd:
             "EXISTS (SELECT 1 FROM assignments a WHERE a.worker_id = w.id AND a.state = "
             "'Accepted' AND a.planned_submit IS NOT NULL) AS busy "
             "FROM workers w ORDER BY MAX(w.free_at, ?), w.id", (tx.now,))
+        self._seen_profiles = {w["id"]: w["profile"] for w in crowd}
         # Workers with a share (planted): the rest leave their claimed slots to them. Parsing
         # only the profiles that can hold a share keeps this cheap on every event.
         sharers = [(w["id"], prof) for w in crowd if not w["blocked"] and
@@ -296,8 +300,13 @@ class Crowd:
     def _pace(self, prof: Mapping[str, Any]) -> float:
         return self.settings.speed * float(prof.get("pace", 1.0))
 
-    def _fate(self, seed: int, hit_id: str, worker: str) -> str:
-        """``submit``, ``return`` or ``abandon``: what becomes of this worker's assignment."""
+    def _fate(self, seed: int, hit_id: str, worker: str, prof: Mapping[str, Any]) -> str:
+        """``submit``, ``return`` or ``abandon``: what becomes of this worker's assignment.
+
+        Planted workers always submit: tests and rehearsals plant them to do given work.
+        """
+        if prof.get("planted"):
+            return "submit"
         draw = ids.fraction(seed, hit_id, worker, "fate")
         if draw < self.settings.return_rate:
             return "return"
@@ -330,14 +339,13 @@ class Crowd:
         rest = _span(*REST_SECONDS, ids.fraction(seed, row["hit_id"], row["worker_id"], "rest"))
         tx.conn.execute("UPDATE workers SET free_at = ? WHERE id = ?",
                         (tx.now + rest / self._pace(prof), row["worker_id"]))
-        if self._fate(seed, row["hit_id"], row["worker_id"]) == "return":
+        if self._fate(seed, row["hit_id"], row["worker_id"], prof) == "return":
             assignments.abandon(tx, row, "Returned")
             idle.clear()  # a slot opened again
             return
-        hit_id = str(row["hit_id"])
-        found = tx.one("SELECT h.question, t.truth FROM hits h LEFT JOIN truths t ON "
-                       "t.hit_id = h.id WHERE h.id = ?", (hit_id,))
-        question = (found["question"] if found else None) or ""
+        hit = hits.load_hit(tx, str(row["hit_id"]))
+        hit_id, question = hit.id, hit.question or ""
+        found = tx.one("SELECT truth FROM truths WHERE hit_id = ?", (hit_id,))
         truth = loads(found["truth"]) if found and found["truth"] else None
         # Only answer functions see a worker's qualifications: read them only for one.
         worker = (self._worker(tx, row["worker_id"], prof) if answer_fn is not None else
@@ -345,14 +353,14 @@ class Crowd:
         assignments.submit(tx, row, answer_xml(
             seed, hit_id, question, worker,
             truth=truth, answer_fn=answer_fn, fields_of=self.pages,
-            fallback_fields=self.settings.external_fields))
+            fallback_fields=self.settings.external_fields), hit=hit)
 
     def _accept(self, tx: Tx, hit_id: str, worker: str) -> None:
         hit = hits.load_hit(tx, hit_id)
         prof = self._profile(tx, worker)
         work = _span(*WORK_SECONDS, ids.fraction(tx.seed, hit.id, worker, "work"))
         work /= self._pace(prof)
-        fate = self._fate(tx.seed, hit.id, worker)
+        fate = self._fate(tx.seed, hit.id, worker, prof)
         if fate == "return":  # gives up part-way through
             work *= 0.2 + 0.6 * ids.fraction(tx.seed, hit.id, worker, "return")
         assignment_id = assignments.accept(tx, hit, worker, work)
@@ -369,8 +377,14 @@ class Crowd:
                         "WHERE id = ?) WHERE id = ?", (assignment_id, worker))
 
     def _profile(self, tx: Tx, worker: str) -> dict[str, Any]:
-        row = tx.one("SELECT profile FROM workers WHERE id = ?", (worker,))
-        return self._parsed(row["profile"]) if row else {"accuracy": 0.9, "system": {}}
+        # next_event has just read every profile in this transaction (play follows it)
+        text = self._seen_profiles.get(worker)
+        if text is None:
+            row = tx.one("SELECT profile FROM workers WHERE id = ?", (worker,))
+            if row is None:
+                return {"accuracy": 0.9, "system": {}}
+            text = row["profile"]
+        return self._parsed(text)
 
     @staticmethod
     def _worker(tx: Tx, worker: str, prof: Mapping[str, Any]) -> CrowdWorker:

@@ -8,8 +8,8 @@ run, and a no-op run must not load defusedxml or botocore).
 workers = 20                     # generated workers (DESIGN §7)
 speed = 1.0                      # pace multiplier: 2.0 works twice as fast
 accuracy = [0.7, 1.0]            # each generated worker's accuracy, uniform in [low, high]
-return_rate = 0.02               # share of accepted assignments returned early (default 0)
-abandon_rate = 0.01              # share left to pass their deadline (default 0)
+return_rate = 0.02               # share of accepted assignments returned early
+abandon_rate = 0.01              # share left to pass their deadline
 approval_rate = [95, 100]        # Worker_PercentAssignmentsApproved
 hits_approved = [1000, 10000]    # Worker_NumberHITsApproved
 locales = ["US-CA", "US-NY", "GB"]  # Worker_Locale, drawn per worker (country[-subdivision])
@@ -74,9 +74,10 @@ class CrowdSettings:
 
     speed: float = 1.0
     accuracy: tuple[float, float] = (0.7, 1.0)
-    # 0 by default: the engine's tests pin the exact events a default crowd plays.
-    return_rate: float = 0.0
-    abandon_rate: float = 0.0
+    # DESIGN §7: workers "sometimes return or abandon". A returned slot is free at once, an
+    # abandoned one at its assignment deadline; either goes to another worker.
+    return_rate: float = 0.02
+    abandon_rate: float = 0.01
     approval_rate: tuple[int, int] = (95, 100)
     hits_approved: tuple[int, int] = (1000, 10000)
     locales: tuple[str, ...] = DEFAULT_LOCALES

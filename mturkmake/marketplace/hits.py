@@ -8,6 +8,7 @@ each change settles the difference (money.py).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +17,7 @@ from typing import Any
 
 from mturkmake import fees
 from mturkmake.errors import MturkmakeError
-from mturkmake.formats.question import parse_question
-from mturkmake.marketplace import ids, money
+from mturkmake.marketplace import ids, money, questions
 from mturkmake.marketplace.clock import to_epoch, wire_time
 from mturkmake.marketplace.errors import RequestError
 from mturkmake.marketplace.qualifications import MASTERS_IDS, check_requirements, check_xml
@@ -147,19 +147,47 @@ def create_type(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- HITs
 
 
+#: A HIT type's stored properties never change (its id is a hash of them, so equal ids mean
+#: equal properties in any database): each is read and parsed once per process. Readers
+#: share the parsed dict and must not change it.
+_TYPE_PROPS: dict[str, str] = {}
+_PARSED_PROPS: dict[str, dict[str, Any]] = {}
+_PROPS_CACHE_SIZE = 4096
+
+
+def parsed_props(text: str) -> dict[str, Any]:
+    """A HIT type's stored properties parsed (cached; shared, so never change the dict)."""
+    found = _PARSED_PROPS.get(text)
+    if found is None:
+        if len(_PARSED_PROPS) >= _PROPS_CACHE_SIZE:
+            _PARSED_PROPS.clear()
+        found = _PARSED_PROPS[text] = loads(text)
+    return found
+
+
+def props_text(tx: Tx, type_id: str) -> str | None:
+    """A HIT type's stored properties (JSON), deleted types included; None when unknown."""
+    text = _TYPE_PROPS.get(type_id)
+    if text is None:
+        found = tx.one("SELECT props FROM hit_types WHERE id = ?", (type_id,))
+        if found is None:
+            return None
+        if len(_TYPE_PROPS) >= _PROPS_CACHE_SIZE:
+            _TYPE_PROPS.clear()
+        text = _TYPE_PROPS[type_id] = str(found["props"])
+    return text
+
+
 def _hit(tx: Tx, row: Row) -> Hit:
     # listings join the type in (one query, not one per HIT); a Row's `in` tests values
-    if "type_props" in row.keys():  # noqa: SIM118
-        props_text = row["type_props"]
-    else:
-        found = tx.one("SELECT props FROM hit_types WHERE id = ?", (row["hit_type_id"],))
-        props_text = found["props"] if found else None
+    joined = "type_props" in row.keys()  # noqa: SIM118
+    text = row["type_props"] if joined else props_text(tx, row["hit_type_id"])
     return Hit(
         id=row["id"], hit_type_id=row["hit_type_id"], created=row["created"],
         expiration=row["expiration"], max_assignments=row["max_assignments"],
         question=row["question"], annotation=row["annotation"], layout_id=row["layout_id"],
         extra=loads(row["extra"]), expired=bool(row["expired"]), deleted=bool(row["deleted"]),
-        reviewing=bool(row["reviewing"]), props=loads(props_text) if props_text else {},
+        reviewing=bool(row["reviewing"]), props=parsed_props(text) if text else {},
     )
 
 
@@ -228,12 +256,17 @@ def reservation(hit: Hit, c: Counts) -> Decimal:
     return slots * hit.slot_cost
 
 
+@functools.lru_cache(maxsize=1024)
+def _group_id(type_id: str) -> str:
+    return ids.derive(0, "group", type_id)  # a hash: the same on every render, so cached
+
+
 def render(hit: Hit, c: Counts, now: float) -> dict[str, Any]:
     """The HIT output structure."""
     props = hit.props
     out: dict[str, Any] = {
         "HITId": hit.id, "HITTypeId": hit.hit_type_id,
-        "HITGroupId": ids.derive(0, "group", hit.hit_type_id),
+        "HITGroupId": _group_id(hit.hit_type_id),
         "CreationTime": wire_time(hit.created), "Title": props["Title"],
         "Description": props["Description"], "Question": hit.question or "",
         "HITStatus": status(hit, c, now), "MaxAssignments": hit.max_assignments,
@@ -266,21 +299,25 @@ def _check_question(params: Mapping[str, Any]) -> None:
         # The local marketplace has no layout editor, so no layout can exist here.
         raise _invalid(f"HITLayoutId {layout} does not exist (the local marketplace has no "
                        "layouts; send a Question instead).")
-    check_xml(str(question), "Question", allowed=QUESTION_KINDS)
-    try:  # the full schema rules (namespaces, required elements, constraints)
-        parse_question(str(question), source="Question")
-    except MturkmakeError as exc:
-        raise RequestError(f"The Question is not valid: {exc.message}",
-                           "AWS.MechanicalTurk.XMLParseError") from exc
+    # The full schema rules (namespaces, required elements, constraints), parsed once per
+    # text and shared with the crowd. A question that passes them is well-formed XML of an
+    # allowed kind, so check_xml (a second parse) runs only to word a failure as before.
+    found = questions.parsed(str(question))
+    if isinstance(found, MturkmakeError):
+        check_xml(str(question), "Question", allowed=QUESTION_KINDS)
+        raise RequestError(f"The Question is not valid: {found.message}",
+                           "AWS.MechanicalTurk.XMLParseError") from found
 
 
 def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """CreateHIT and CreateHITWithHITType: reserve the HIT's maximum cost, then create it."""
     if "HITTypeId" in params:
         type_id = str(params["HITTypeId"])
-        load_type(tx, type_id)
+        props = load_type(tx, type_id)
     else:
-        type_id = ensure_type(tx, type_props(tx, params))
+        fresh = type_props(tx, params)
+        type_id = ensure_type(tx, fresh)
+        props = loads(dumps(fresh))  # as stored and read back
     _range(params, "LifetimeInSeconds", 30, 31_536_000)
     _range(params, "MaxAssignments", 1, 1_000_000_000)
     if len(str(params.get("RequesterAnnotation") or "")) > 255:
@@ -288,13 +325,18 @@ def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     _check_question(params)
     hit_id = ids.derive(tx.seed, "hit", tx.key, tx.occurrence)
     extra = {k: params[k] for k in ("AssignmentReviewPolicy", "HITReviewPolicy") if k in params}
+    # The new row is known: build the Hit from it rather than reading it back (and its type).
+    hit = Hit(id=hit_id, hit_type_id=type_id, created=tx.now,
+              expiration=tx.now + int(params["LifetimeInSeconds"]),
+              max_assignments=int(params.get("MaxAssignments", 1)),
+              question=params.get("Question"), annotation=params.get("RequesterAnnotation"),
+              layout_id=None, extra=extra, expired=False, deleted=False, reviewing=False,
+              props=props)
     tx.conn.execute(
         "INSERT INTO hits (id, hit_type_id, created, expiration, max_assignments, question, "
         "annotation, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (hit_id, type_id, tx.now, tx.now + int(params["LifetimeInSeconds"]),
-         int(params.get("MaxAssignments", 1)), params.get("Question"),
-         params.get("RequesterAnnotation"), dumps(extra)))
-    hit = load_hit(tx, hit_id)
+        (hit.id, type_id, hit.created, hit.expiration, hit.max_assignments, hit.question,
+         hit.annotation, dumps(extra)))
     money.settle(tx, Decimal(0), reservation(hit, Counts()))
     tx.log(tx.operation or "CreateHIT", hit_id)
     return {"HIT": render(hit, Counts(), tx.now)}

@@ -32,6 +32,7 @@ from mturkmake.marketplace.store import Store, Tx, dumps, get_meta, set_meta
 
 Handler = Callable[[Tx, Mapping[str, Any]], dict[str, Any]]
 REPLAYS_KEPT = 10_000  # answers kept for retried calls (request_token_hint)
+REPLAYS_PRUNE_EVERY = 100  # calls between two prunings of the replays table
 TOKEN_LIFETIME = 86_400.0  # "The unique token expires after 24 hours" (virtual hours here)
 
 
@@ -112,11 +113,14 @@ class MarketplaceSettings:
 
 @dataclass(frozen=True)
 class Operation:
-    """A dispatch-table entry: the handler, whether it writes, its token family."""
+    """A dispatch-table entry: the handler, whether it writes, its token family, and
+    whether it creates something whose id derives from the request (``Tx.key`` and
+    ``Tx.occurrence``, which only such operations need)."""
 
     handler: Handler
     writes: bool = False
     token_family: str | None = None
+    creates: bool = False
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -125,10 +129,10 @@ OPERATIONS: dict[str, Operation] = {
     "AssociateQualificationWithWorker": Operation(qualifications.associate, True),
     "CreateAdditionalAssignmentsForHIT": Operation(hits.add_assignments, True,
                                                    "CreateAdditionalAssignmentsForHIT"),
-    "CreateHIT": Operation(hits.create_hit, True, "HIT"),
+    "CreateHIT": Operation(hits.create_hit, True, "HIT", creates=True),
     "CreateHITType": Operation(hits.create_type, True),
-    "CreateHITWithHITType": Operation(hits.create_hit, True, "HIT"),
-    "CreateQualificationType": Operation(qualifications.create_type, True),
+    "CreateHITWithHITType": Operation(hits.create_hit, True, "HIT", creates=True),
+    "CreateQualificationType": Operation(qualifications.create_type, True, creates=True),
     "CreateWorkerBlock": Operation(workers.create_block, True),
     "DeleteHIT": Operation(hits.delete_hit, True),
     "DeleteQualificationType": Operation(qualifications.delete_type, True),
@@ -239,24 +243,29 @@ class Marketplace:
             if token is not None:
                 self._check_token(tx, op.token_family or operation, str(token))
                 tx.key = f"token:{op.token_family}:{token}"
-            else:
+            elif op.creates:
                 tx.key = f"request:{operation}:{ids.canonical(params)}"
-            row = conn.execute("SELECT count FROM occurrences WHERE key = ?",
-                               (tx.key,)).fetchone()
-            tx.occurrence = int(row["count"]) if row else 0
+            if op.creates:  # only creations derive ids from (key, occurrence)
+                row = conn.execute("SELECT count FROM occurrences WHERE key = ?",
+                                   (tx.key,)).fetchone()
+                tx.occurrence = int(row["count"]) if row else 0
             result = op.handler(tx, params)
-            conn.execute("INSERT INTO occurrences (key, count) VALUES (?, 1) ON CONFLICT (key) "
-                         "DO UPDATE SET count = count + 1", (tx.key,))
+            if op.creates:
+                conn.execute("INSERT INTO occurrences (key, count) VALUES (?, 1) ON CONFLICT "
+                             "(key) DO UPDATE SET count = count + 1", (tx.key,))
             if token is not None:
                 subject = tx.logged[-1][1] if tx.logged else ""
                 conn.execute("INSERT OR REPLACE INTO tokens (family, token, subject, created) "
                              "VALUES (?, ?, ?, ?)", (op.token_family, token, subject, tx.now))
             if request_token_hint is not None:
-                conn.execute("INSERT OR REPLACE INTO replays (hint, operation, response) "
-                             "VALUES (?, ?, ?)", (request_token_hint, operation, dumps(result)))
-                # retries come within seconds: the latest answers are all a retry can need
-                conn.execute("DELETE FROM replays WHERE rowid <= (SELECT MAX(rowid) FROM "
-                             "replays) - ?", (REPLAYS_KEPT,))
+                rowid = conn.execute(
+                    "INSERT OR REPLACE INTO replays (hint, operation, response) VALUES (?, ?, ?)",
+                    (request_token_hint, operation, dumps(result))).lastrowid
+                # Retries come within seconds: the latest answers are all a retry can need.
+                # Pruning every REPLAYS_PRUNE_EVERY calls (not on each) keeps at least
+                # REPLAYS_KEPT answers and spares every other call a statement.
+                if rowid is not None and rowid % REPLAYS_PRUNE_EVERY == 0:
+                    conn.execute("DELETE FROM replays WHERE rowid <= ?", (rowid - REPLAYS_KEPT,))
             return result
 
     @staticmethod
@@ -304,7 +313,8 @@ class Marketplace:
                 idle: set[str] = set()  # other processes may have added work since last batch
                 for _ in range(self.settings.events_per_transaction):
                     event = self.crowd.next_event(tx, idle)
-                    if event is None or event.time > target:
+                    if event is None or (event.time > target and not _same_instant(
+                            event.time, target)):
                         set_meta(conn, "clock", repr(max(tx.now, target)))
                         return played
                     tx.now = max(tx.now, event.time)
@@ -405,3 +415,13 @@ class Marketplace:
     def close(self) -> None:
         """Close this thread's database connection."""
         self.store.close()
+
+
+def _same_instant(event_time: float, target: float) -> bool:
+    """Whether ``event_time`` is ``target`` at the datetime's microsecond resolution.
+
+    Event times are floats; :meth:`Marketplace.next_event_time` hands them out as datetimes,
+    which round to the microsecond, so ``advance_to(next_event_time())`` must play the event
+    even when the rounding landed a hair before it.
+    """
+    return to_epoch(from_epoch(event_time)) <= target

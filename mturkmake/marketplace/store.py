@@ -140,8 +140,24 @@ class Store:
         self._ready = False
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (opened, and the schema created, on first use)."""
-        return self._connect()
+        """This thread's connection (opened, and the schema created, on first use), with
+        ``busy_timeout`` guarding its statements."""
+        conn = self._connect()
+        self._set_patience(conn, patient=True)
+        return conn
+
+    def _set_patience(self, conn: sqlite3.Connection, *, patient: bool) -> None:
+        """``busy_timeout`` LOCK_WAIT (patient) or 0 (for :meth:`_begin_immediate`'s polling).
+
+        Write transactions leave the connection impatient: inside ``BEGIN IMMEDIATE`` the
+        write lock is held, so in WAL mode no statement (COMMIT included) waits for another
+        connection, and back-to-back writes (a batch of CreateHIT calls, an ``advance``)
+        then skip two PRAGMAs each. Reads and :meth:`connection` make it patient again
+        first, since a WAL reader may briefly meet a lock.
+        """
+        if getattr(self._local, "patient", True) != patient:
+            conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT * 1000) if patient else 0}")
+            self._local.patient = patient
 
     def _connect(self) -> sqlite3.Connection:
         conn = self._open()
@@ -157,6 +173,7 @@ class Store:
                                check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT * 1000)}")
+        self._local.patient = True  # busy_timeout is LOCK_WAIT (see _set_patience)
         # Switching to WAL needs a moment of exclusive access; another process opening the
         # file at the same instant can make it fail once, so try again for a while.
         for attempt in range(100):
@@ -198,6 +215,7 @@ class Store:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
         conn = self._connect()
+        self._set_patience(conn, patient=False)
         self._begin_immediate(conn)
         try:
             yield conn
@@ -213,35 +231,32 @@ class Store:
 
     @staticmethod
     def _begin_immediate(conn: sqlite3.Connection) -> None:
-        """Take the write lock, waiting up to :data:`LOCK_WAIT` seconds.
+        """Take the write lock, waiting up to :data:`LOCK_WAIT` seconds (the connection's
+        ``busy_timeout`` is 0 here: see :meth:`_set_patience`).
 
         SQLite's own busy handler sleeps up to 100 ms between tries, so a process that writes
         in a tight loop (an ``advance`` loop) can starve the others; polling every few
-        milliseconds here keeps the wait fair. ``busy_timeout`` still guards every other
-        statement.
+        milliseconds here keeps the wait fair.
         """
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            deadline = time.monotonic() + LOCK_WAIT
-            delay = 0.0005
-            while True:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    text = str(exc)
-                    if ("locked" not in text and "busy" not in text) or (
-                            time.monotonic() > deadline):
-                        raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.004)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT * 1000)}")
+        deadline = time.monotonic() + LOCK_WAIT
+        delay = 0.0005
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if ("locked" not in text and "busy" not in text) or (
+                        time.monotonic() > deadline):
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.004)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: one consistent snapshot, no write lock."""
         conn = self._connect()
+        self._set_patience(conn, patient=True)
         conn.execute("BEGIN")
         try:
             yield conn
@@ -252,6 +267,7 @@ class Store:
         """Drop every table and start again (``marketplace reset``); also repairs a file
         made by another schema version, which :meth:`connection` refuses."""
         conn = self._open()
+        self._set_patience(conn, patient=True)  # wait for the lock as any statement does
         conn.execute("BEGIN IMMEDIATE")
         try:
             for table in TABLES:

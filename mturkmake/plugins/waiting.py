@@ -48,9 +48,6 @@ DEFAULT_POLL = 60.0
 AUTO_APPROVAL_WARNING = timedelta(hours=24)
 #: Wire times are rounded to the millisecond: keep this far from an auto-approval.
 _MARGIN = timedelta(milliseconds=2)
-#: The marketplace's event times are floats; a datetime rounds them to the microsecond, so
-#: advancing to exactly ``next_event_time()`` could stop a hair short of the event.
-_TICK = timedelta(microseconds=1)
 
 Reason = Literal["final", "timeout", "auto-approval", "idle"]
 
@@ -313,7 +310,7 @@ class _Waiter:
             # auto-approves strictly later.
             if not fresh and due + _MARGIN >= stale_at:
                 return self.poll(), None
-            market.advance_to(due + _TICK)
+            market.advance_to(due)
             fresh = False
             if self.became_final is None or self.became_final(snapshot):
                 return self.poll(), None

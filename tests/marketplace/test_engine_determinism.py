@@ -91,22 +91,28 @@ def test_pace_is_at_least_a_thousand_assignments_per_virtual_hour(tmp_path: Path
 
 
 def test_advancing_in_steps_or_at_once_plays_the_same_events(tmp_path: Path) -> None:
-    def assignments_after(path: Path, steps: list[float]) -> tuple[int, list[tuple[Any, ...]]]:
-        market = Marketplace(path, MarketplaceSettings(events_per_transaction=7))
+    def state_after(path: Path, steps: list[float]
+                    ) -> tuple[int, list[tuple[Any, ...]], dict[str, Any]]:
+        # a crowd that returns and abandons often, so that those events are in the comparison
+        market = Marketplace(path, MarketplaceSettings(events_per_transaction=7,
+                                                       return_rate=0.2, abandon_rate=0.1))
         hit_ids = [market.call("CreateHIT", {**params(row), "AutoApprovalDelayInSeconds": 600})[
             "HIT"]["HITId"] for row in range(8)]
         played = sum(market.advance(step) for step in steps)
         rows = []
         for hit_id in hit_ids:
             for a in market.call("ListAssignmentsForHIT", {"HITId": hit_id})["Assignments"]:
-                rows.append((a["AssignmentId"], a["AssignmentStatus"], a["AcceptTime"],
-                             a["SubmitTime"], a.get("ApprovalTime")))
-        return played, sorted(rows)
+                rows.append((a["AssignmentId"], a["WorkerId"], a["AssignmentStatus"],
+                             a["AcceptTime"], a["SubmitTime"], a.get("ApprovalTime"),
+                             a["Answer"]))
+        return played, sorted(rows), market.status()
 
-    at_once = assignments_after(tmp_path / "a.db", [3600])
-    in_steps = assignments_after(tmp_path / "b.db", [1, 29, 300, 0, 1000, 2270])
-    assert at_once == in_steps
-    played, rows = at_once
-    assert played == 8 * 3 * 3 + 8  # accept, submit, auto-approve each; 8 expiries
-    assert {status for _, status, *_ in rows} == {"Approved"}
-    assert all(accept < submit < approval for _, _, accept, submit, approval in rows)
+    at_once = state_after(tmp_path / "a.db", [3600])
+    in_steps = state_after(tmp_path / "b.db", [1, 29, 300, 0, 1000, 2270])
+    assert at_once == in_steps  # the same events, the same assignments, the same money
+    played, rows, status = at_once
+    assert status["given_back"]  # returned and abandoned slots were played too
+    assert played > len(rows)
+    assert len(rows) == 8 * 3  # every slot was worked in the end, by someone
+    assert {state for _, _, state, *_ in rows} == {"Approved"}
+    assert all(accept < submit < approval for *_, accept, submit, approval, _ in rows)

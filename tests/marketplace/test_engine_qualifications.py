@@ -11,7 +11,7 @@ import pytest
 from mturkmake.formats.answers import build_answers
 from mturkmake.marketplace import ids
 from mturkmake.marketplace.errors import RequestError
-from mturkmake.marketplace.service import Marketplace
+from mturkmake.marketplace.service import Marketplace, MarketplaceSettings
 
 NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"
 TEST = (
@@ -34,6 +34,13 @@ WORKER = "A1TESTWORKER01"
 @pytest.fixture
 def market(tmp_path: Path) -> Marketplace:
     return Marketplace(tmp_path / "market.db")
+
+
+@pytest.fixture
+def steady(tmp_path: Path) -> Marketplace:
+    """A crowd that never returns or abandons work: tests that count which workers take a
+    HIT's slots need every eligible worker to finish what it accepts."""
+    return Marketplace(tmp_path / "market.db", MarketplaceSettings(return_rate=0, abandon_rate=0))
 
 
 def new_type(market: Marketplace, name: str = "Math", **params: Any) -> str:
@@ -160,7 +167,8 @@ def crowd_workers_on(market: Marketplace, requirements: list[dict[str, Any]]) ->
     return {a["WorkerId"] for a in done["Assignments"]}
 
 
-def test_the_crowd_obeys_comparators_and_locales(market: Marketplace) -> None:
+def test_the_crowd_obeys_comparators_and_locales(steady: Marketplace) -> None:
+    market = steady
     crowd = [ids.worker_id(0, i) for i in range(20)]
     type_id = new_type(market)
     for value, worker in zip((5, 10, 15), crowd, strict=False):
@@ -190,7 +198,8 @@ def test_the_crowd_obeys_comparators_and_locales(market: Marketplace) -> None:
                                       "Comparator": "Exists"}]) == set()
 
 
-def test_workers_take_tests_and_auto_granted_types_to_reach_work(market: Marketplace) -> None:
+def test_workers_take_tests_and_auto_granted_types_to_reach_work(steady: Marketplace) -> None:
+    market = steady
     tested = new_type(market, "Tested", Test=TEST, AnswerKey=KEY, TestDurationInSeconds=60)
     holders = crowd_workers_on(market, [{"QualificationTypeId": tested,
                                          "Comparator": "GreaterThanOrEqualTo",

@@ -12,7 +12,7 @@ import pytest
 from mturkmake import fees
 from mturkmake.marketplace import ids
 from mturkmake.marketplace.errors import RequestError
-from mturkmake.marketplace.service import Marketplace
+from mturkmake.marketplace.service import Marketplace, MarketplaceSettings
 
 FORM = (
     '<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
@@ -34,6 +34,13 @@ def hit_params(**overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def market(tmp_path: Path) -> Marketplace:
     return Marketplace(tmp_path / "market.db")
+
+
+@pytest.fixture
+def steady(tmp_path: Path) -> Marketplace:
+    """A crowd that never returns or abandons work: tests that count which workers take a
+    HIT's slots need every eligible worker to finish what it accepts."""
+    return Marketplace(tmp_path / "market.db", MarketplaceSettings(return_rate=0, abandon_rate=0))
 
 
 def balance(market: Marketplace) -> Decimal:
@@ -175,8 +182,9 @@ def test_create_hit_rules(market: Marketplace, overrides: dict[str, Any], text: 
 
 
 def test_a_blocked_worker_takes_no_work_and_bonuses_need_the_right_worker(
-    market: Marketplace,
+    steady: Marketplace,
 ) -> None:
+    market = steady
     blocked = ids.worker_id(0, 0)
     market.call("CreateWorkerBlock", {"WorkerId": blocked, "Reason": "spam"})
     hit_id = market.call("CreateHIT", hit_params(MaxAssignments=20))["HIT"]["HITId"]
