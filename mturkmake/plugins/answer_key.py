@@ -11,8 +11,10 @@ give an answer to the same question):
 Grading is per worker across the whole batch: every answer to a question with a known answer
 is one *checked answer*; a worker's accuracy is correct / checked. Workers below
 ``min_accuracy`` have **all** their assignments rejected, with feedback stating their accuracy
-and the threshold; everyone else is approved. A worker with no checked answer is approved: there
-is no evidence against them, and MTurk would auto-approve the work anyway.
+and the threshold; everyone else is approved. A worker with fewer than
+``min_checked_answers`` (default 3) checked answers is approved: one or two misses are not
+evidence enough to reject all of someone's work (and hurt their approval rate), and MTurk would
+auto-approve the work anyway.
 
 Comparison: both values are split on ``|`` (how ``.results`` joins multiple selections), each
 part stripped, inner whitespace collapsed and case-folded, empty parts dropped; the two *sets*
@@ -66,6 +68,9 @@ ANSWER_PREFIX = "Answer."
 HIT_ID_COLUMN = "hitid"
 #: The ``ctx.options`` entry holding the path of the batch's ``%.gold`` file.
 GOLD_FILE_OPTION = "gold_file"
+#: ``min_checked_answers`` when nothing sets it: fewer checked answers judge nobody.
+DEFAULT_MIN_CHECKED = 3
+
 #: ``min_accuracy`` when nothing sets it.
 DEFAULT_MIN_ACCURACY = 0.8
 
@@ -198,9 +203,12 @@ class WorkerScore:
         """correct / checked, exactly (1 when nothing was checked)."""
         return Fraction(self.correct, self.checked) if self.checked else Fraction(1)
 
-    def passes(self, min_accuracy: float) -> bool:
-        """Whether the accuracy reaches ``min_accuracy`` (a decimal, compared exactly)."""
-        return self.checked == 0 or self.accuracy >= Fraction(str(min_accuracy))
+    def passes(self, min_accuracy: float, min_checked: int = 1) -> bool:
+        """Whether the accuracy reaches ``min_accuracy`` (a decimal, compared exactly), or
+        there are fewer than ``min_checked`` checked answers to judge by."""
+        if self.checked < max(1, min_checked):
+            return True
+        return self.accuracy >= Fraction(str(min_accuracy))
 
 
 def _percent(value: float) -> str:
@@ -243,6 +251,7 @@ class AnswerKeyEvaluator:
         gold = self.gold if self.gold is not None else _gold_from_options(ctx)
         gold_columns = _gold_columns(ctx)
         min_accuracy = float(ctx.config.get("min_accuracy", DEFAULT_MIN_ACCURACY))
+        min_checked = int(ctx.config.get("min_checked_answers", DEFAULT_MIN_CHECKED))
         if not gold_columns and gold is None:
             raise ConfigError(
                 "the answer-key evaluator has no known answers",
@@ -254,7 +263,7 @@ class AnswerKeyEvaluator:
         verdicts: dict[str, Verdict] = {}
         for assignment in sorted(assignments, key=lambda a: a.assignment_id):
             score = scores[assignment.worker_id]
-            if not score.passes(min_accuracy):
+            if not score.passes(min_accuracy, min_checked):
                 feedback = rejection_feedback(score, min_accuracy)
                 verdicts[assignment.assignment_id] = Verdict("reject", feedback, self.name)
             else:

@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, ConfirmationRefused, PluginError
 from mturkmake.hookspecs import Assignment, ConfigKey, Context, Verdict, hookimpl
-from mturkmake.plugins.answer_key import DEFAULT_MIN_ACCURACY, AnswerKeyEvaluator
+from mturkmake.plugins.answer_key import (
+    DEFAULT_MIN_ACCURACY,
+    DEFAULT_MIN_CHECKED,
+    AnswerKeyEvaluator,
+)
 
 if TYPE_CHECKING:
     from mturkmake.core.config import Config
@@ -297,7 +301,8 @@ def mturkmake_evaluators() -> list[Evaluator]:
 
 @hookimpl
 def mturkmake_config_keys() -> list[ConfigKey]:
-    """``evaluators``, ``gold_columns``, ``min_accuracy`` and ``max_reject_share``."""
+    """``evaluators``, ``gold_columns``, ``min_accuracy``, ``min_checked_answers`` and
+    ``max_reject_share``."""
     return [
         ConfigKey(
             "evaluators",
@@ -316,6 +321,12 @@ def mturkmake_config_keys() -> list[ConfigKey]:
             float,
             DEFAULT_MIN_ACCURACY,
             "answer-key: share of known answers a worker must match (0 to 1)",
+        ),
+        ConfigKey(
+            "min_checked_answers",
+            int,
+            DEFAULT_MIN_CHECKED,
+            "answer-key: a worker with fewer checked answers than this is not judged (approved)",
         ),
         ConfigKey(
             "max_reject_share",
@@ -338,6 +349,13 @@ def mturkmake_configure(config: Config) -> None:
                 file=_source_file(config, key),
                 hint=f"write a share, e.g. {key} = 0.8 for 80%",
             )
+    checked = config.get("min_checked_answers")
+    if isinstance(checked, bool) or not isinstance(checked, int) or checked < 1:
+        raise ConfigError(
+            f"min_checked_answers must be a whole number of at least 1, not {checked!r}",
+            file=_source_file(config, "min_checked_answers"),
+            hint="e.g. min_checked_answers = 3",
+        )
     gold_columns = config.get("gold_columns") or {}
     bad = [q for q, c in gold_columns.items() if not isinstance(c, str) or not c.strip()]
     if bad:

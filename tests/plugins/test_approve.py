@@ -351,30 +351,26 @@ def test_auto_approved_work_is_recorded_as_such_and_never_sent(
 # answer-key with a planted careless worker
 # --------------------------------------------------------------------------------------------
 
-PLANTED_PLUGIN = '''
-"""Workers answer the known label, except one planted worker (the first to submit) who is
-wrong on every other item, the first included, so their accuracy is at most 50 %."""
-from pathlib import Path
-
+PLANTED = "APLANTEDHALF01"
+PLANTED_CROWD = f'[local]\nplanted = [{{ id = "{PLANTED}", share = 1.0 }}]\n'
+PLANTED_PLUGIN = f'''
+"""Workers answer the known label, except the planted worker {PLANTED} (a slot in every HIT,
+from [local] planted) who is wrong on every other item, the first included: 50 % accuracy."""
 from mturkmake import hookimpl
 
-STATE = {"planted": None, "count": 0}
-RECORD = Path(__file__).with_name("planted.txt")
+STATE = {{"count": 0}}
 
 
 @hookimpl
 def mturkmake_simulate_answer(question, worker, truth):
     if not truth:
         return None
-    if STATE["planted"] is None:
-        STATE["planted"] = worker.id
-        RECORD.write_text(worker.id)
-    if worker.id != STATE["planted"]:
+    if worker.id != "{PLANTED}":
         return dict(truth)
     STATE["count"] += 1
     if STATE["count"] % 2 == 0:
         return dict(truth)
-    return {q: ("dog" if v == "cat" else "cat") for q, v in truth.items()}
+    return {{q: ("dog" if v == "cat" else "cat") for q, v in truth.items()}}
 '''
 
 
@@ -387,6 +383,7 @@ def test_answer_key_rejects_exactly_the_planted_workers_assignments(
         'evaluators = ["answer-key"]\n'
         'gold_columns = { label = "gold" }\n'
         "max_reject_share = 0.5\n"
+        + PLANTED_CROWD
     )
     project.write({
         "mturkmake.toml": project_toml(extra),
@@ -397,11 +394,11 @@ def test_answer_key_rejects_exactly_the_planted_workers_assignments(
     })
     result = project.run("pets.approved", "--wait")
     assert result.exit_code == 0, result.output
-    planted = project.read("planted.txt")
+    planted = PLANTED
     decided = approved_rows(project.path("pets.approved"))
     assert len(decided) == 36
     theirs = [r for r in decided if r["workerid"] == planted]
-    assert theirs, "the planted worker did no assignment"
+    assert len(theirs) == 12, "the planted worker takes a slot in every HIT"
     assert {r["decision"] for r in theirs} == {"rejected"}
     assert all("known answers" in r["feedback"] for r in theirs)
     assert {r["decision"] for r in decided if r["workerid"] != planted} == {"approved"}
@@ -432,7 +429,10 @@ def test_a_gold_file_grades_answers_not_in_the_input(mturkmake_project: Project)
     project = mturkmake_project
     rows = ["text"] + [f"Picture {n}" for n in range(4)]
     project.write({
-        "mturkmake.toml": project_toml('evaluators = ["answer-key"]\n'),
+        # each worker does one item here: judge from a single checked answer
+        "mturkmake.toml": project_toml(
+            'evaluators = ["answer-key"]\nmin_checked_answers = 1\n'
+        ),
         "pets.input": "\n".join(rows) + "\n",
         "pets.question": LABEL,
         "pets.properties": properties(),

@@ -46,6 +46,9 @@ def _config(root: Path, **values: Any) -> Config:
 
 
 def _ctx(root: Path, options: Mapping[str, Any] | None = None, **values: Any) -> Context:
+    # Most tests grade one or two items per worker: judge from the first checked answer
+    # unless a test says otherwise (the default of 3 has its own test).
+    values.setdefault("min_checked_answers", 1)
     return Context(root=root, config=_config(root, **values), host=_host(), options=options or {})
 
 
@@ -414,6 +417,7 @@ def test_hooks_register_the_three_evaluators_and_their_keys(tmp_path: Path) -> N
     assert config["evaluators"] == ["reject-column"]
     assert config["gold_columns"] == {}
     assert config["min_accuracy"] == 0.8
+    assert config["min_checked_answers"] == 3
     assert config["max_reject_share"] == 0.2
     chosen = select_evaluators(config, host.evaluators())
     assert [e.name for e in chosen] == ["reject-column"]
@@ -440,6 +444,7 @@ def test_unknown_evaluator_lists_the_available_ones(tmp_path: Path) -> None:
         ({"evaluators": []}, "evaluators is empty"),
         ({"evaluators": ["reject-column", 3]}, "list of evaluator names"),
         ({"min_accuracy": 80}, "min_accuracy must be a number from 0 to 1"),
+        ({"min_checked_answers": 0}, "min_checked_answers must be a whole number"),
         ({"max_reject_share": -0.1}, "max_reject_share must be a number from 0 to 1"),
         ({"gold_columns": {"q": ""}}, "gold_columns: q must name an input column"),
     ],
@@ -530,3 +535,21 @@ def test_verdicts_are_deterministic_and_order_independent(tmp_path: Path) -> Non
         check_reject_share(
             first, max_share=0.2, assume_yes=False, interactive=False, ask=_never_asked
         )
+
+
+def test_too_few_checked_answers_judge_nobody(tmp_path: Path) -> None:
+    # Two wrong answers out of two are not evidence enough (default min_checked_answers = 3);
+    # three out of three are.
+    def worker(name: str, items: int) -> list[Assignment]:
+        return [
+            _a(f"{name}{i}", name, f"H{i}", answers={"q": "wrong"}, inputs={"truth": "right"})
+            for i in range(items)
+        ]
+
+    batch = worker("FEW", 2) + worker("MANY", 3)
+    ctx = _ctx(tmp_path, gold_columns={"q": "truth"}, min_checked_answers=3)
+    verdicts = AnswerKeyEvaluator().evaluate(batch, ctx)
+    assert {a: v.decision for a, v in verdicts.items()} == {
+        "FEW0": "approve", "FEW1": "approve",
+        "MANY0": "reject", "MANY1": "reject", "MANY2": "reject",
+    }
