@@ -77,3 +77,6 @@ def test_labelling_rejections_carry_feedback(mturkmake_project: Project) -> None
     workers = {w for w, _ in by_worker}
     assert all(not {(w, "approved"), (w, "rejected")} <= set(by_worker) for w in workers)
     assert all("known answers" in r["feedback"] for r in rows if r["decision"] == "rejected")
+    # The planted careless worker (mturkmake.toml [local] planted) is the one rejected.
+    assert {r["workerid"] for r in rows if r["decision"] == "rejected"} == {"ACARELESS00001"}
+    assert sum(1 for r in rows if r["workerid"] == "ACARELESS00001") == 12
