@@ -30,6 +30,7 @@ from mturkmake.hookspecs import hookimpl
 if TYPE_CHECKING:
     from mturkmake.core.config import Config, RetrySettings
     from mturkmake.core.plugins import PluginHost
+    from mturkmake.hookspecs import Context
 
 SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
@@ -277,6 +278,17 @@ def endpoint_clock(client: Any) -> Callable[[], datetime]:
         return _CLOCKS.get(client, utc_now)
     except TypeError:  # not weak-referenceable: not one of ours
         return utc_now
+
+
+def run_client(ctx: Context) -> Any:
+    """The MTurk client of this run (the ``mturkmake_make_client`` hook), checked against the
+    configured endpoint before anything is sent. The built-in factory answers when no plugin
+    does (it was blocked with ``-p no:client``, or the plugin list was trimmed)."""
+    client = ctx.host.make_client(ctx.config)
+    if client is None:
+        client = make_client(ctx.config, answer_fn=ctx.host.simulate_answer)
+    check_endpoint(client, ctx.config)
+    return client
 
 
 @hookimpl(trylast=True)

@@ -465,16 +465,10 @@ class Decider:
 
 
 def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (the ``mturkmake_make_client`` hook), checked against the
-    configured endpoint before anything is sent."""
-    from mturkmake.plugins.client import check_endpoint
-    from mturkmake.plugins.client import make_client as builtin_client
+    """The run's MTurk client (:func:`mturkmake.plugins.client.run_client`)."""
+    from mturkmake.plugins.client import run_client
 
-    client = ctx.host.make_client(ctx.config)
-    if client is None:  # the built-in factory was blocked (-p no:client)
-        client = builtin_client(ctx.config)
-    check_endpoint(client, ctx.config)
-    return client
+    return run_client(ctx)
 
 
 @contextmanager

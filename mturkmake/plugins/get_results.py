@@ -323,16 +323,10 @@ def _input_header(path: Path) -> tuple[str, ...]:
 
 
 def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (``mturkmake_make_client``; the built-in factory if no plugin
-    answers)."""
-    from mturkmake.plugins.client import check_endpoint
-    from mturkmake.plugins.client import make_client as factory
+    """The run's MTurk client (:func:`mturkmake.plugins.client.run_client`)."""
+    from mturkmake.plugins.client import run_client
 
-    client = ctx.host.make_client(ctx.config)
-    if client is None:  # the built-in factory is not registered (a trimmed plugin list)
-        client = factory(ctx.config)
-    check_endpoint(client, ctx.config)
-    return client
+    return run_client(ctx)
 
 
 def _say(ctx: Context, message: str, target: str | None = None, kind: str = "info") -> None:

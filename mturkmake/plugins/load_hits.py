@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, ConfirmationRefused, MturkmakeError, UsageError
-from mturkmake.hookspecs import CommandSpec, ConfigKey, Event, Flag, Job, Outcome, Rule, hookimpl
+from mturkmake.hookspecs import CommandSpec, ConfigKey, Event, Job, Outcome, Rule, hookimpl
 from mturkmake.plugins.batch import (
     BatchRow,
     PlanRow,
@@ -115,15 +115,9 @@ def _engine(ctx: Context) -> TemplateEngine:
 
 
 def _client(ctx: Context) -> Any:
-    client = ctx.host.make_client(ctx.config)
-    if client is None:  # the built-in factory is not registered (a trimmed plugin list)
-        from mturkmake.plugins.client import make_client
+    from mturkmake.plugins.client import run_client
 
-        client = make_client(ctx.config)
-    from mturkmake.plugins.client import check_endpoint
-
-    check_endpoint(client, ctx.config)
-    return client
+    return run_client(ctx)
 
 
 def load(ctx: Context, request: LoadRequest) -> LoadResult:
@@ -488,25 +482,7 @@ def _clt_summary(ctx: Context, result: LoadResult) -> None:
 def _command_spec() -> CommandSpec:
     from mturkmake.plugins import clt_catalog
 
-    spec = clt_catalog.command("loadHITs").spec(handle_load_hits)
-    # -maxhits takes a number (seed 003: "Example: -maxhits 1"); the catalogue may list it
-    # as a switch.
-    flags = tuple(
-        Flag(f.name, "N", f.help, f.required, f.default, f.repeat)
-        if f.name == "maxhits" and f.value is None
-        else f
-        for f in spec.flags
-    )
-    return CommandSpec(
-        name=spec.name,
-        flags=flags,
-        handler=spec.handler,
-        help=spec.help,
-        confirms=spec.confirms,
-        spends_money=spec.spends_money,
-        aliases=spec.aliases,
-        positionals=spec.positionals,
-    )
+    return clt_catalog.command("loadHITs").spec(handle_load_hits)
 
 
 @hookimpl
