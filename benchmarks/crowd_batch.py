@@ -45,8 +45,14 @@ FORM = """<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanical
 def client_for(market: Marketplace, folder: Path) -> Any:
     """The client mturkmake itself uses on the local endpoint (``make_local_client``),
     answered in process by ``market``."""
-    config = Config(root=folder, endpoint="local", endpoint_kind="local", endpoint_url=None,
-                    values={}, sources={})
+    config = Config(
+        root=folder,
+        endpoint="local",
+        endpoint_kind="local",
+        endpoint_url=None,
+        values={},
+        sources={},
+    )
     return make_local_client(config, marketplace=market)
 
 
@@ -57,14 +63,21 @@ def run(folder: Path, hits: int, assignments: int) -> dict[str, float]:
     timings: dict[str, float] = {}
     start, cpu = time.perf_counter(), time.process_time()
     hit_type = client.create_hit_type(
-        Title="Cat or dog", Description="Label a picture", Reward="0.05",
-        AssignmentDurationInSeconds=600, AutoApprovalDelayInSeconds=259200)["HITTypeId"]
+        Title="Cat or dog",
+        Description="Label a picture",
+        Reward="0.05",
+        AssignmentDurationInSeconds=600,
+        AutoApprovalDelayInSeconds=259200,
+    )["HITTypeId"]
     hit_ids = []
     for row in range(hits):
         hit_id = client.create_hit_with_hit_type(
-            HITTypeId=hit_type, LifetimeInSeconds=86400, MaxAssignments=assignments,
+            HITTypeId=hit_type,
+            LifetimeInSeconds=86400,
+            MaxAssignments=assignments,
             Question=FORM.replace("{row}", str(row)),
-            UniqueRequestToken=f"bench-{row}")["HIT"]["HITId"]
+            UniqueRequestToken=f"bench-{row}",
+        )["HIT"]["HITId"]
         market.register_truth(hit_id, {"label": "cat" if row % 2 else "dog", "count": "2"})
         hit_ids.append(hit_id)
     timings["create"] = time.perf_counter() - start
@@ -74,8 +87,9 @@ def run(folder: Path, hits: int, assignments: int) -> dict[str, float]:
     mark = time.perf_counter()
     submitted = []
     for hit_id in hit_ids:
-        listed = client.list_assignments_for_hit(HITId=hit_id, MaxResults=100,
-                                                 AssignmentStatuses=["Submitted"])
+        listed = client.list_assignments_for_hit(
+            HITId=hit_id, MaxResults=100, AssignmentStatuses=["Submitted"]
+        )
         submitted += [a["AssignmentId"] for a in listed["Assignments"]]
     timings["list"] = time.perf_counter() - mark
     mark = time.perf_counter()
@@ -111,12 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"advance 1 virtual hour: {t['advance']:.2f} s ({t['events']:,.0f} events)")
     print(f"list: {t['list']:.2f} s; approve: {t['approve']:.2f} s")
     print(f"submitted within the virtual hour: {t['submitted']:,.0f} of {wanted:,}")
-    print(f"total (create -> submit -> approve): {t['total']:.2f} s wall, "
-          f"{t['cpu']:.2f} s CPU")
+    print(f"total (create -> submit -> approve): {t['total']:.2f} s wall, {t['cpu']:.2f} s CPU")
     ok = t["submitted"] == wanted and t["total"] <= args.max_seconds
     if args.check and not ok:
-        print(f"FAILED: want all {wanted:,} submitted and at most {args.max_seconds:g} s",
-              file=sys.stderr)
+        print(
+            f"FAILED: want all {wanted:,} submitted and at most {args.max_seconds:g} s",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -48,34 +48,73 @@ def _global_parser(*, targets: bool) -> _Parser:
     parser.add_argument("-h", "--help", action="store_true", help="show this help and exit")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("-C", "--directory", metavar="DIR", help="change to DIR first")
-    parser.add_argument("-n", "--dry-run", "--just-print", action="store_true",
-                        help="print what would be done; change nothing, call nothing")
-    parser.add_argument("-q", "--question", action="store_true",
-                        help="run nothing; exit 1 if a target is out of date, else 0")
-    parser.add_argument("-B", "--always-make", action="store_true",
-                        help="rebuild targets (reconciles; never duplicates HITs)")
-    parser.add_argument("-k", "--keep-going", action="store_true",
-                        help="keep going when a target fails")
-    parser.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                        help="run N independent steps at once")
+    parser.add_argument(
+        "-n",
+        "--dry-run",
+        "--just-print",
+        action="store_true",
+        help="print what would be done; change nothing, call nothing",
+    )
+    parser.add_argument(
+        "-q",
+        "--question",
+        action="store_true",
+        help="run nothing; exit 1 if a target is out of date, else 0",
+    )
+    parser.add_argument(
+        "-B",
+        "--always-make",
+        action="store_true",
+        help="rebuild targets (reconciles; never duplicates HITs)",
+    )
+    parser.add_argument(
+        "-k", "--keep-going", action="store_true", help="keep going when a target fails"
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N", help="run N independent steps at once"
+    )
     parser.add_argument("--explain", action="store_true", help="say why each target is (not) made")
-    parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE",
-                        help="load a plugin module; -p no:NAME blocks one")
+    parser.add_argument(
+        "-p",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="load a plugin module; -p no:NAME blocks one",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="say more")
-    parser.add_argument("--endpoint", metavar="ENDPOINT",
-                        help="local, sandbox, production or a URL")
+    parser.add_argument(
+        "--endpoint", metavar="ENDPOINT", help="local, sandbox, production or a URL"
+    )
     parser.add_argument("--sandbox", action="store_true", help="same as --endpoint sandbox")
-    parser.add_argument("--yes", action="store_true",
-                        help="answer yes to confirmations (never lifts the budget)")
-    parser.add_argument("--wait", nargs="?", const="inf", default=None, metavar="TIMEOUT",
-                        help="poll until remote work is final; --wait=TIMEOUT (e.g. 2h) "
-                        "gives up after TIMEOUT")
-    parser.add_argument("--poll", type=float, default=60.0, metavar="SECONDS",
-                        help="seconds between polls with --wait (default 60)")
-    parser.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
-                        help="how long to wait for another run's project lock")
-    parser.add_argument("--traceback", action="store_true",
-                        help="show a traceback for expected errors too")
+    parser.add_argument(
+        "--yes", action="store_true", help="answer yes to confirmations (never lifts the budget)"
+    )
+    parser.add_argument(
+        "--wait",
+        nargs="?",
+        const="inf",
+        default=None,
+        metavar="TIMEOUT",
+        help="poll until remote work is final; --wait=TIMEOUT (e.g. 2h) gives up after TIMEOUT",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between polls with --wait (default 60)",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for another run's project lock",
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="show a traceback for expected errors too"
+    )
     if targets:
         parser.add_argument("targets", nargs="*", metavar="TARGET")
     else:
@@ -206,8 +245,9 @@ def _context(
     config = build_config(root, keys=[*CORE_KEYS, *host.config_keys()], table=table, flags=flags)
     host.configure(config)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    return Context(root=root, config=config, host=host, options=dict(options),
-                   interactive=interactive)
+    return Context(
+        root=root, config=config, host=host, options=dict(options), interactive=interactive
+    )
 
 
 def _build(ctx: Context, options: argparse.Namespace) -> int:
@@ -290,20 +330,29 @@ def _match_command(
 
 def _parse_command(spec: CommandSpec, argv: Sequence[str]) -> dict[str, Any] | None:
     """Parse a command's flags (``-flag`` or ``--flag``, never abbreviated)."""
-    parser = _Parser(prog=f"{PROG} {spec.name}", description=spec.help,
-                     allow_abbrev=False, add_help=False)
-    parser.add_argument("-h", "-help", "--help", dest="__help", action="store_true",
-                        help="show this help and exit")
+    parser = _Parser(
+        prog=f"{PROG} {spec.name}", description=spec.help, allow_abbrev=False, add_help=False
+    )
+    parser.add_argument(
+        "-h", "-help", "--help", dest="__help", action="store_true", help="show this help and exit"
+    )
     for flag in spec.flags:
         names = [f"-{flag.name}", f"--{flag.name}"]
         if flag.value is None:
             parser.add_argument(*names, dest=flag.name, action="store_true", help=flag.help)
         elif flag.repeat:
-            parser.add_argument(*names, dest=flag.name, metavar=flag.value, action="append",
-                                default=flag.default, help=flag.help)
+            parser.add_argument(
+                *names,
+                dest=flag.name,
+                metavar=flag.value,
+                action="append",
+                default=flag.default,
+                help=flag.help,
+            )
         else:
-            parser.add_argument(*names, dest=flag.name, metavar=flag.value,
-                                default=flag.default, help=flag.help)
+            parser.add_argument(
+                *names, dest=flag.name, metavar=flag.value, default=flag.default, help=flag.help
+            )
     for positional in spec.positionals:
         parser.add_argument(
             positional.name,

@@ -266,9 +266,7 @@ class Evaluator(Protocol):
 
     name: str
 
-    def evaluate(
-        self, assignments: Sequence[Assignment], ctx: Context
-    ) -> Mapping[str, Verdict]:
+    def evaluate(self, assignments: Sequence[Assignment], ctx: Context) -> Mapping[str, Verdict]:
         """Return a verdict per assignment id; an id left out is not decided by this one."""
         ...
 

@@ -39,8 +39,9 @@ class CliResult:
 class Project:
     """A throwaway project directory with helpers to write files and run mturkmake."""
 
-    def __init__(self, root: Path, capsys: pytest.CaptureFixture[str],
-                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         self.root = root
         self._capsys = capsys
         self._monkeypatch = monkeypatch

@@ -38,8 +38,9 @@ def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
 
 def test_noop_make_run_imports_nothing_heavy(tmp_path: Path) -> None:
     (tmp_path / "mturkmake.toml").write_text('endpoint = "local"\n')
-    (tmp_path / "mturkmake_plugins.py").write_text(textwrap.dedent(
-        """
+    (tmp_path / "mturkmake_plugins.py").write_text(
+        textwrap.dedent(
+            """
         import shutil
         from mturkmake import Outcome, Rule, hookimpl
 
@@ -51,10 +52,16 @@ def test_noop_make_run_imports_nothing_heavy(tmp_path: Path) -> None:
         def mturkmake_rules(config):
             return [Rule("%.out", ("%.in",), _copy, name="copy")]
         """
-    ))
+        )
+    )
     (tmp_path / "a.in").write_text("x\n")
-    first = subprocess.run([sys.executable, "-m", "mturkmake", "a.out"], cwd=tmp_path,
-                           capture_output=True, text=True, check=False)
+    first = subprocess.run(
+        [sys.executable, "-m", "mturkmake", "a.out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert first.returncode == 0, first.stderr
     modules = _imported_modules(["a.out"], tmp_path)
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))

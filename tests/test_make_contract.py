@@ -63,11 +63,13 @@ BASE = 1_700_000_000 * SECOND
 
 @pytest.fixture
 def project(mturkmake_project: Project) -> Project:
-    mturkmake_project.write({
-        "mturkmake.toml": 'endpoint = "local"\n',
-        "mturkmake_plugins.py": CHAIN_PLUGIN,
-        "x.a": "hello\n",
-    })
+    mturkmake_project.write(
+        {
+            "mturkmake.toml": 'endpoint = "local"\n',
+            "mturkmake_plugins.py": CHAIN_PLUGIN,
+            "x.a": "hello\n",
+        }
+    )
     mturkmake_project.set_mtime("x.a", BASE)
     return mturkmake_project
 

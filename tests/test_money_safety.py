@@ -72,11 +72,13 @@ def test_secrets_from_mturk_properties_never_show_even_verbose(
     mturkmake_project: Project, served_marketplace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     access, secret = "AKIAMTURKMAKESECRET1", "s3cr3t/MTURKMAKE+never+printed+0123456789"
-    mturkmake_project.write({
-        **BATCH,
-        "mturk.properties": f"access_key={access}\nsecret_key={secret}\n"
-        "service_url=https://mechanicalturk.sandbox.amazonaws.com/?Service=AWSMechanicalTurkRequester\n",
-    })
+    mturkmake_project.write(
+        {
+            **BATCH,
+            "mturk.properties": f"access_key={access}\nsecret_key={secret}\n"
+            "service_url=https://mechanicalturk.sandbox.amazonaws.com/?Service=AWSMechanicalTurkRequester\n",
+        }
+    )
     caplog.set_level("DEBUG")
     result = mturkmake_project.run("-v", "-v", "--endpoint", served_marketplace, "s.success")
     assert result.exit_code == 0, result.stderr

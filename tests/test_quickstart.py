@@ -55,20 +55,37 @@ def test_quick_start_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
     # new environment sees its site-packages through a .pth file, after its own.
     child_site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     parent_paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (Path(child_site) / "parent-environment.pth").write_text("\n".join(sorted(parent_paths)))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
-         "--no-build-isolation", "."],
-        cwd=source, env=env, check=True, capture_output=True,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--no-deps",
+            "--no-build-isolation",
+            ".",
+        ],
+        cwd=source,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     first = subprocess.run(
-        [str(venv / "bin" / "mturkmake"), "-C", "examples/helloworld", "--wait",
-         "hello.approved"],
-        cwd=source, env=env, capture_output=True, text=True, check=False,
+        [str(venv / "bin" / "mturkmake"), "-C", "examples/helloworld", "--wait", "hello.approved"],
+        cwd=source,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert first.returncode == 0, first.stdout + first.stderr
     approved = (source / "examples/helloworld/hello.approved").read_text().splitlines()
@@ -78,6 +95,10 @@ def test_quick_start_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
     # The installed package is the one under test, not the checkout on sys.path.
     where = subprocess.run(
         [str(python), "-c", "import mturkmake, sys; print(mturkmake.__file__)"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert str(venv) in where.stdout

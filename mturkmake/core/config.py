@@ -171,9 +171,7 @@ def read_project_table(root: Path) -> ProjectTable:
             table = _parse_toml(text, pyproject).get("tool", {}).get("mturkmake")
             if table is not None:
                 if not isinstance(table, dict):
-                    raise ConfigError(
-                        "[tool.mturkmake] must be a table", file=str(pyproject)
-                    )
+                    raise ConfigError("[tool.mturkmake] must be a table", file=str(pyproject))
                 return ProjectTable(table, pyproject, text)
     return ProjectTable({}, None)
 
@@ -255,8 +253,14 @@ def _convert_env(key: ConfigKey, raw: str, variable: str) -> Any:
 
 def _type_names(key: ConfigKey) -> str:
     types = key.type if isinstance(key.type, tuple) else (key.type,)
-    names = {str: "string", int: "integer", float: "number", bool: "boolean",
-             list: "list", dict: "table"}
+    names = {
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        list: "list",
+        dict: "table",
+    }
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 

@@ -328,7 +328,10 @@ class Ledger:
             if existing is not None:
                 raise LedgerError(self._describe_existing(conn, existing))
             uid = intent_uid(
-                self.endpoint, batch, operation, subject,
+                self.endpoint,
+                batch,
+                operation,
+                subject,
                 self._generation(conn, operation, batch, subject),
             )
             token = request_token(self.endpoint, operation, uid)

@@ -223,9 +223,7 @@ class PluginHost:
 
     def simulate_answer(self, question: Any, worker: Any, truth: Any) -> Any:
         """Call ``mturkmake_simulate_answer`` (firstresult)."""
-        return self.pm.hook.mturkmake_simulate_answer(
-            question=question, worker=worker, truth=truth
-        )
+        return self.pm.hook.mturkmake_simulate_answer(question=question, worker=worker, truth=truth)
 
     def report(self, event: Event) -> None:
         """Call ``mturkmake_report``."""

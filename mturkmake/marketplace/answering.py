@@ -43,11 +43,32 @@ FieldSource = Callable[[str], "tuple[HTMLField, ...] | None"]
 # The regex parser is private API; its parse tree is stable across 3.10–3.13.
 _sre: Any = importlib.import_module("re._parser" if sys.version_info >= (3, 11) else "sre_parse")
 _MAXREPEAT = int(_sre.MAXREPEAT)
-_WORDS = ("cat", "dog", "house", "tree", "river", "blue", "green", "quick", "photo", "street",
-          "yes", "no", "maybe", "car", "light", "table", "window", "happy", "music", "apple")
+_WORDS = (
+    "cat",
+    "dog",
+    "house",
+    "tree",
+    "river",
+    "blue",
+    "green",
+    "quick",
+    "photo",
+    "street",
+    "yes",
+    "no",
+    "maybe",
+    "car",
+    "light",
+    "table",
+    "window",
+    "happy",
+    "music",
+    "apple",
+)
 _PRINTABLE = string.ascii_letters + string.digits + string.punctuation + " "
 _CATEGORY_CHARS = {
-    "CATEGORY_DIGIT": string.digits, "CATEGORY_WORD": string.ascii_letters + string.digits + "_",
+    "CATEGORY_DIGIT": string.digits,
+    "CATEGORY_WORD": string.ascii_letters + string.digits + "_",
     "CATEGORY_SPACE": " ",
 }
 
@@ -109,13 +130,15 @@ def _in_choices(items: Sequence[tuple[Any, Any]]) -> tuple[bool, Callable[[str],
     def member(char: str) -> bool:
         code = ord(char)
         return any(low <= code <= high for low, high in ranges) or any(
-            char not in chars for chars in excluded)
+            char not in chars for chars in excluded
+        )
 
     return negate, member, "".join(listed)
 
 
-def _emit(items: Any, rng: random.Random, out: list[str], groups: dict[int, str],
-          extra: int) -> None:
+def _emit(
+    items: Any, rng: random.Random, out: list[str], groups: dict[int, str], extra: int
+) -> None:
     for op, arg in items:
         name = str(op)
         if name == "LITERAL":
@@ -173,12 +196,14 @@ def _words(rng: random.Random, low: int, high: int | None) -> str:
     return text if high is None else text[:high].rstrip() or text[:high]
 
 
-def _text_candidates(spec: FreeTextSpec, rng: random.Random, truth: str | None
-                     ) -> Iterator[str]:
+def _text_candidates(spec: FreeTextSpec, rng: random.Random, truth: str | None) -> Iterator[str]:
     low, high = spec.min_length or 0, spec.max_length
     if spec.is_numeric:
-        lo = spec.min_value if spec.min_value is not None else (
-            (spec.max_value - 100) if spec.max_value is not None else 0)
+        lo = (
+            spec.min_value
+            if spec.min_value is not None
+            else ((spec.max_value - 100) if spec.max_value is not None else 0)
+        )
         hi = spec.max_value if spec.max_value is not None else lo + 100
         if truth is not None and truth.strip().lstrip("-").isdigit():
             number = int(truth)  # a near miss is the plausible wrong number
@@ -235,8 +260,9 @@ def truth_selection(spec: SelectionSpec, truth: object) -> tuple[tuple[str, ...]
     return tuple(chosen), other
 
 
-def _random_selection(spec: SelectionSpec, rng: random.Random
-                      ) -> tuple[tuple[str, ...], str | None]:
+def _random_selection(
+    spec: SelectionSpec, rng: random.Random
+) -> tuple[tuple[str, ...], str | None]:
     pool = list(spec.identifiers)
     choices = len(pool) + (1 if spec.other is not None else 0)
     low, high = spec.min_count, min(spec.max_count, choices)
@@ -250,8 +276,9 @@ def _random_selection(spec: SelectionSpec, rng: random.Random
     return ordered, other
 
 
-def selection(spec: SelectionSpec, rng: random.Random, truth: object | None,
-              honest: bool) -> tuple[tuple[str, ...], str | None]:
+def selection(
+    spec: SelectionSpec, rng: random.Random, truth: object | None, honest: bool
+) -> tuple[tuple[str, ...], str | None]:
     """(selection ids, other text) within ``spec``; the truth when honest, else another valid
     choice."""
     wanted = truth_selection(spec, truth) if truth is not None else None
@@ -267,7 +294,7 @@ def selection(spec: SelectionSpec, rng: random.Random, truth: object | None,
         fallback = picked
     if fallback is not None:  # the only valid answer is the true one
         return fallback
-    return spec.identifiers[:max(spec.min_count, 1)], None
+    return spec.identifiers[: max(spec.min_count, 1)], None
 
 
 # ----------------------------------------------------------------------------- HTML fields
@@ -276,11 +303,17 @@ def selection(spec: SelectionSpec, rng: random.Random, truth: object | None,
 def _kind_value(kind: str, rng: random.Random) -> str:
     n = rng.randint(1, 28)
     values = {
-        "number": str(rng.randint(0, 10)), "range": str(rng.randint(0, 100)),
-        "email": f"worker{n}@example.com", "url": f"https://example.com/{rng.choice(_WORDS)}",
-        "tel": f"555-01{n:02d}", "date": f"2026-01-{n:02d}", "time": f"{n % 24:02d}:{n:02d}",
-        "datetime-local": f"2026-01-{n:02d}T{n % 24:02d}:30", "month": f"2026-{n % 12 + 1:02d}",
-        "week": f"2026-W{n:02d}", "color": f"#{rng.randrange(16**6):06x}",
+        "number": str(rng.randint(0, 10)),
+        "range": str(rng.randint(0, 100)),
+        "email": f"worker{n}@example.com",
+        "url": f"https://example.com/{rng.choice(_WORDS)}",
+        "tel": f"555-01{n:02d}",
+        "date": f"2026-01-{n:02d}",
+        "time": f"{n % 24:02d}:{n:02d}",
+        "datetime-local": f"2026-01-{n:02d}T{n % 24:02d}:30",
+        "month": f"2026-{n % 12 + 1:02d}",
+        "week": f"2026-W{n:02d}",
+        "color": f"#{rng.randrange(16**6):06x}",
         "crowd-slider": str(rng.randint(0, 100)),
     }
     return values.get(kind) or _words(rng, 1, None)
@@ -327,8 +360,13 @@ def _from_fn(given: Mapping[str, object], joined: bool) -> str:
     return build_answers(records)
 
 
-def _field_answers(fields: Sequence[HTMLField], seed: int, hit_id: str, worker: CrowdWorker,
-                   truth: Mapping[str, object] | None) -> list[Answer]:
+def _field_answers(
+    fields: Sequence[HTMLField],
+    seed: int,
+    hit_id: str,
+    worker: CrowdWorker,
+    truth: Mapping[str, object] | None,
+) -> list[Answer]:
     records = []
     for spec in fields:
         rng = _rng(seed, hit_id, worker.id, spec.name)
@@ -338,10 +376,17 @@ def _field_answers(fields: Sequence[HTMLField], seed: int, hit_id: str, worker: 
     return records
 
 
-def answer_xml(seed: int, hit_id: str, question: str, worker: CrowdWorker, *,
-               truth: Mapping[str, object] | None, answer_fn: AnswerFn | None = None,
-               fields_of: FieldSource | None = None,
-               fallback_fields: Mapping[str, Sequence[str]] | None = None) -> str:
+def answer_xml(
+    seed: int,
+    hit_id: str,
+    question: str,
+    worker: CrowdWorker,
+    *,
+    truth: Mapping[str, object] | None,
+    answer_fn: AnswerFn | None = None,
+    fields_of: FieldSource | None = None,
+    fallback_fields: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """A valid QuestionFormAnswers document for ``question`` from ``worker``.
 
     :param truth: the HIT's true answers by question id (or None).
@@ -363,14 +408,17 @@ def answer_xml(seed: int, hit_id: str, question: str, worker: CrowdWorker, *,
             honest = _is_honest(seed, hit_id, worker, q.identifier)
             if isinstance(q.answer, SelectionSpec):
                 chosen, other = selection(q.answer, rng, known, honest)
-                records.append(Answer(q.identifier, selections=chosen,
-                                      other_selection_text=other))
+                records.append(Answer(q.identifier, selections=chosen, other_selection_text=other))
             elif isinstance(q.answer, FileUploadSpec):
-                records.append(Answer(
-                    q.identifier, uploaded_file_key=ids.derive(seed, "file", hit_id, worker.id,
-                                                               q.identifier),
-                    uploaded_file_size=rng.randint(q.answer.min_bytes or 1,
-                                                   max(q.answer.max_bytes, 1))))
+                records.append(
+                    Answer(
+                        q.identifier,
+                        uploaded_file_key=ids.derive(seed, "file", hit_id, worker.id, q.identifier),
+                        uploaded_file_size=rng.randint(
+                            q.answer.min_bytes or 1, max(q.answer.max_bytes, 1)
+                        ),
+                    )
+                )
             else:
                 text = free_text(q.answer, rng, None if known is None else str(known), honest)
                 records.append(Answer(q.identifier, free_text=text))
@@ -382,6 +430,8 @@ def answer_xml(seed: int, hit_id: str, question: str, worker: CrowdWorker, *,
         fields = fields_of(parsed.url)
     if not fields:
         fallback = fallback_fields or {"answer": ()}
-        fields = tuple(HTMLField(name, "radio" if options else "text", tuple(options))
-                       for name, options in fallback.items())
+        fields = tuple(
+            HTMLField(name, "radio" if options else "text", tuple(options))
+            for name, options in fallback.items()
+        )
     return build_answers(_field_answers(fields, seed, hit_id, worker, truth))

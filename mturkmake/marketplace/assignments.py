@@ -25,12 +25,19 @@ OVERRIDE_WINDOW = 30 * 86400  # a rejection can be overridden within 30 days of 
 def render(row: Row) -> dict[str, Any]:
     """The Assignment output structure (times omitted until they happen)."""
     out: dict[str, Any] = {
-        "AssignmentId": row["id"], "WorkerId": row["worker_id"], "HITId": row["hit_id"],
-        "AssignmentStatus": row["state"], "AcceptTime": wire_time(row["accept_time"]),
+        "AssignmentId": row["id"],
+        "WorkerId": row["worker_id"],
+        "HITId": row["hit_id"],
+        "AssignmentStatus": row["state"],
+        "AcceptTime": wire_time(row["accept_time"]),
         "Deadline": wire_time(row["deadline"]),
     }
-    for key, column in (("SubmitTime", "submit_time"), ("AutoApprovalTime", "auto_approval_time"),
-                        ("ApprovalTime", "approval_time"), ("RejectionTime", "rejection_time")):
+    for key, column in (
+        ("SubmitTime", "submit_time"),
+        ("AutoApprovalTime", "auto_approval_time"),
+        ("ApprovalTime", "approval_time"),
+        ("RejectionTime", "rejection_time"),
+    ):
         if row[column] is not None:
             out[key] = wire_time(row[column])
     if row["answer"] is not None:
@@ -59,14 +66,12 @@ def list_for_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """ListAssignmentsForHIT, optionally by AssignmentStatuses; oldest submission first."""
     hit = hits.load_hit(tx, str(params["HITId"]))
     wanted = set(params.get("AssignmentStatuses") or VISIBLE)
-    rows = tx.all("SELECT * FROM assignments WHERE hit_id = ? ORDER BY submit_time, id",
-                  (hit.id,))
+    rows = tx.all("SELECT * FROM assignments WHERE hit_id = ? ORDER BY submit_time, id", (hit.id,))
     chosen = [r for r in rows if r["state"] in VISIBLE and r["state"] in wanted]
     return page(chosen, params, "Assignments", render)
 
 
-def transition(tx: Tx, row: Row, apply: Callable[[], object], *,
-               pay: bool = False) -> None:
+def transition(tx: Tx, row: Row, apply: Callable[[], object], *, pay: bool = False) -> None:
     """Run ``apply`` (an UPDATE) and settle the HIT's reservation change, paying one slot."""
     hit = hits.load_hit(tx, row["hit_id"])
     counts = hits.count_of(tx, hit.id)
@@ -83,14 +88,19 @@ def transition(tx: Tx, row: Row, apply: Callable[[], object], *,
 def _feedback(params: Mapping[str, Any]) -> str | None:
     text = params.get("RequesterFeedback")
     if text is not None and len(str(text)) > 1024:
-        raise RequestError("RequesterFeedback must be at most 1024 characters.",
-                           "AWS.MechanicalTurk.InvalidParameterValue")
+        raise RequestError(
+            "RequesterFeedback must be at most 1024 characters.",
+            "AWS.MechanicalTurk.InvalidParameterValue",
+        )
     return None if text is None else str(text)
 
 
 def _wrong_state(row: Row) -> RequestError:
-    return RequestError(f"This operation can be called with a status of: Submitted "
-                        f"(assignment {row['id']} is {row['state']}).", BAD_STATE)
+    return RequestError(
+        f"This operation can be called with a status of: Submitted "
+        f"(assignment {row['id']} is {row['state']}).",
+        BAD_STATE,
+    )
 
 
 def approve(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,16 +110,27 @@ def approve(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     if row["state"] == "Rejected" and params.get("OverrideRejection"):
         hit = hits.load_hit(tx, row["hit_id"])
         if hit.deleted:
-            raise RequestError("The HIT of this assignment was deleted; its rejected work can no "
-                               "longer be approved.", BAD_STATE)
+            raise RequestError(
+                "The HIT of this assignment was deleted; its rejected work can no "
+                "longer be approved.",
+                BAD_STATE,
+            )
         if row["submit_time"] + OVERRIDE_WINDOW < tx.now:
-            raise RequestError("A rejection can only be overridden within 30 days of the "
-                               "submission.", BAD_STATE)
+            raise RequestError(
+                "A rejection can only be overridden within 30 days of the submission.", BAD_STATE
+            )
     elif row["state"] != "Submitted":
         raise _wrong_state(row)
-    transition(tx, row, lambda: tx.conn.execute(
-        "UPDATE assignments SET state = 'Approved', approval_time = ?, rejection_time = NULL, "
-        "feedback = COALESCE(?, feedback) WHERE id = ?", (tx.now, feedback, row["id"])), pay=True)
+    transition(
+        tx,
+        row,
+        lambda: tx.conn.execute(
+            "UPDATE assignments SET state = 'Approved', approval_time = ?, rejection_time = NULL, "
+            "feedback = COALESCE(?, feedback) WHERE id = ?",
+            (tx.now, feedback, row["id"]),
+        ),
+        pay=True,
+    )
     tx.log("ApproveAssignment", row["id"])
     return {}
 
@@ -120,9 +141,15 @@ def reject(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     feedback = _feedback(params)
     if row["state"] != "Submitted":
         raise _wrong_state(row)
-    transition(tx, row, lambda: tx.conn.execute(
-        "UPDATE assignments SET state = 'Rejected', rejection_time = ?, feedback = ? "
-        "WHERE id = ?", (tx.now, feedback, row["id"])))
+    transition(
+        tx,
+        row,
+        lambda: tx.conn.execute(
+            "UPDATE assignments SET state = 'Rejected', rejection_time = ?, feedback = ? "
+            "WHERE id = ?",
+            (tx.now, feedback, row["id"]),
+        ),
+    )
     tx.log("RejectAssignment", row["id"])
     return {}
 
@@ -132,11 +159,15 @@ def file_upload_url(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     row = load(tx, str(params["AssignmentId"]))
     question = str(params["QuestionIdentifier"])
     if "UploadedFileKey" not in (row["answer"] or "") or question not in (row["answer"] or ""):
-        raise RequestError(f"Question {question} of assignment {row['id']} has no uploaded file.",
-                           "AWS.MechanicalTurk.InvalidParameterValue")
+        raise RequestError(
+            f"Question {question} of assignment {row['id']} has no uploaded file.",
+            "AWS.MechanicalTurk.InvalidParameterValue",
+        )
     # A URL on the fail-closed local host: nothing is ever downloaded from the network.
-    return {"FileUploadURL": f"https://local.mturkmake.invalid/uploads/{row['id']}/{question}"
-                             f"?expires={int(tx.now) + 60}"}
+    return {
+        "FileUploadURL": f"https://local.mturkmake.invalid/uploads/{row['id']}/{question}"
+        f"?expires={int(tx.now) + 60}"
+    }
 
 
 # ----------------------------------------------------------------------------- crowd moves
@@ -152,7 +183,8 @@ def accept(tx: Tx, hit: hits.Hit, worker: str, work_seconds: float) -> str:
     tx.conn.execute(
         "INSERT INTO assignments (id, hit_id, worker_id, state, accept_time, deadline, "
         "planned_submit) VALUES (?, ?, ?, 'Accepted', ?, ?, ?)",
-        (assignment_id, hit.id, worker, tx.now, tx.now + duration, planned))
+        (assignment_id, hit.id, worker, tx.now, tx.now + duration, planned),
+    )
     hits.refresh_full(tx, hit.id)
     return assignment_id
 
@@ -168,17 +200,30 @@ def submit(tx: Tx, row: Row, answer: str, *, hit: hits.Hit | None = None) -> Non
     tx.conn.execute(
         "UPDATE assignments SET state = 'Submitted', submit_time = ?, auto_approval_time = ?, "
         "answer = ?, planned_submit = NULL WHERE id = ?",
-        (tx.now, tx.now + delay, answer, row["id"]))
+        (tx.now, tx.now + delay, answer, row["id"]),
+    )
 
 
 def abandon(tx: Tx, row: Row, state: str = "Abandoned") -> None:
     """The worker gave up (or returned the work): the slot goes back, or its money after expiry."""
-    transition(tx, row, lambda: tx.conn.execute(
-        "UPDATE assignments SET state = ?, planned_submit = NULL WHERE id = ?", (state, row["id"])))
+    transition(
+        tx,
+        row,
+        lambda: tx.conn.execute(
+            "UPDATE assignments SET state = ?, planned_submit = NULL WHERE id = ?",
+            (state, row["id"]),
+        ),
+    )
 
 
 def auto_approve(tx: Tx, row: Row) -> None:
     """The auto-approval event: a still-Submitted assignment is approved and paid."""
-    transition(tx, row, lambda: tx.conn.execute(
-        "UPDATE assignments SET state = 'Approved', approval_time = ? WHERE id = ?",
-        (tx.now, row["id"])), pay=True)
+    transition(
+        tx,
+        row,
+        lambda: tx.conn.execute(
+            "UPDATE assignments SET state = 'Approved', approval_time = ? WHERE id = ?",
+            (tx.now, row["id"]),
+        ),
+        pay=True,
+    )

@@ -42,8 +42,17 @@ from mturkmake.marketplace.qualifications import (
 )
 from mturkmake.marketplace.store import Tx, dumps, loads
 
-__all__ = ["KINDS", "AnswerFn", "Crowd", "CrowdWorker", "Event", "fingerprint", "initialise",
-           "meets", "profile"]
+__all__ = [
+    "KINDS",
+    "AnswerFn",
+    "Crowd",
+    "CrowdWorker",
+    "Event",
+    "fingerprint",
+    "initialise",
+    "meets",
+    "profile",
+]
 
 #: Event kinds, in the order they play when due at the same instant ("wake": a worker's
 #: qualification retry delay has passed).
@@ -93,12 +102,15 @@ def profile(seed: int, index: int, settings: CrowdSettings | None = None) -> dic
     }
     if pick("masters") < settings.masters:
         system[MASTERS_SANDBOX] = 1
-    return {"accuracy": round(_span(*settings.accuracy, pick("accuracy")), 3),
-            "pace": round(0.75 + 0.5 * pick("pace"), 3), "share": None, "system": system}
+    return {
+        "accuracy": round(_span(*settings.accuracy, pick("accuracy")), 3),
+        "pace": round(0.75 + 0.5 * pick("pace"), 3),
+        "share": None,
+        "system": system,
+    }
 
 
-def initialise(tx: Tx, workers: int, start: float, settings: CrowdSettings | None = None
-               ) -> None:
+def initialise(tx: Tx, workers: int, start: float, settings: CrowdSettings | None = None) -> None:
     """Create the crowd: ``workers`` generated workers (three in four hold the CLT samples'
     qualifications at 100), then the planted ones (who all do).
 
@@ -114,30 +126,46 @@ def initialise(tx: Tx, workers: int, start: float, settings: CrowdSettings | Non
             for type_id in CLT_SAMPLE_TYPES:
                 grant(tx, type_id, worker, 100)
     for offset, planted in enumerate(settings.planted):
-        system: dict[str, Any] = {NUMBER_HITS_APPROVED: planted.hits_approved,
-                                  LOCALE: locale_value(planted.locale), ADULT: 1,
-                                  PERCENT_APPROVED: planted.approval_rate}
+        system: dict[str, Any] = {
+            NUMBER_HITS_APPROVED: planted.hits_approved,
+            LOCALE: locale_value(planted.locale),
+            ADULT: 1,
+            PERCENT_APPROVED: planted.approval_rate,
+        }
         if planted.masters:
             system[MASTERS_SANDBOX] = 1
-        prof = {"accuracy": planted.accuracy, "pace": planted.speed, "share": planted.share,
-                "system": system, "planted": True}
+        prof = {
+            "accuracy": planted.accuracy,
+            "pace": planted.speed,
+            "share": planted.share,
+            "system": system,
+            "planted": True,
+        }
         _put(tx, planted.id, workers + offset, start, prof, known=known)
-        held = {r["type_id"] for r in tx.all("SELECT type_id FROM quals WHERE worker_id = ?",
-                                             (planted.id,))}
-        for type_id, value in {**dict.fromkeys(CLT_SAMPLE_TYPES, 100),
-                               **planted.qualifications}.items():
+        held = {
+            r["type_id"]
+            for r in tx.all("SELECT type_id FROM quals WHERE worker_id = ?", (planted.id,))
+        }
+        for type_id, value in {
+            **dict.fromkeys(CLT_SAMPLE_TYPES, 100),
+            **planted.qualifications,
+        }.items():
             if type_id not in held:  # never overwrite what the requester granted since
                 grant(tx, type_id, planted.id, value)
 
 
-def _put(tx: Tx, worker: str, index: int, start: float, prof: Mapping[str, Any], *,
-         known: set[str]) -> None:
+def _put(
+    tx: Tx, worker: str, index: int, start: float, prof: Mapping[str, Any], *, known: set[str]
+) -> None:
     if worker in known:
-        tx.conn.execute("UPDATE workers SET idx = ?, profile = ? WHERE id = ?",
-                        (index, dumps(prof), worker))
+        tx.conn.execute(
+            "UPDATE workers SET idx = ?, profile = ? WHERE id = ?", (index, dumps(prof), worker)
+        )
     else:
-        tx.conn.execute("INSERT INTO workers (id, idx, free_at, profile) VALUES (?, ?, ?, ?)",
-                        (worker, index, start, dumps(prof)))
+        tx.conn.execute(
+            "INSERT INTO workers (id, idx, free_at, profile) VALUES (?, ?, ?, ?)",
+            (worker, index, start, dumps(prof)),
+        )
 
 
 def fingerprint(workers: int, settings: CrowdSettings) -> str:
@@ -153,7 +181,6 @@ def _claims(seed: int, hit_id: str, worker: str, share: float) -> bool:
     """Whether a planted worker with ``share`` claims a slot of ``hit_id`` (cached: the crowd
     asks on every look for work)."""
     return ids.fraction(seed, hit_id, worker, "claim") < share
-
 
 
 class Crowd:
@@ -178,9 +205,14 @@ class Crowd:
 
     # -- finding work
 
-    def find_hit(self, tx: Tx, worker: str, prof: Mapping[str, Any], when: float,
-                 sharers: Sequence[tuple[str, Mapping[str, Any]]]
-                 ) -> tuple[str | None, float | None]:
+    def find_hit(
+        self,
+        tx: Tx,
+        worker: str,
+        prof: Mapping[str, Any],
+        when: float,
+        sharers: Sequence[tuple[str, Mapping[str, Any]]],
+    ) -> tuple[str | None, float | None]:
         """The oldest open HIT ``worker`` qualifies for and has not worked on, at ``when``;
         else (None, when a qualification retry delay ends, if that is all that stops it)."""
         rows = tx.conn.execute(
@@ -191,15 +223,18 @@ class Crowd:
             "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.hit_id = h.id AND "
             "a.worker_id = ?) AND h.max_assignments > (SELECT COUNT(*) FROM assignments a "
             "WHERE a.hit_id = h.id AND a.state IN ('Accepted', 'Submitted', 'Approved', "
-            "'Rejected')) ORDER BY h.created, h.id", (when, worker))
+            "'Rejected')) ORDER BY h.created, h.id",
+            (when, worker),
+        )
         verdicts: dict[tuple[str, str], bool] = {}
         share = prof.get("share")
         wake: float | None = None
 
         def requirements(type_id: str) -> list[Mapping[str, Any]]:
             text = hits.props_text(tx, type_id)
-            return list((hits.parsed_props(text) if text else {}).get(
-                "QualificationRequirements") or [])
+            return list(
+                (hits.parsed_props(text) if text else {}).get("QualificationRequirements") or []
+            )
 
         for row in rows:
             hit_id, type_id = row["id"], row["hit_type_id"]
@@ -219,27 +254,48 @@ class Crowd:
             if not verdicts[(worker, type_id)]:
                 continue
             # a slot is open; planted sharers who claim this HIT may be owed some of them
-            if share is None and sharers and self._reserved_all(
-                    tx, hit_id, type_id, worker, int(row["max_assignments"]), sharers=sharers,
-                    verdicts=verdicts, requirements=requirements):
+            if (
+                share is None
+                and sharers
+                and self._reserved_all(
+                    tx,
+                    hit_id,
+                    type_id,
+                    worker,
+                    int(row["max_assignments"]),
+                    sharers=sharers,
+                    verdicts=verdicts,
+                    requirements=requirements,
+                )
+            ):
                 continue  # the last slots wait for the planted workers who claim them
             rows.close()
             return str(hit_id), None
         return None, wake
 
-    def _reserved_all(self, tx: Tx, hit_id: str, type_id: str, worker: str, slots: int, *,
-                      sharers: Sequence[tuple[str, Mapping[str, Any]]],
-                      verdicts: dict[tuple[str, str], bool],
-                      requirements: Callable[[str], list[Mapping[str, Any]]]) -> bool:
+    def _reserved_all(
+        self,
+        tx: Tx,
+        hit_id: str,
+        type_id: str,
+        worker: str,
+        slots: int,
+        *,
+        sharers: Sequence[tuple[str, Mapping[str, Any]]],
+        verdicts: dict[tuple[str, str], bool],
+        requirements: Callable[[str], list[Mapping[str, Any]]],
+    ) -> bool:
         """Whether every open slot of ``hit_id`` is owed to planted workers who claim it,
         qualify, and have not taken it yet."""
-        claimants = [(s, p) for s, p in sharers
-                     if s != worker and _claims(tx.seed, hit_id, s, float(p["share"]))]
+        claimants = [
+            (s, p)
+            for s, p in sharers
+            if s != worker and _claims(tx.seed, hit_id, s, float(p["share"]))
+        ]
         if not claimants:
             return False
         rows = tx.all("SELECT worker_id, state FROM assignments WHERE hit_id = ?", (hit_id,))
-        taken = sum(r["state"] in ("Accepted", "Submitted", "Approved", "Rejected")
-                    for r in rows)
+        taken = sum(r["state"] in ("Accepted", "Submitted", "Approved", "Rejected") for r in rows)
         tried = {r["worker_id"] for r in rows}
         owed = 0
         for sharer, prof in claimants:
@@ -253,16 +309,20 @@ class Crowd:
         """The earliest due event (at or after the clock ``tx.now``); workers in ``idle`` found
         nothing to do since the last change that could give them work."""
         # One statement for the four lifecycle events: each part is an index seek.
-        found = [Event(r["time"], r["kind"], r["id"]) for r in tx.all(
-            "SELECT * FROM (SELECT 'submit' AS kind, id, planned_submit AS time FROM assignments "
-            "WHERE state = 'Accepted' AND planned_submit IS NOT NULL "
-            "ORDER BY planned_submit, id LIMIT 1) UNION ALL "
-            "SELECT * FROM (SELECT 'abandon', id, deadline FROM assignments WHERE state = "
-            "'Accepted' AND planned_submit IS NULL ORDER BY deadline, id LIMIT 1) UNION ALL "
-            "SELECT * FROM (SELECT 'approve', id, auto_approval_time FROM assignments WHERE "
-            "state = 'Submitted' ORDER BY auto_approval_time, id LIMIT 1) UNION ALL "
-            "SELECT * FROM (SELECT 'expire', id, expiration FROM hits WHERE deleted = 0 AND "
-            "expired = 0 ORDER BY expiration, id LIMIT 1)")]
+        found = [
+            Event(r["time"], r["kind"], r["id"])
+            for r in tx.all(
+                "SELECT * FROM (SELECT 'submit' AS kind, id, planned_submit AS time FROM assignments "
+                "WHERE state = 'Accepted' AND planned_submit IS NOT NULL "
+                "ORDER BY planned_submit, id LIMIT 1) UNION ALL "
+                "SELECT * FROM (SELECT 'abandon', id, deadline FROM assignments WHERE state = "
+                "'Accepted' AND planned_submit IS NULL ORDER BY deadline, id LIMIT 1) UNION ALL "
+                "SELECT * FROM (SELECT 'approve', id, auto_approval_time FROM assignments WHERE "
+                "state = 'Submitted' ORDER BY auto_approval_time, id LIMIT 1) UNION ALL "
+                "SELECT * FROM (SELECT 'expire', id, expiration FROM hits WHERE deleted = 0 AND "
+                "expired = 0 ORDER BY expiration, id LIMIT 1)"
+            )
+        ]
         horizon = min((e.time for e in found), default=float("inf"))
         crowd = tx.all(
             "SELECT w.id, w.free_at, w.profile, "
@@ -270,21 +330,28 @@ class Crowd:
             # still working (free_at is normally past the submission already)
             "EXISTS (SELECT 1 FROM assignments a WHERE a.worker_id = w.id AND a.state = "
             "'Accepted' AND a.planned_submit IS NOT NULL) AS busy "
-            "FROM workers w ORDER BY MAX(w.free_at, ?), w.id", (tx.now,))
+            "FROM workers w ORDER BY MAX(w.free_at, ?), w.id",
+            (tx.now,),
+        )
         self._seen_profiles = {w["id"]: w["profile"] for w in crowd}
         # Workers with a share (planted): the rest leave their claimed slots to them. Parsing
         # only the profiles that can hold a share keeps this cheap on every event.
-        sharers = [(w["id"], prof) for w in crowd if not w["blocked"] and
-                   '"share":null' not in w["profile"] and
-                   (prof := self._parsed(w["profile"])).get("share") is not None]
+        sharers = [
+            (w["id"], prof)
+            for w in crowd
+            if not w["blocked"]
+            and '"share":null' not in w["profile"]
+            and (prof := self._parsed(w["profile"])).get("share") is not None
+        ]
         for worker in crowd:
             when = max(float(worker["free_at"]), tx.now)
             if when > horizon:
                 break  # every later worker acts after an earlier event, which may change things
             if worker["id"] in idle or worker["blocked"] or worker["busy"]:
                 continue
-            hit, wake = self.find_hit(tx, worker["id"], self._parsed(worker["profile"]), when,
-                                      sharers)
+            hit, wake = self.find_hit(
+                tx, worker["id"], self._parsed(worker["profile"]), when, sharers
+            )
             if hit is not None:
                 found.append(Event(when, "accept", worker["id"], hit))
                 break
@@ -337,8 +404,10 @@ class Crowd:
             idle.clear()
             return
         rest = _span(*REST_SECONDS, ids.fraction(seed, row["hit_id"], row["worker_id"], "rest"))
-        tx.conn.execute("UPDATE workers SET free_at = ? WHERE id = ?",
-                        (tx.now + rest / self._pace(prof), row["worker_id"]))
+        tx.conn.execute(
+            "UPDATE workers SET free_at = ? WHERE id = ?",
+            (tx.now + rest / self._pace(prof), row["worker_id"]),
+        )
         if self._fate(seed, row["hit_id"], row["worker_id"], prof) == "return":
             assignments.abandon(tx, row, "Returned")
             idle.clear()  # a slot opened again
@@ -348,12 +417,26 @@ class Crowd:
         found = tx.one("SELECT truth FROM truths WHERE hit_id = ?", (hit_id,))
         truth = loads(found["truth"]) if found and found["truth"] else None
         # Only answer functions see a worker's qualifications: read them only for one.
-        worker = (self._worker(tx, row["worker_id"], prof) if answer_fn is not None else
-                  CrowdWorker(row["worker_id"], float(prof.get("accuracy", 0.9))))
-        assignments.submit(tx, row, answer_xml(
-            seed, hit_id, question, worker,
-            truth=truth, answer_fn=answer_fn, fields_of=self.pages,
-            fallback_fields=self.settings.external_fields), hit=hit)
+        worker = (
+            self._worker(tx, row["worker_id"], prof)
+            if answer_fn is not None
+            else CrowdWorker(row["worker_id"], float(prof.get("accuracy", 0.9)))
+        )
+        assignments.submit(
+            tx,
+            row,
+            answer_xml(
+                seed,
+                hit_id,
+                question,
+                worker,
+                truth=truth,
+                answer_fn=answer_fn,
+                fields_of=self.pages,
+                fallback_fields=self.settings.external_fields,
+            ),
+            hit=hit,
+        )
 
     def _accept(self, tx: Tx, hit_id: str, worker: str) -> None:
         hit = hits.load_hit(tx, hit_id)
@@ -367,14 +450,17 @@ class Crowd:
         if fate == "abandon":
             # Never submitted: the deadline event frees the slot; the worker, who forgot the
             # tab, is free for other HITs after the time it would have worked.
-            tx.conn.execute("UPDATE assignments SET planned_submit = NULL WHERE id = ?",
-                            (assignment_id,))
-            tx.conn.execute("UPDATE workers SET free_at = ? WHERE id = ?",
-                            (tx.now + work, worker))
+            tx.conn.execute(
+                "UPDATE assignments SET planned_submit = NULL WHERE id = ?", (assignment_id,)
+            )
+            tx.conn.execute("UPDATE workers SET free_at = ? WHERE id = ?", (tx.now + work, worker))
             return
         # Busy until the planned submission; the submit event then sets the rest period.
-        tx.conn.execute("UPDATE workers SET free_at = (SELECT planned_submit FROM assignments "
-                        "WHERE id = ?) WHERE id = ?", (assignment_id, worker))
+        tx.conn.execute(
+            "UPDATE workers SET free_at = (SELECT planned_submit FROM assignments "
+            "WHERE id = ?) WHERE id = ?",
+            (assignment_id, worker),
+        )
 
     def _profile(self, tx: Tx, worker: str) -> dict[str, Any]:
         # next_event has just read every profile in this transaction (play follows it)
@@ -389,7 +475,8 @@ class Crowd:
     @staticmethod
     def _worker(tx: Tx, worker: str, prof: Mapping[str, Any]) -> CrowdWorker:
         quals: dict[str, object] = dict(prof.get("system", {}))
-        for qual in tx.all("SELECT type_id, value FROM quals WHERE worker_id = ? AND "
-                           "status = 'Granted'", (worker,)):
+        for qual in tx.all(
+            "SELECT type_id, value FROM quals WHERE worker_id = ? AND status = 'Granted'", (worker,)
+        ):
             quals[qual["type_id"]] = qual["value"]
         return CrowdWorker(worker, float(prof.get("accuracy", 0.9)), quals)

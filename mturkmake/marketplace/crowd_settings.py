@@ -35,13 +35,42 @@ from typing import Any
 #: Keys the engine itself reads (see ``MarketplaceSettings``) and the fault injector's table.
 ENGINE_KEYS = ("seed", "start", "workers", "events_per_transaction", "faults")
 #: The crowd's keys, read by :meth:`CrowdSettings.from_table`.
-CROWD_KEYS = ("speed", "accuracy", "return_rate", "abandon_rate", "approval_rate",
-              "hits_approved", "locales", "masters", "planted", "external_pages",
-              "external_fields")
-PLANTED_KEYS = ("id", "accuracy", "share", "speed", "approval_rate", "hits_approved",
-                "locale", "masters", "qualifications")
-DEFAULT_LOCALES = ("US-CA", "US-NY", "US-TX", "US-WA", "US-FL", "US-IL", "US-PA", "US-OH",
-                   "US-GA", "US-NC")
+CROWD_KEYS = (
+    "speed",
+    "accuracy",
+    "return_rate",
+    "abandon_rate",
+    "approval_rate",
+    "hits_approved",
+    "locales",
+    "masters",
+    "planted",
+    "external_pages",
+    "external_fields",
+)
+PLANTED_KEYS = (
+    "id",
+    "accuracy",
+    "share",
+    "speed",
+    "approval_rate",
+    "hits_approved",
+    "locale",
+    "masters",
+    "qualifications",
+)
+DEFAULT_LOCALES = (
+    "US-CA",
+    "US-NY",
+    "US-TX",
+    "US-WA",
+    "US-FL",
+    "US-IL",
+    "US-PA",
+    "US-OH",
+    "US-GA",
+    "US-NC",
+)
 _WORKER_ID = re.compile(r"A[A-Z0-9]{1,63}")
 _LOCALE = re.compile(r"([A-Z]{2})(?:-([A-Z0-9]{1,3}))?")
 _TYPE_ID = re.compile(r"[A-Z0-9]{1,64}")
@@ -84,8 +113,7 @@ class CrowdSettings:
     masters: float = 0.0
     planted: tuple[PlantedWorker, ...] = ()
     external_pages: Mapping[str, str] = field(default_factory=dict)
-    external_fields: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"answer": ()})
+    external_fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"answer": ()})
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> CrowdSettings:
@@ -113,15 +141,15 @@ class CrowdSettings:
         if get("locales") is not None:
             locales = get("locales")
             if isinstance(locales, str) or not isinstance(locales, Sequence) or not locales:
-                raise ValueError("local.locales must be a non-empty list such as "
-                                 '["US-CA", "GB"]')
+                raise ValueError('local.locales must be a non-empty list such as ["US-CA", "GB"]')
             values["locales"] = tuple(_locale(x, "local.locales") for x in locales)
         if get("planted") is not None:
             values["planted"] = _planted(get("planted"))
         if get("external_pages") is not None:
             pages = get("external_pages")
             if not isinstance(pages, Mapping) or not all(
-                    isinstance(v, str) for v in pages.values()):
+                isinstance(v, str) for v in pages.values()
+            ):
                 raise ValueError('local.external_pages must be a table of URL = "file path"')
             values["external_pages"] = {str(k): str(v) for k, v in pages.items()}
         if get("external_fields") is not None:
@@ -140,7 +168,8 @@ def validate_local(table: Mapping[str, Any]) -> None:
         if name not in known:
             raise ValueError(f"unknown key 'local.{key}' (known: {', '.join(sorted(known))})")
         if name in ("seed", "workers", "events_per_transaction") and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
             raise ValueError(f"local.{key} must be a whole number ≥ 0, not {value!r}")
         if name == "faults" and not isinstance(value, Mapping):
             raise ValueError("local.faults must be a table")
@@ -151,8 +180,12 @@ def validate_local(table: Mapping[str, Any]) -> None:
 
 
 def _number(value: Any, key: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            low <= value <= high) or math.isnan(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (low <= value <= high)
+        or math.isnan(value)
+    ):
         raise ValueError(f"{key} must be a number from {low:g} to {high:g}, not {value!r}")
     return float(value)
 
@@ -172,7 +205,7 @@ def _span(value: Any, key: str, low: float, high: float) -> tuple[float, float]:
 
 def _locale(value: Any, key: str) -> str:
     if not isinstance(value, str) or not _LOCALE.fullmatch(value.upper()):
-        raise ValueError(f"{key}: {value!r} is not a locale such as \"US\" or \"US-CA\"")
+        raise ValueError(f'{key}: {value!r} is not a locale such as "US" or "US-CA"')
     return value.upper()
 
 
@@ -206,26 +239,31 @@ def _fields(value: Any) -> dict[str, tuple[str, ...]]:
 
 def _planted(value: Any) -> tuple[PlantedWorker, ...]:
     if isinstance(value, Mapping) or not isinstance(value, Sequence):
-        raise ValueError("local.planted must be a list of tables such as "
-                         '[{id = "APLANTED000001", accuracy = 0.5}]')
+        raise ValueError(
+            "local.planted must be a list of tables such as "
+            '[{id = "APLANTED000001", accuracy = 0.5}]'
+        )
     workers: list[PlantedWorker] = []
     for number, entry in enumerate(value, start=1):
         where = f"local.planted[{number}]"
         if not isinstance(entry, Mapping):
-            raise ValueError(f"{where} must be a table such as {{id = \"A…\", accuracy = 0.5}}")
+            raise ValueError(f'{where} must be a table such as {{id = "A…", accuracy = 0.5}}')
         unknown = sorted(set(entry) - set(PLANTED_KEYS))
         if unknown:
-            raise ValueError(f"unknown key '{where}.{unknown[0]}' "
-                             f"(known: {', '.join(PLANTED_KEYS)})")
+            raise ValueError(
+                f"unknown key '{where}.{unknown[0]}' (known: {', '.join(PLANTED_KEYS)})"
+            )
         worker_id = entry.get("id")
         if not isinstance(worker_id, str) or not _WORKER_ID.fullmatch(worker_id):
-            raise ValueError(f"{where}.id must be 'A' and up to 63 of A-Z 0-9, "
-                             f"not {worker_id!r}")
+            raise ValueError(f"{where}.id must be 'A' and up to 63 of A-Z 0-9, not {worker_id!r}")
         if any(w.id == worker_id for w in workers):
             raise ValueError(f"{where}.id {worker_id} is planted twice")
         values: dict[str, Any] = {"id": worker_id}
-        for key, low, high in (("accuracy", 0.0, 1.0), ("share", 0.0, 1.0),
-                               ("speed", 0.01, 1000.0)):
+        for key, low, high in (
+            ("accuracy", 0.0, 1.0),
+            ("share", 0.0, 1.0),
+            ("speed", 0.01, 1000.0),
+        ):
             if key in entry:
                 values[key] = _number(entry[key], f"{where}.{key}", low, high)
         for key, high in (("approval_rate", 100), ("hits_approved", 10**9)):
@@ -239,10 +277,12 @@ def _planted(value: Any) -> tuple[PlantedWorker, ...]:
             values["masters"] = entry["masters"]
         quals = entry.get("qualifications", {})
         if not isinstance(quals, Mapping) or not all(
-                _TYPE_ID.fullmatch(str(k)) and isinstance(v, int) and not isinstance(v, bool)
-                for k, v in quals.items()):
-            raise ValueError(f"{where}.qualifications must be a table of "
-                             "QUALIFICATIONTYPEID = whole number")
+            _TYPE_ID.fullmatch(str(k)) and isinstance(v, int) and not isinstance(v, bool)
+            for k, v in quals.items()
+        ):
+            raise ValueError(
+                f"{where}.qualifications must be a table of QUALIFICATIONTYPEID = whole number"
+            )
         values["qualifications"] = {str(k): int(v) for k, v in quals.items()}
         workers.append(PlantedWorker(**values))
     return tuple(workers)

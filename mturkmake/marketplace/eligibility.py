@@ -22,16 +22,19 @@ from mturkmake.marketplace.qualifications import (
 from mturkmake.marketplace.store import Tx
 
 
-def worker_value(tx: Tx, profile: Mapping[str, Any] | None, worker: str, type_id: str
-                 ) -> int | dict[str, str] | None:
+def worker_value(
+    tx: Tx, profile: Mapping[str, Any] | None, worker: str, type_id: str
+) -> int | dict[str, str] | None:
     """The worker's value for a type (a locale for Worker_Locale), None when not held."""
     if type_id in SYSTEM_TYPES:
         if profile is None:
             return None
         value: int | dict[str, str] | None = profile.get("system", {}).get(type_id)
         return value
-    row = tx.one("SELECT value FROM quals WHERE type_id = ? AND worker_id = ? AND "
-                 "status = 'Granted'", (type_id, worker))
+    row = tx.one(
+        "SELECT value FROM quals WHERE type_id = ? AND worker_id = ? AND status = 'Granted'",
+        (type_id, worker),
+    )
     return None if row is None else int(row["value"])
 
 
@@ -59,9 +62,14 @@ def meets(value: int | dict[str, str] | None, req: Mapping[str, Any]) -> bool:
     if comparator == "NotIn":
         return value not in numbers
     target = numbers[0] if numbers else 0
-    return {"LessThan": value < target, "LessThanOrEqualTo": value <= target,
-            "GreaterThan": value > target, "GreaterThanOrEqualTo": value >= target,
-            "EqualTo": value == target, "NotEqualTo": value != target}[comparator]
+    return {
+        "LessThan": value < target,
+        "LessThanOrEqualTo": value <= target,
+        "GreaterThan": value > target,
+        "GreaterThanOrEqualTo": value >= target,
+        "EqualTo": value == target,
+        "NotEqualTo": value != target,
+    }[comparator]
 
 
 def guards(req: Mapping[str, Any]) -> str:
@@ -71,32 +79,38 @@ def guards(req: Mapping[str, Any]) -> str:
     return "PreviewAndAccept" if req.get("RequiredToPreview") else "Accept"
 
 
-def qualifies(tx: Tx, worker: str, prof: Mapping[str, Any],
-              requirements: Sequence[Mapping[str, Any]]) -> bool:
+def qualifies(
+    tx: Tx, worker: str, prof: Mapping[str, Any], requirements: Sequence[Mapping[str, Any]]
+) -> bool:
     """Whether ``worker`` meets every requirement (each one guards acceptance, whatever
     ActionsGuarded says about discovering or previewing the HIT)."""
-    return all(meets(worker_value(tx, prof, worker, str(r["QualificationTypeId"])), r)
-               for r in requirements)
+    return all(
+        meets(worker_value(tx, prof, worker, str(r["QualificationTypeId"])), r)
+        for r in requirements
+    )
 
 
 def _retry_time(tx: Tx, type_id: str, worker: str, data: Mapping[str, Any]) -> float | None:
     """When a worker refused only by the retry delay may request ``type_id`` again."""
     if data.get("RetryDelayInSeconds") is None:
         return None
-    last = tx.one("SELECT submit_time, state FROM qual_requests WHERE type_id = ? AND "
-                  "worker_id = ? ORDER BY submit_time DESC LIMIT 1", (type_id, worker))
+    last = tx.one(
+        "SELECT submit_time, state FROM qual_requests WHERE type_id = ? AND "
+        "worker_id = ? ORDER BY submit_time DESC LIMIT 1",
+        (type_id, worker),
+    )
     if last is None or last["state"] == "Pending":
         return None
-    held = tx.one("SELECT status FROM quals WHERE type_id = ? AND worker_id = ?",
-                  (type_id, worker))
+    held = tx.one("SELECT status FROM quals WHERE type_id = ? AND worker_id = ?", (type_id, worker))
     if held is not None and held["status"] == "Granted" and not data.get("AnswerKey"):
         return None  # holds it with a value too low; only a graded test may be retaken
     when = float(last["submit_time"]) + float(data["RetryDelayInSeconds"])
     return when if when > tx.now else None
 
 
-def request_missing(tx: Tx, worker: str, prof: Mapping[str, Any],
-                    requirements: Sequence[Mapping[str, Any]]) -> tuple[bool, float | None]:
+def request_missing(
+    tx: Tx, worker: str, prof: Mapping[str, Any], requirements: Sequence[Mapping[str, Any]]
+) -> tuple[bool, float | None]:
     """Request the qualifications a worker lacks, when a test or auto-grant makes that worth it
     (DESIGN §7). Returns (whether a request was made, when a retry delay ends if that alone
     stops the worker).
@@ -104,8 +118,11 @@ def request_missing(tx: Tx, worker: str, prof: Mapping[str, Any],
     Only HITs the worker can discover count (not ``DiscoverPreviewAndAccept``), and only when
     every unmet requirement is on such a requestable type.
     """
-    unmet = [r for r in requirements
-             if not meets(worker_value(tx, prof, worker, str(r["QualificationTypeId"])), r)]
+    unmet = [
+        r
+        for r in requirements
+        if not meets(worker_value(tx, prof, worker, str(r["QualificationTypeId"])), r)
+    ]
     wanted: list[dict[str, Any]] = []
     wake: float | None = None
     for req in unmet:
@@ -128,14 +145,20 @@ def request_missing(tx: Tx, worker: str, prof: Mapping[str, Any],
         type_id = str(data["QualificationTypeId"])
         answer = None
         if data.get("Test"):
-            attempt = tx.one("SELECT COUNT(*) AS n FROM qual_requests WHERE type_id = ? AND "
-                             "worker_id = ?", (type_id, worker))
+            attempt = tx.one(
+                "SELECT COUNT(*) AS n FROM qual_requests WHERE type_id = ? AND worker_id = ?",
+                (type_id, worker),
+            )
             truth = key_truth(str(data["AnswerKey"])) if data.get("AnswerKey") else None
             tries = attempt["n"] if attempt else 0
             # The crowd answers tests itself: mturkmake_simulate_answer answers HITs (a hook
             # that keys its answers by the HIT's questions would break a test's answer).
-            answer = answer_xml(tx.seed, f"qualification:{type_id}:{tries}", str(data["Test"]),
-                                CrowdWorker(worker, float(prof.get("accuracy", 0.9))),
-                                truth=truth)
+            answer = answer_xml(
+                tx.seed,
+                f"qualification:{type_id}:{tries}",
+                str(data["Test"]),
+                CrowdWorker(worker, float(prof.get("accuracy", 0.9))),
+                truth=truth,
+            )
         submit_request(tx, type_id, worker, answer)
     return bool(wanted), None

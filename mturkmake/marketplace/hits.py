@@ -68,8 +68,10 @@ class Hit:
     @property
     def masters(self) -> bool:
         """Whether the HIT requires Masters (a higher fee)."""
-        return any(r.get("QualificationTypeId") in MASTERS_IDS
-                   for r in self.props.get("QualificationRequirements") or [])
+        return any(
+            r.get("QualificationTypeId") in MASTERS_IDS
+            for r in self.props.get("QualificationRequirements") or []
+        )
 
     @property
     def slot_cost(self) -> Decimal:
@@ -109,10 +111,13 @@ def type_props(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     requirements = list(params.get("QualificationRequirements") or [])
     check_requirements(tx, requirements)
     props: dict[str, Any] = {
-        "Title": title, "Description": description, "Reward": str(reward),
+        "Title": title,
+        "Description": description,
+        "Reward": str(reward),
         "AssignmentDurationInSeconds": int(params["AssignmentDurationInSeconds"]),
-        "AutoApprovalDelayInSeconds": int(params.get("AutoApprovalDelayInSeconds",
-                                                     DEFAULT_AUTO_APPROVAL)),
+        "AutoApprovalDelayInSeconds": int(
+            params.get("AutoApprovalDelayInSeconds", DEFAULT_AUTO_APPROVAL)
+        ),
         "QualificationRequirements": requirements,
     }
     if params.get("Keywords"):
@@ -123,8 +128,10 @@ def type_props(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 def ensure_type(tx: Tx, props: Mapping[str, Any]) -> str:
     """The HITTypeId of ``props``: equal properties give the same id (a hash of them)."""
     type_id = ids.derive(tx.seed, "hittype", ids.canonical(props))
-    tx.conn.execute("INSERT OR IGNORE INTO hit_types (id, props, created) VALUES (?, ?, ?)",
-                    (type_id, dumps(dict(props)), tx.now))
+    tx.conn.execute(
+        "INSERT OR IGNORE INTO hit_types (id, props, created) VALUES (?, ?, ?)",
+        (type_id, dumps(dict(props)), tx.now),
+    )
     tx.conn.execute("UPDATE hit_types SET deleted = 0 WHERE id = ?", (type_id,))
     return type_id
 
@@ -183,11 +190,19 @@ def _hit(tx: Tx, row: Row) -> Hit:
     joined = "type_props" in row.keys()  # noqa: SIM118
     text = row["type_props"] if joined else props_text(tx, row["hit_type_id"])
     return Hit(
-        id=row["id"], hit_type_id=row["hit_type_id"], created=row["created"],
-        expiration=row["expiration"], max_assignments=row["max_assignments"],
-        question=row["question"], annotation=row["annotation"], layout_id=row["layout_id"],
-        extra=loads(row["extra"]), expired=bool(row["expired"]), deleted=bool(row["deleted"]),
-        reviewing=bool(row["reviewing"]), props=parsed_props(text) if text else {},
+        id=row["id"],
+        hit_type_id=row["hit_type_id"],
+        created=row["created"],
+        expiration=row["expiration"],
+        max_assignments=row["max_assignments"],
+        question=row["question"],
+        annotation=row["annotation"],
+        layout_id=row["layout_id"],
+        extra=loads(row["extra"]),
+        expired=bool(row["expired"]),
+        deleted=bool(row["deleted"]),
+        reviewing=bool(row["reviewing"]),
+        props=parsed_props(text) if text else {},
     )
 
 
@@ -207,12 +222,23 @@ def counts(tx: Tx, hit_ids: Iterable[str] | None = None) -> dict[str, Counts]:
     else:
         wanted = list(hit_ids)
         marks = ",".join("?" * len(wanted))
-        rows = tx.all(f"SELECT hit_id, state, COUNT(*) AS n FROM assignments WHERE hit_id IN "
-                      f"({marks}) GROUP BY hit_id, state", wanted) if wanted else []
+        rows = (
+            tx.all(
+                f"SELECT hit_id, state, COUNT(*) AS n FROM assignments WHERE hit_id IN "
+                f"({marks}) GROUP BY hit_id, state",
+                wanted,
+            )
+            if wanted
+            else []
+        )
     for row in rows:
         tally.setdefault(row["hit_id"], {})[row["state"]] = row["n"]
-    return {hit: Counts(t.get("Accepted", 0), t.get("Submitted", 0), t.get("Approved", 0),
-                        t.get("Rejected", 0)) for hit, t in tally.items()}
+    return {
+        hit: Counts(
+            t.get("Accepted", 0), t.get("Submitted", 0), t.get("Approved", 0), t.get("Rejected", 0)
+        )
+        for hit, t in tally.items()
+    }
 
 
 def count_of(tx: Tx, hit_id: str) -> Counts:
@@ -265,11 +291,15 @@ def render(hit: Hit, c: Counts, now: float) -> dict[str, Any]:
     """The HIT output structure."""
     props = hit.props
     out: dict[str, Any] = {
-        "HITId": hit.id, "HITTypeId": hit.hit_type_id,
+        "HITId": hit.id,
+        "HITTypeId": hit.hit_type_id,
         "HITGroupId": _group_id(hit.hit_type_id),
-        "CreationTime": wire_time(hit.created), "Title": props["Title"],
-        "Description": props["Description"], "Question": hit.question or "",
-        "HITStatus": status(hit, c, now), "MaxAssignments": hit.max_assignments,
+        "CreationTime": wire_time(hit.created),
+        "Title": props["Title"],
+        "Description": props["Description"],
+        "Question": hit.question or "",
+        "HITStatus": status(hit, c, now),
+        "MaxAssignments": hit.max_assignments,
         "Reward": props["Reward"],
         "AutoApprovalDelayInSeconds": props["AutoApprovalDelayInSeconds"],
         "Expiration": wire_time(hit.expiration),
@@ -297,16 +327,19 @@ def _check_question(params: Mapping[str, Any]) -> None:
         raise _invalid("Provide either a Question parameter or a HITLayoutId parameter, not both.")
     if layout is not None:
         # The local marketplace has no layout editor, so no layout can exist here.
-        raise _invalid(f"HITLayoutId {layout} does not exist (the local marketplace has no "
-                       "layouts; send a Question instead).")
+        raise _invalid(
+            f"HITLayoutId {layout} does not exist (the local marketplace has no "
+            "layouts; send a Question instead)."
+        )
     # The full schema rules (namespaces, required elements, constraints), parsed once per
     # text and shared with the crowd. A question that passes them is well-formed XML of an
     # allowed kind, so check_xml (a second parse) runs only to word a failure as before.
     found = questions.parsed(str(question))
     if isinstance(found, MturkmakeError):
         check_xml(str(question), "Question", allowed=QUESTION_KINDS)
-        raise RequestError(f"The Question is not valid: {found.message}",
-                           "AWS.MechanicalTurk.XMLParseError") from found
+        raise RequestError(
+            f"The Question is not valid: {found.message}", "AWS.MechanicalTurk.XMLParseError"
+        ) from found
 
 
 def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -326,17 +359,35 @@ def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     hit_id = ids.derive(tx.seed, "hit", tx.key, tx.occurrence)
     extra = {k: params[k] for k in ("AssignmentReviewPolicy", "HITReviewPolicy") if k in params}
     # The new row is known: build the Hit from it rather than reading it back (and its type).
-    hit = Hit(id=hit_id, hit_type_id=type_id, created=tx.now,
-              expiration=tx.now + int(params["LifetimeInSeconds"]),
-              max_assignments=int(params.get("MaxAssignments", 1)),
-              question=params.get("Question"), annotation=params.get("RequesterAnnotation"),
-              layout_id=None, extra=extra, expired=False, deleted=False, reviewing=False,
-              props=props)
+    hit = Hit(
+        id=hit_id,
+        hit_type_id=type_id,
+        created=tx.now,
+        expiration=tx.now + int(params["LifetimeInSeconds"]),
+        max_assignments=int(params.get("MaxAssignments", 1)),
+        question=params.get("Question"),
+        annotation=params.get("RequesterAnnotation"),
+        layout_id=None,
+        extra=extra,
+        expired=False,
+        deleted=False,
+        reviewing=False,
+        props=props,
+    )
     tx.conn.execute(
         "INSERT INTO hits (id, hit_type_id, created, expiration, max_assignments, question, "
         "annotation, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (hit.id, type_id, hit.created, hit.expiration, hit.max_assignments, hit.question,
-         hit.annotation, dumps(extra)))
+        (
+            hit.id,
+            type_id,
+            hit.created,
+            hit.expiration,
+            hit.max_assignments,
+            hit.question,
+            hit.annotation,
+            dumps(extra),
+        ),
+    )
     money.settle(tx, Decimal(0), reservation(hit, Counts()))
     tx.log(tx.operation or "CreateHIT", hit_id)
     return {"HIT": render(hit, Counts(), tx.now)}
@@ -349,9 +400,14 @@ def get_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _all_hits(tx: Tx, where: str = "hits.deleted = 0", args: tuple[object, ...] = ()) -> list[Hit]:
-    return [_hit(tx, r) for r in tx.all(
-        "SELECT hits.*, hit_types.props AS type_props FROM hits LEFT JOIN hit_types ON "
-        f"hit_types.id = hits.hit_type_id WHERE {where} ORDER BY created, hits.id", args)]
+    return [
+        _hit(tx, r)
+        for r in tx.all(
+            "SELECT hits.*, hit_types.props AS type_props FROM hits LEFT JOIN hit_types ON "
+            f"hit_types.id = hits.hit_type_id WHERE {where} ORDER BY created, hits.id",
+            args,
+        )
+    ]
 
 
 def _listing(tx: Tx, hits: list[Hit], params: Mapping[str, Any]) -> dict[str, Any]:
@@ -369,8 +425,12 @@ def list_reviewable(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     wanted = params.get("Status") or "Reviewable"
     type_id = params.get("HITTypeId")
     tally = counts(tx)
-    chosen = [h for h in _all_hits(tx) if (type_id is None or h.hit_type_id == type_id)
-              and status(h, tally.get(h.id, Counts()), tx.now) == wanted]
+    chosen = [
+        h
+        for h in _all_hits(tx)
+        if (type_id is None or h.hit_type_id == type_id)
+        and status(h, tally.get(h.id, Counts()), tx.now) == wanted
+    ]
     return _listing(tx, chosen, params)
 
 
@@ -378,18 +438,26 @@ def list_for_qualification(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """ListHITsForQualificationType: live HITs whose type requires the qualification."""
     type_id = str(params["QualificationTypeId"])
     load_qual_type(tx, type_id)
-    chosen = [h for h in _all_hits(tx) if any(
-        r.get("QualificationTypeId") == type_id
-        for r in h.props.get("QualificationRequirements") or [])]
+    chosen = [
+        h
+        for h in _all_hits(tx)
+        if any(
+            r.get("QualificationTypeId") == type_id
+            for r in h.props.get("QualificationRequirements") or []
+        )
+    ]
     return _listing(tx, chosen, params)
 
 
 def _live(tx: Tx, hit_id: str) -> Hit:
     hit = load_hit(tx, hit_id)
     if hit.deleted:
-        raise RequestError("This HIT is currently in the state 'Disposed'.  This operation can "
-                           "be called with a status of: Assignable, Unassignable, Reviewable, "
-                           "Reviewing", BAD_STATE)
+        raise RequestError(
+            "This HIT is currently in the state 'Disposed'.  This operation can "
+            "be called with a status of: Assignable, Unassignable, Reviewable, "
+            "Reviewing",
+            BAD_STATE,
+        )
     return hit
 
 
@@ -399,7 +467,9 @@ def refresh_full(tx: Tx, hit_id: str) -> None:
     tx.conn.execute(
         "UPDATE hits SET full = (max_assignments <= (SELECT COUNT(*) FROM assignments a WHERE "
         "a.hit_id = hits.id AND a.state IN ('Accepted', 'Submitted', 'Approved', 'Rejected'))) "
-        "WHERE id = ?", (hit_id,))
+        "WHERE id = ?",
+        (hit_id,),
+    )
 
 
 def change(tx: Tx, hit: Hit, sql: str, args: tuple[object, ...]) -> Hit:
@@ -444,7 +514,8 @@ def add_assignments(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
         raise RequestError(
             "HITs created with fewer than 10 assignments cannot be extended to have 10 or more "
             f"assignments (HIT {hit.id} has {hit.max_assignments}).",
-            "AWS.MechanicalTurk.InvalidMaximumAssignmentsIncrease")
+            "AWS.MechanicalTurk.InvalidMaximumAssignmentsIncrease",
+        )
     if total > 1_000_000_000:
         raise _invalid("A HIT can have at most 1000000000 assignments.")
     change(tx, hit, "max_assignments = ?, reviewing = 0", (total,))
@@ -460,8 +531,11 @@ def delete_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     c = count_of(tx, hit.id)
     state = status(hit, c, tx.now)
     if state not in ("Reviewable", "Reviewing") or c.submitted:
-        raise RequestError(f"This HIT is currently in the state '{state}'.  This operation can "
-                           "be called with a status of: Reviewing, Reviewable", BAD_STATE)
+        raise RequestError(
+            f"This HIT is currently in the state '{state}'.  This operation can "
+            "be called with a status of: Reviewing, Reviewable",
+            BAD_STATE,
+        )
     change(tx, hit, "deleted = 1", ())
     tx.log("DeleteHIT", hit.id)
     return {}
@@ -474,8 +548,11 @@ def update_review_status(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     revert = bool(params.get("Revert", False))
     needed = "Reviewing" if revert else "Reviewable"
     if state != needed:
-        raise RequestError(f"This HIT is currently in the state '{state}'.  This operation can "
-                           f"be called with a status of: {needed}", BAD_STATE)
+        raise RequestError(
+            f"This HIT is currently in the state '{state}'.  This operation can "
+            f"be called with a status of: {needed}",
+            BAD_STATE,
+        )
     tx.conn.execute("UPDATE hits SET reviewing = ? WHERE id = ?", (0 if revert else 1, hit.id))
     tx.log("UpdateHITReviewStatus", hit.id)
     return {}
@@ -513,5 +590,4 @@ def all_hits(tx: Tx) -> list[Hit]:
 def total_reservation(tx: Tx) -> Decimal:
     """The sum of every HIT's reservation (the money audit)."""
     tally = counts(tx)
-    return sum((reservation(h, tally.get(h.id, Counts()))
-                for h in all_hits(tx)), Decimal("0.00"))
+    return sum((reservation(h, tally.get(h.id, Counts())) for h in all_hits(tx)), Decimal("0.00"))

@@ -36,8 +36,13 @@ def slot_cost(reward: str, max_assignments: int, *, masters: bool) -> Decimal:
 
 
 def settle(
-    tx: Tx, before: Decimal, after: Decimal, *, paid: Decimal = Decimal("0.00"),
-    kind: str = "", subject: str = "",
+    tx: Tx,
+    before: Decimal,
+    after: Decimal,
+    *,
+    paid: Decimal = Decimal("0.00"),
+    kind: str = "",
+    subject: str = "",
 ) -> None:
     """Move the balance by a reservation change (``after − before``) plus a payment.
 
@@ -48,8 +53,8 @@ def settle(
     balance = available(tx)
     if debit > 0 and debit > balance:
         raise RequestError(
-            "This Requester has insufficient funds in their account to complete this "
-            "transaction.", INSUFFICIENT_FUNDS,
+            "This Requester has insufficient funds in their account to complete this transaction.",
+            INSUFFICIENT_FUNDS,
         )
     set_meta(tx.conn, "available", str(fees.to_money(balance - debit)))
     if paid:

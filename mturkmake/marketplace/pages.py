@@ -40,7 +40,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A loopback page must not send the crowd elsewhere."""
 
     def redirect_request(  # noqa: PLR0917 - urllib's signature
-            self, req: Any, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
+        self, req: Any, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
     ) -> None:
         return None
 

@@ -30,12 +30,16 @@ PERCENT_APPROVED = "000000000000000000L0"
 #: System types: id → (name, description). Their values come from the worker profile.
 SYSTEM_TYPES: dict[str, tuple[str, str]] = {
     MASTERS_SANDBOX: ("Masters", "Workers who have demonstrated excellence (sandbox)."),
-    NUMBER_HITS_APPROVED: ("Worker_NumberHITsApproved",
-                           "Number of HITs the Worker has had approved."),
+    NUMBER_HITS_APPROVED: (
+        "Worker_NumberHITsApproved",
+        "Number of HITs the Worker has had approved.",
+    ),
     LOCALE: ("Worker_Locale", "The Worker's location (ISO 3166 country, ISO 3166-2 subdivision)."),
     ADULT: ("Worker_Adult", "The Worker agreed to see adult content."),
-    PERCENT_APPROVED: ("Worker_PercentAssignmentsApproved",
-                       "Percentage of the Worker's submitted assignments that were approved."),
+    PERCENT_APPROVED: (
+        "Worker_PercentAssignmentsApproved",
+        "Percentage of the Worker's submitted assignments that were approved.",
+    ),
 }
 SYSTEM_CREATED = 1325376000.0  # 2012-01-01: the system types predate any local HIT
 
@@ -45,8 +49,14 @@ CLT_SAMPLE_TYPES = {
     "N8T00NZSX9J0SHYQBWW0": "CLT sample: qualified to identify adult websites (sandbox)",
 }
 
-INTEGER_COMPARATORS = {"LessThan", "LessThanOrEqualTo", "GreaterThan",
-                       "GreaterThanOrEqualTo", "EqualTo", "NotEqualTo"}
+INTEGER_COMPARATORS = {
+    "LessThan",
+    "LessThanOrEqualTo",
+    "GreaterThan",
+    "GreaterThanOrEqualTo",
+    "EqualTo",
+    "NotEqualTo",
+}
 LOCALE_COMPARATORS = {"EqualTo", "NotEqualTo", "In", "NotIn"}
 TYPE_MISSING = "AWS.MechanicalTurk.QualificationTypeDoesNotExist"
 BAD_VALUE = "AWS.MechanicalTurk.InvalidParameterValue"
@@ -72,8 +82,9 @@ def parse_xml(text: str, field: str) -> ET.Element:
     try:
         root: ET.Element = fromstring(text, forbid_dtd=True)
     except (ET.ParseError, DefusedXmlException, ValueError) as exc:
-        raise RequestError(f"The {field} is not well-formed XML: {exc}",
-                           "AWS.MechanicalTurk.XMLParseError") from exc
+        raise RequestError(
+            f"The {field} is not well-formed XML: {exc}", "AWS.MechanicalTurk.XMLParseError"
+        ) from exc
     return root
 
 
@@ -81,8 +92,10 @@ def check_xml(text: str, field: str, *, allowed: Sequence[str]) -> str:
     """Parse ``text`` and check its root element; returns the root's local name."""
     name = _local(parse_xml(text, field))
     if name not in allowed:
-        raise RequestError(f"The {field} must be one of {', '.join(allowed)}, not <{name}>.",
-                           "AWS.MechanicalTurk.XMLParseError")
+        raise RequestError(
+            f"The {field} must be one of {', '.join(allowed)}, not <{name}>.",
+            "AWS.MechanicalTurk.XMLParseError",
+        )
     return name
 
 
@@ -103,7 +116,8 @@ def grade(answer_key: str, answer: str) -> int:
         if _local(element) == "Answer":
             qid = (_texts(element, "QuestionIdentifier") or [""])[0]
             chosen[qid] = set(_texts(element, "SelectionIdentifier")) | set(
-                _texts(element, "FreeText"))
+                _texts(element, "FreeText")
+            )
     total = 0
     for question in (e for e in key if _local(e) == "Question"):
         qid = (_texts(question, "QuestionIdentifier") or [""])[0]
@@ -135,9 +149,11 @@ def key_truth(answer_key: str) -> dict[str, list[str]]:
     best: dict[str, list[str]] = {}
     for question in (e for e in key if _local(e) == "Question"):
         qid = (_texts(question, "QuestionIdentifier") or [""])[0]
-        options = [(int((_texts(o, "AnswerScore") or ["0"])[0] or 0),
-                    _texts(o, "SelectionIdentifier"))
-                   for o in question if _local(o) == "AnswerOption"]
+        options = [
+            (int((_texts(o, "AnswerScore") or ["0"])[0] or 0), _texts(o, "SelectionIdentifier"))
+            for o in question
+            if _local(o) == "AnswerOption"
+        ]
         if options:
             best[qid] = max(options, key=lambda option: option[0])[1]
     return best
@@ -150,9 +166,14 @@ def load_type(tx: Tx, type_id: str) -> dict[str, Any]:
     """A type's stored record (system types included); RequestError when unknown or deleted."""
     if type_id in SYSTEM_TYPES:
         name, description = SYSTEM_TYPES[type_id]
-        return {"QualificationTypeId": type_id, "Name": name, "Description": description,
-                "QualificationTypeStatus": "Active", "CreationTime": SYSTEM_CREATED,
-                "system": True}
+        return {
+            "QualificationTypeId": type_id,
+            "Name": name,
+            "Description": description,
+            "QualificationTypeStatus": "Active",
+            "CreationTime": SYSTEM_CREATED,
+            "system": True,
+        }
     row = tx.one("SELECT * FROM qual_types WHERE id = ? AND deleted = 0", (type_id,))
     if row is None:
         raise RequestError(f"QualificationType {type_id} does not exist.", TYPE_MISSING)
@@ -167,7 +188,8 @@ def render_type(data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "QualificationTypeId": data["QualificationTypeId"],
         "CreationTime": wire_time(float(data["CreationTime"])),
-        "Name": data["Name"], "Description": data["Description"],
+        "Name": data["Name"],
+        "Description": data["Description"],
         "QualificationTypeStatus": data["QualificationTypeStatus"],
         "IsRequestable": (not system) and data["QualificationTypeStatus"] == "Active",
         "AutoGranted": bool(data.get("AutoGranted", False)),
@@ -207,9 +229,21 @@ def create_type(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
             "name must be unique among all of the QualificationTypes created by the same user.",
             "AWS.MechanicalTurk.QualificationTypeAlreadyExists",
         )
-    data = {k: params[k] for k in (
-        "Description", "QualificationTypeStatus", "Keywords", "RetryDelayInSeconds", "Test",
-        "AnswerKey", "TestDurationInSeconds", "AutoGranted", "AutoGrantedValue") if k in params}
+    data = {
+        k: params[k]
+        for k in (
+            "Description",
+            "QualificationTypeStatus",
+            "Keywords",
+            "RetryDelayInSeconds",
+            "Test",
+            "AnswerKey",
+            "TestDurationInSeconds",
+            "AutoGranted",
+            "AutoGrantedValue",
+        )
+        if k in params
+    }
     _check_type_fields(data)
     type_id = ids.derive(tx.seed, "qualtype", tx.key, tx.occurrence)
     insert_type(tx, type_id, name, data)
@@ -219,22 +253,34 @@ def create_type(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def insert_type(tx: Tx, type_id: str, name: str, data: Mapping[str, Any]) -> None:
     """Store a new requester-owned type."""
-    tx.conn.execute("INSERT INTO qual_types (id, name, created, data) VALUES (?, ?, ?, ?)",
-                    (type_id, name, tx.now, dumps(dict(data))))
+    tx.conn.execute(
+        "INSERT INTO qual_types (id, name, created, data) VALUES (?, ?, ?, ?)",
+        (type_id, name, tx.now, dumps(dict(data))),
+    )
 
 
 def update_type(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """UpdateQualificationType: a test cannot be removed, AutoGranted excludes a test."""
     data = _owned(tx, str(params["QualificationTypeId"]))
-    for key in ("Description", "QualificationTypeStatus", "Test", "AnswerKey",
-                "TestDurationInSeconds", "RetryDelayInSeconds", "AutoGranted", "AutoGrantedValue"):
+    for key in (
+        "Description",
+        "QualificationTypeStatus",
+        "Test",
+        "AnswerKey",
+        "TestDurationInSeconds",
+        "RetryDelayInSeconds",
+        "AutoGranted",
+        "AutoGrantedValue",
+    ):
         if key in params:
             data[key] = params[key]
     _check_type_fields(data)
-    stored = {k: v for k, v in data.items()
-              if k not in ("QualificationTypeId", "Name", "CreationTime")}
-    tx.conn.execute("UPDATE qual_types SET data = ? WHERE id = ?",
-                    (dumps(stored), data["QualificationTypeId"]))
+    stored = {
+        k: v for k, v in data.items() if k not in ("QualificationTypeId", "Name", "CreationTime")
+    }
+    tx.conn.execute(
+        "UPDATE qual_types SET data = ? WHERE id = ?", (dumps(stored), data["QualificationTypeId"])
+    )
     tx.log("UpdateQualificationType", data["QualificationTypeId"])
     return {"QualificationType": render_type(load_type(tx, data["QualificationTypeId"]))}
 
@@ -242,8 +288,9 @@ def update_type(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 def _owned(tx: Tx, type_id: str) -> dict[str, Any]:
     data = load_type(tx, type_id)
     if data.get("system"):
-        raise RequestError(f"You do not own QualificationType {type_id}.",
-                           "AWS.MechanicalTurk.PermissionDenied")
+        raise RequestError(
+            f"You do not own QualificationType {type_id}.", "AWS.MechanicalTurk.PermissionDenied"
+        )
     return data
 
 
@@ -267,10 +314,13 @@ def get_type(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def list_types(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """ListQualificationTypes: Query matches name, description or keywords (case-insensitive)."""
-    records = [load_type(tx, t) for t in SYSTEM_TYPES] if not params.get(
-        "MustBeOwnedByCaller") else []
-    records += [load_type(tx, r["id"]) for r in tx.all(
-        "SELECT id FROM qual_types WHERE deleted = 0 ORDER BY created, id")]
+    records = (
+        [load_type(tx, t) for t in SYSTEM_TYPES] if not params.get("MustBeOwnedByCaller") else []
+    )
+    records += [
+        load_type(tx, r["id"])
+        for r in tx.all("SELECT id FROM qual_types WHERE deleted = 0 ORDER BY created, id")
+    ]
     query = str(params.get("Query") or "").lower()
     chosen = []
     for data in records:
@@ -289,8 +339,12 @@ def list_types(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_qualification(row: Row) -> dict[str, Any]:
     """A Qualification output structure."""
-    out: dict[str, Any] = {"QualificationTypeId": row["type_id"], "WorkerId": row["worker_id"],
-                           "GrantTime": wire_time(row["grant_time"]), "Status": row["status"]}
+    out: dict[str, Any] = {
+        "QualificationTypeId": row["type_id"],
+        "WorkerId": row["worker_id"],
+        "GrantTime": wire_time(row["grant_time"]),
+        "Status": row["status"],
+    }
     if row["locale"]:
         out["LocaleValue"] = loads(row["locale"])
     else:
@@ -304,7 +358,8 @@ def grant(tx: Tx, type_id: str, worker_id: str, value: int) -> None:
         "INSERT INTO quals (type_id, worker_id, value, status, grant_time) "
         "VALUES (?, ?, ?, 'Granted', ?) ON CONFLICT (type_id, worker_id) DO UPDATE SET "
         "value = excluded.value, status = 'Granted', grant_time = excluded.grant_time",
-        (type_id, worker_id, value, tx.now))
+        (type_id, worker_id, value, tx.now),
+    )
 
 
 def associate(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,11 +377,14 @@ def disassociate(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     _owned(tx, type_id)
     row = tx.one("SELECT status FROM quals WHERE type_id = ? AND worker_id = ?", (type_id, worker))
     if row is None or row["status"] != "Granted":
-        raise RequestError(f"You requested a Qualification that does not exist: worker {worker} "
-                           f"holds no QualificationType {type_id}.",
-                           "AWS.MechanicalTurk.QualificationDoesNotExist")
-    tx.conn.execute("UPDATE quals SET status = 'Revoked' WHERE type_id = ? AND worker_id = ?",
-                    (type_id, worker))
+        raise RequestError(
+            f"You requested a Qualification that does not exist: worker {worker} "
+            f"holds no QualificationType {type_id}.",
+            "AWS.MechanicalTurk.QualificationDoesNotExist",
+        )
+    tx.conn.execute(
+        "UPDATE quals SET status = 'Revoked' WHERE type_id = ? AND worker_id = ?", (type_id, worker)
+    )
     tx.log("DisassociateQualificationFromWorker", f"{type_id}/{worker}")
     return {}
 
@@ -337,13 +395,17 @@ def get_score(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     load_type(tx, type_id)
     row = tx.one("SELECT * FROM quals WHERE type_id = ? AND worker_id = ?", (type_id, worker))
     if row is None:
-        raise RequestError(f"You requested a Qualification that does not exist: worker {worker}, "
-                           f"QualificationType {type_id}.",
-                           "AWS.MechanicalTurk.QualificationDoesNotExist")
+        raise RequestError(
+            f"You requested a Qualification that does not exist: worker {worker}, "
+            f"QualificationType {type_id}.",
+            "AWS.MechanicalTurk.QualificationDoesNotExist",
+        )
     if row["status"] != "Granted":
-        raise RequestError(f"This Qualification is currently in the state '{row['status']}'.  "
-                           "This operation can be called with a status of: Granted",
-                           "AWS.MechanicalTurk.InvalidQualificationState")
+        raise RequestError(
+            f"This Qualification is currently in the state '{row['status']}'.  "
+            "This operation can be called with a status of: Granted",
+            "AWS.MechanicalTurk.InvalidQualificationState",
+        )
     return {"Qualification": render_qualification(row)}
 
 
@@ -351,8 +413,9 @@ def list_workers(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """ListWorkersWithQualificationType, optionally by Status."""
     type_id = str(params["QualificationTypeId"])
     load_type(tx, type_id)
-    rows = tx.all("SELECT * FROM quals WHERE type_id = ? ORDER BY grant_time, worker_id",
-                  (type_id,))
+    rows = tx.all(
+        "SELECT * FROM quals WHERE type_id = ? ORDER BY grant_time, worker_id", (type_id,)
+    )
     status = params.get("Status")
     chosen = [r for r in rows if status is None or r["status"] == status]
     return page(chosen, params, "Qualifications", render_qualification)
@@ -364,8 +427,11 @@ def list_workers(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 def render_request(row: Row) -> dict[str, Any]:
     """A QualificationRequest output structure."""
     out: dict[str, Any] = {
-        "QualificationRequestId": row["id"], "QualificationTypeId": row["type_id"],
-        "WorkerId": row["worker_id"], "SubmitTime": wire_time(row["submit_time"])}
+        "QualificationRequestId": row["id"],
+        "QualificationTypeId": row["type_id"],
+        "WorkerId": row["worker_id"],
+        "SubmitTime": wire_time(row["submit_time"]),
+    }
     if row["test"]:
         out["Test"] = row["test"]
     if row["answer"]:
@@ -377,29 +443,42 @@ def request_blocker(tx: Tx, type_id: str, worker: str) -> RequestError | None:
     """Why ``worker`` may not request ``type_id`` now (retake rules), or None."""
     data = load_type(tx, type_id)
     if data.get("system") or data["QualificationTypeStatus"] != "Active":
-        return RequestError(f"QualificationType {type_id} is not requestable.",
-                            "AWS.MechanicalTurk.InvalidQualificationTypeState")
+        return RequestError(
+            f"QualificationType {type_id} is not requestable.",
+            "AWS.MechanicalTurk.InvalidQualificationTypeState",
+        )
     held = tx.one("SELECT status FROM quals WHERE type_id = ? AND worker_id = ?", (type_id, worker))
     # A test graded by its AnswerKey may be retaken after the retry delay to improve the score.
-    retake = bool(data.get("Test") and data.get("AnswerKey")
-                  and data.get("RetryDelayInSeconds") is not None)
+    retake = bool(
+        data.get("Test") and data.get("AnswerKey") and data.get("RetryDelayInSeconds") is not None
+    )
     if held is not None and held["status"] == "Granted" and not retake:
-        return RequestError("You already have this Qualification.",
-                            "AWS.MechanicalTurk.QualificationAlreadyExists")
-    last = tx.one("SELECT submit_time, state FROM qual_requests WHERE type_id = ? AND "
-                  "worker_id = ? ORDER BY submit_time DESC LIMIT 1", (type_id, worker))
+        return RequestError(
+            "You already have this Qualification.", "AWS.MechanicalTurk.QualificationAlreadyExists"
+        )
+    last = tx.one(
+        "SELECT submit_time, state FROM qual_requests WHERE type_id = ? AND "
+        "worker_id = ? ORDER BY submit_time DESC LIMIT 1",
+        (type_id, worker),
+    )
     if last is None:
         return None
     if last["state"] == "Pending":
-        return RequestError("A request for this Qualification is already pending.",
-                            "AWS.MechanicalTurk.InvalidQualificationRequestState")
+        return RequestError(
+            "A request for this Qualification is already pending.",
+            "AWS.MechanicalTurk.InvalidQualificationRequestState",
+        )
     delay = data.get("RetryDelayInSeconds")
     if delay is None:
-        return RequestError("This Qualification does not allow retakes.",
-                            "AWS.MechanicalTurk.QualificationTypeDoesNotAllowRetake")
+        return RequestError(
+            "This Qualification does not allow retakes.",
+            "AWS.MechanicalTurk.QualificationTypeDoesNotAllowRetake",
+        )
     if last["submit_time"] + float(delay) > tx.now:
-        return RequestError("The retry delay of this Qualification has not elapsed.",
-                            "AWS.MechanicalTurk.QualificationTypeRetryDelayNotElapsed")
+        return RequestError(
+            "The retry delay of this Qualification has not elapsed.",
+            "AWS.MechanicalTurk.QualificationTypeRetryDelayNotElapsed",
+        )
     return None
 
 
@@ -413,8 +492,10 @@ def submit_request(tx: Tx, type_id: str, worker: str, answer: str | None) -> str
     if blocker is not None:
         raise blocker
     data = load_type(tx, type_id)
-    count = tx.one("SELECT COUNT(*) AS n FROM qual_requests WHERE type_id = ? AND worker_id = ?",
-                   (type_id, worker))
+    count = tx.one(
+        "SELECT COUNT(*) AS n FROM qual_requests WHERE type_id = ? AND worker_id = ?",
+        (type_id, worker),
+    )
     request_id = ids.derive(tx.seed, "qualrequest", type_id, worker, count["n"] if count else 0)
     state = "Pending"
     if data.get("AutoGranted"):
@@ -426,7 +507,8 @@ def submit_request(tx: Tx, type_id: str, worker: str, answer: str | None) -> str
     tx.conn.execute(
         "INSERT INTO qual_requests (id, type_id, worker_id, test, answer, submit_time, state) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (request_id, type_id, worker, data.get("Test"), answer, tx.now, state))
+        (request_id, type_id, worker, data.get("Test"), answer, tx.now, state),
+    )
     return request_id
 
 
@@ -435,20 +517,27 @@ def list_requests(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     type_id = params.get("QualificationTypeId")
     if type_id is not None:
         load_type(tx, str(type_id))
-    rows = tx.all("SELECT * FROM qual_requests WHERE state = 'Pending' AND (? IS NULL OR "
-                  "type_id = ?) ORDER BY submit_time, id", (type_id, type_id))
+    rows = tx.all(
+        "SELECT * FROM qual_requests WHERE state = 'Pending' AND (? IS NULL OR "
+        "type_id = ?) ORDER BY submit_time, id",
+        (type_id, type_id),
+    )
     return page(rows, params, "QualificationRequests", render_request)
 
 
 def _pending_request(tx: Tx, request_id: str) -> Row:
     row = tx.one("SELECT * FROM qual_requests WHERE id = ?", (request_id,))
     if row is None:
-        raise RequestError(f"QualificationRequest {request_id} does not exist.",
-                           "AWS.MechanicalTurk.QualificationRequestDoesNotExist")
+        raise RequestError(
+            f"QualificationRequest {request_id} does not exist.",
+            "AWS.MechanicalTurk.QualificationRequestDoesNotExist",
+        )
     if row["state"] != "Pending":
-        raise RequestError(f"This QualificationRequest is currently in the state '{row['state']}'."
-                           "  This operation can be called with a status of: Pending",
-                           "AWS.MechanicalTurk.InvalidQualificationRequestState")
+        raise RequestError(
+            f"This QualificationRequest is currently in the state '{row['state']}'."
+            "  This operation can be called with a status of: Pending",
+            "AWS.MechanicalTurk.InvalidQualificationRequestState",
+        )
     return row
 
 
@@ -488,8 +577,10 @@ def check_requirements(tx: Tx, requirements: Sequence[Mapping[str, Any]]) -> Non
                 raise _invalid(f"{where}: {comparator} takes no value.")
         elif locales:
             if type_id != LOCALE or comparator not in LOCALE_COMPARATORS:
-                raise _invalid(f"{where}: LocaleValues only go with Worker_Locale "
-                               f"({LOCALE}) and EqualTo, NotEqualTo, In or NotIn.")
+                raise _invalid(
+                    f"{where}: LocaleValues only go with Worker_Locale "
+                    f"({LOCALE}) and EqualTo, NotEqualTo, In or NotIn."
+                )
         elif type_id == LOCALE:
             raise _invalid(f"{where}: Worker_Locale needs LocaleValues.")
         if comparator in INTEGER_COMPARATORS and len(integers) + len(locales) != 1:
@@ -498,7 +589,8 @@ def check_requirements(tx: Tx, requirements: Sequence[Mapping[str, Any]]) -> Non
             if not integers and not locales:
                 raise _invalid(f"{where}: {comparator} needs at least one value.")
             if len(integers) > 15 or len(locales) > 30:
-                raise _invalid(f"{where}: In/NotIn take at most 15 IntegerValues or "
-                               "30 LocaleValues.")
+                raise _invalid(
+                    f"{where}: In/NotIn take at most 15 IntegerValues or 30 LocaleValues."
+                )
         if req.get("ActionsGuarded") and "RequiredToPreview" in req:
             raise _invalid(f"{where}: ActionsGuarded cannot be combined with RequiredToPreview.")

@@ -77,7 +77,8 @@ class MarketplaceSettings:
     def crowd(self) -> CrowdSettings:
         """The crowd's settings, read from the crowd's keys."""
         return CrowdSettings.from_table(
-            {k: getattr(self, k) for k in CROWD_KEYS if getattr(self, k) is not None})
+            {k: getattr(self, k) for k in CROWD_KEYS if getattr(self, k) is not None}
+        )
 
     @classmethod
     def from_config(cls, table: Mapping[str, Any]) -> MarketplaceSettings:
@@ -90,7 +91,8 @@ class MarketplaceSettings:
         :raises ValueError: a value of the wrong type, naming the key.
         """
         values: dict[str, Any] = {
-            key: table[key] for key in CROWD_KEYS if table.get(key) is not None}
+            key: table[key] for key in CROWD_KEYS if table.get(key) is not None
+        }
         for key in ("seed", "workers", "events_per_transaction"):
             if key in table:
                 value = table[key]
@@ -103,8 +105,10 @@ class MarketplaceSettings:
                 try:
                     start = datetime.fromisoformat(start.replace("Z", "+00:00"))
                 except ValueError as exc:
-                    raise ValueError(f"local.start '{start}' is not an ISO-8601 date and "
-                                     "time, such as 2026-01-01T00:00:00Z") from exc
+                    raise ValueError(
+                        f"local.start '{start}' is not an ISO-8601 date and "
+                        "time, such as 2026-01-01T00:00:00Z"
+                    ) from exc
             if not isinstance(start, datetime):
                 raise ValueError(f"local.start must be a date and time, not {start!r}")
             values["start"] = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
@@ -127,8 +131,9 @@ OPERATIONS: dict[str, Operation] = {
     "AcceptQualificationRequest": Operation(qualifications.accept_request, True),
     "ApproveAssignment": Operation(assignments.approve, True),
     "AssociateQualificationWithWorker": Operation(qualifications.associate, True),
-    "CreateAdditionalAssignmentsForHIT": Operation(hits.add_assignments, True,
-                                                   "CreateAdditionalAssignmentsForHIT"),
+    "CreateAdditionalAssignmentsForHIT": Operation(
+        hits.add_assignments, True, "CreateAdditionalAssignmentsForHIT"
+    ),
     "CreateHIT": Operation(hits.create_hit, True, "HIT", creates=True),
     "CreateHITType": Operation(hits.create_type, True),
     "CreateHITWithHITType": Operation(hits.create_hit, True, "HIT", creates=True),
@@ -174,15 +179,21 @@ class Marketplace:
         answer (``{question id: value or values}``, or None for the built-in crowd's answer).
     """
 
-    def __init__(self, db_path: Path | str, settings: MarketplaceSettings | None = None, *,
-                 answer_fn: Callable[..., Mapping[str, object] | None] | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path | str,
+        settings: MarketplaceSettings | None = None,
+        *,
+        answer_fn: Callable[..., Mapping[str, object] | None] | None = None,
+    ) -> None:
         self.settings = settings or MarketplaceSettings()
         self.answer_fn = answer_fn
         self.store = Store(db_path, self._initialise)
         # Relative local.external_pages start at the project root: the parent of .mturkmake/.
         folder = Path(db_path).resolve().parent
-        self.crowd = crowd.Crowd(self.settings.crowd,
-                                 folder.parent if folder.name == ".mturkmake" else folder)
+        self.crowd = crowd.Crowd(
+            self.settings.crowd, folder.parent if folder.name == ".mturkmake" else folder
+        )
         self._seed: int | None = None
         self._crowd_checked = False
 
@@ -196,10 +207,16 @@ class Marketplace:
         set_meta(tx.conn, "seed", str(settings.seed))
         money.initialise(fresh)
         for type_id, name in qualifications.CLT_SAMPLE_TYPES.items():
-            qualifications.insert_type(fresh, type_id, name, {
-                "Description": "A qualification the MTurk Command Line Tools samples require "
-                               "(site_filter); pre-created by the local marketplace.",
-                "QualificationTypeStatus": "Active"})
+            qualifications.insert_type(
+                fresh,
+                type_id,
+                name,
+                {
+                    "Description": "A qualification the MTurk Command Line Tools samples require "
+                    "(site_filter); pre-created by the local marketplace.",
+                    "QualificationTypeStatus": "Active",
+                },
+            )
         crowd.initialise(fresh, settings.workers, start, settings.crowd)
         set_meta(tx.conn, "crowd", crowd.fingerprint(settings.workers, settings.crowd))
 
@@ -213,8 +230,9 @@ class Marketplace:
 
     # ------------------------------------------------------------------ the API
 
-    def call(self, operation: str, params: Mapping[str, Any], *,
-             request_token_hint: str | None = None) -> dict[str, Any]:
+    def call(
+        self, operation: str, params: Mapping[str, Any], *, request_token_hint: str | None = None
+    ) -> dict[str, Any]:
         """Run one API operation and return its JSON-ready output.
 
         :param params: decoded JSON input (timestamps as epoch numbers), shape-valid.
@@ -225,16 +243,18 @@ class Marketplace:
         """
         op = OPERATIONS.get(operation)
         if op is None:
-            raise RequestError(f"Unknown operation {operation}.",
-                               "AWS.MechanicalTurk.InvalidParameterValue")
+            raise RequestError(
+                f"Unknown operation {operation}.", "AWS.MechanicalTurk.InvalidParameterValue"
+            )
         seed = self.seed
         if not op.writes:
             with self.store.read() as conn:
                 return op.handler(Tx(conn, self._clock(conn), seed), params)
         with self.store.write() as conn:
             if request_token_hint is not None:
-                row = conn.execute("SELECT operation, response FROM replays WHERE hint = ?",
-                                   (request_token_hint,)).fetchone()
+                row = conn.execute(
+                    "SELECT operation, response FROM replays WHERE hint = ?", (request_token_hint,)
+                ).fetchone()
                 if row is not None and row["operation"] == operation:
                     replayed: dict[str, Any] = json.loads(row["response"])
                     return replayed
@@ -246,21 +266,29 @@ class Marketplace:
             elif op.creates:
                 tx.key = f"request:{operation}:{ids.canonical(params)}"
             if op.creates:  # only creations derive ids from (key, occurrence)
-                row = conn.execute("SELECT count FROM occurrences WHERE key = ?",
-                                   (tx.key,)).fetchone()
+                row = conn.execute(
+                    "SELECT count FROM occurrences WHERE key = ?", (tx.key,)
+                ).fetchone()
                 tx.occurrence = int(row["count"]) if row else 0
             result = op.handler(tx, params)
             if op.creates:
-                conn.execute("INSERT INTO occurrences (key, count) VALUES (?, 1) ON CONFLICT "
-                             "(key) DO UPDATE SET count = count + 1", (tx.key,))
+                conn.execute(
+                    "INSERT INTO occurrences (key, count) VALUES (?, 1) ON CONFLICT "
+                    "(key) DO UPDATE SET count = count + 1",
+                    (tx.key,),
+                )
             if token is not None:
                 subject = tx.logged[-1][1] if tx.logged else ""
-                conn.execute("INSERT OR REPLACE INTO tokens (family, token, subject, created) "
-                             "VALUES (?, ?, ?, ?)", (op.token_family, token, subject, tx.now))
+                conn.execute(
+                    "INSERT OR REPLACE INTO tokens (family, token, subject, created) "
+                    "VALUES (?, ?, ?, ?)",
+                    (op.token_family, token, subject, tx.now),
+                )
             if request_token_hint is not None:
                 rowid = conn.execute(
                     "INSERT OR REPLACE INTO replays (hint, operation, response) VALUES (?, ?, ?)",
-                    (request_token_hint, operation, dumps(result))).lastrowid
+                    (request_token_hint, operation, dumps(result)),
+                ).lastrowid
                 # Retries come within seconds: the latest answers are all a retry can need.
                 # Pruning every REPLAYS_PRUNE_EVERY calls (not on each) keeps at least
                 # REPLAYS_KEPT answers and spares every other call a statement.
@@ -270,8 +298,9 @@ class Marketplace:
 
     @staticmethod
     def _check_token(tx: Tx, family: str, token: str) -> None:
-        row = tx.one("SELECT subject, created FROM tokens WHERE family = ? AND token = ?",
-                     (family, token))
+        row = tx.one(
+            "SELECT subject, created FROM tokens WHERE family = ? AND token = ?", (family, token)
+        )
         if row is None:
             return
         if row["created"] + TOKEN_LIFETIME <= tx.now:
@@ -280,7 +309,9 @@ class Marketplace:
         if family == "HIT":
             raise RequestError(
                 f'There is already a HIT with this UniqueRequestToken ("{token}"): '
-                f"HITId {row['subject']}.", "AWS.MechanicalTurk.HitAlreadyExists")
+                f"HITId {row['subject']}.",
+                "AWS.MechanicalTurk.HitAlreadyExists",
+            )
         raise RequestError(f'The idempotency token "{token}" has already been processed.')
 
     # ------------------------------------------------------------------ the clock
@@ -313,8 +344,9 @@ class Marketplace:
                 idle: set[str] = set()  # other processes may have added work since last batch
                 for _ in range(self.settings.events_per_transaction):
                     event = self.crowd.next_event(tx, idle)
-                    if event is None or (event.time > target and not _same_instant(
-                            event.time, target)):
+                    if event is None or (
+                        event.time > target and not _same_instant(event.time, target)
+                    ):
                         set_meta(conn, "clock", repr(max(tx.now, target)))
                         return played
                     tx.now = max(tx.now, event.time)
@@ -364,8 +396,12 @@ class Marketplace:
             for hit in hits.all_hits(tx):
                 state = hits.status(hit, tally.get(hit.id, hits.Counts()), tx.now)
                 by_status[state] = by_status.get(state, 0) + 1
-            by_state = {r["state"]: r["n"] for r in tx.all(
-                "SELECT state, COUNT(*) AS n FROM assignments GROUP BY state ORDER BY state")}
+            by_state = {
+                r["state"]: r["n"]
+                for r in tx.all(
+                    "SELECT state, COUNT(*) AS n FROM assignments GROUP BY state ORDER BY state"
+                )
+            }
             # Returned and abandoned slots went back to the HIT: counted apart from the work.
             given_back = {s: by_state.pop(s) for s in ("Abandoned", "Returned") if s in by_state}
             reserved = hits.total_reservation(tx)
@@ -391,11 +427,12 @@ class Marketplace:
     def register_truth(self, hit_id: str, truth: Mapping[str, str]) -> None:
         """Record the true answers of a HIT (local-only; never an API field)."""
         with self.store.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO truths (hit_id, truth) VALUES (?, ?)",
-                         (hit_id, dumps(dict(truth))))
+            conn.execute(
+                "INSERT OR REPLACE INTO truths (hit_id, truth) VALUES (?, ?)",
+                (hit_id, dumps(dict(truth))),
+            )
 
-    def request_qualification(self, type_id: str, worker_id: str,
-                              answer: str | None = None) -> str:
+    def request_qualification(self, type_id: str, worker_id: str, answer: str | None = None) -> str:
         """A worker requests a qualification (local-only: MTurk has no worker API).
 
         :param answer: the test's QuestionFormAnswers XML, graded at once with an AnswerKey.
@@ -409,8 +446,10 @@ class Marketplace:
     def request_log(self) -> list[tuple[str, str]]:
         """Every accepted side-effecting call as (operation, subject id), in order."""
         with self.store.read() as conn:
-            return [(r["operation"], r["subject"]) for r in conn.execute(
-                "SELECT operation, subject FROM request_log ORDER BY seq")]
+            return [
+                (r["operation"], r["subject"])
+                for r in conn.execute("SELECT operation, subject FROM request_log ORDER BY seq")
+            ]
 
     def close(self) -> None:
         """Close this thread's database connection."""

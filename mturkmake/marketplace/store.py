@@ -84,9 +84,23 @@ CREATE TABLE IF NOT EXISTS notifications (
 """
 
 TABLES = (
-    "meta", "hit_types", "hits", "assignments", "workers", "qual_types", "quals",
-    "qual_requests", "bonuses", "payments", "blocks", "tokens", "occurrences", "replays",
-    "request_log", "truths", "notifications",
+    "meta",
+    "hit_types",
+    "hits",
+    "assignments",
+    "workers",
+    "qual_types",
+    "quals",
+    "qual_requests",
+    "bonuses",
+    "payments",
+    "blocks",
+    "tokens",
+    "occurrences",
+    "replays",
+    "request_log",
+    "truths",
+    "notifications",
 )
 
 
@@ -169,8 +183,9 @@ class Store:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        conn = sqlite3.connect(self.path, timeout=15.0, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, timeout=15.0, isolation_level=None, check_same_thread=False
+        )
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT * 1000)}")
         self._local.patient = True  # busy_timeout is LOCK_WAIT (see _set_patience)
@@ -204,7 +219,8 @@ class Store:
             elif self._schema(conn) != SCHEMA_VERSION:
                 raise MturkmakeError(
                     f"{self.path} was made by another version of mturkmake",
-                    hint="run `mturkmake marketplace reset` (or delete the file)")
+                    hint="run `mturkmake marketplace reset` (or delete the file)",
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -246,8 +262,7 @@ class Store:
                 return
             except sqlite3.OperationalError as exc:
                 text = str(exc)
-                if ("locked" not in text and "busy" not in text) or (
-                        time.monotonic() > deadline):
+                if ("locked" not in text and "busy" not in text) or (time.monotonic() > deadline):
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 0.004)
@@ -318,7 +333,9 @@ DEFAULT_PAGE = 10  # the legacy default page size that MTurk's samples still sho
 
 
 def page(
-    items: Sequence[T], params: Mapping[str, Any], member: str,
+    items: Sequence[T],
+    params: Mapping[str, Any],
+    member: str,
     render: Callable[[T], dict[str, Any]],
 ) -> dict[str, Any]:
     """One page of ``items`` as a List* output: ``NumResults``, ``member`` and ``NextToken``.
@@ -327,8 +344,9 @@ def page(
     """
     size = int(params.get("MaxResults") or DEFAULT_PAGE)
     if not 1 <= size <= 100:
-        raise RequestError("MaxResults must be between 1 and 100.",
-                           "AWS.MechanicalTurk.InvalidParameterValue")
+        raise RequestError(
+            "MaxResults must be between 1 and 100.", "AWS.MechanicalTurk.InvalidParameterValue"
+        )
     start = 0
     token = params.get("NextToken")
     if token:
@@ -339,9 +357,10 @@ def page(
             if prefix != "p1" or start < 0:
                 raise ValueError(decoded)
         except (ValueError, UnicodeError) as exc:
-            raise RequestError(f"The NextToken '{token}' is invalid.",
-                               "AWS.MechanicalTurk.InvalidParameterValue") from exc
-    chosen = items[start:start + size]
+            raise RequestError(
+                f"The NextToken '{token}' is invalid.", "AWS.MechanicalTurk.InvalidParameterValue"
+            ) from exc
+    chosen = items[start : start + size]
     out: dict[str, Any] = {"NumResults": len(chosen), member: [render(i) for i in chosen]}
     if start + size < len(items):
         out["NextToken"] = base64.urlsafe_b64encode(f"p1:{start + size}".encode()).decode()

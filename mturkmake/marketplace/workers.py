@@ -18,8 +18,9 @@ BAD_VALUE = "AWS.MechanicalTurk.InvalidParameterValue"
 def create_block(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """CreateWorkerBlock: the worker no longer sees or accepts the requester's HITs."""
     worker, reason = str(params["WorkerId"]), str(params["Reason"])
-    tx.conn.execute("INSERT OR REPLACE INTO blocks (worker_id, reason) VALUES (?, ?)",
-                    (worker, reason))
+    tx.conn.execute(
+        "INSERT OR REPLACE INTO blocks (worker_id, reason) VALUES (?, ?)", (worker, reason)
+    )
     tx.log("CreateWorkerBlock", worker)
     return {}
 
@@ -35,8 +36,9 @@ def delete_block(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 def list_blocks(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """ListWorkerBlocks."""
     rows = tx.all("SELECT worker_id, reason FROM blocks ORDER BY worker_id")
-    return page(rows, params, "WorkerBlocks",
-                lambda r: {"WorkerId": r["worker_id"], "Reason": r["reason"]})
+    return page(
+        rows, params, "WorkerBlocks", lambda r: {"WorkerId": r["worker_id"], "Reason": r["reason"]}
+    )
 
 
 def is_blocked(tx: Tx, worker: str) -> bool:
@@ -51,19 +53,31 @@ def notify(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     if len(workers) > 100:
         raise RequestError("NotifyWorkers takes at most 100 WorkerIds.", BAD_VALUE)
     if len(subject) > 200 or len(text) > 4096:
-        raise RequestError("Subject must be at most 200 characters and MessageText at most "
-                           "4096.", BAD_VALUE)
+        raise RequestError(
+            "Subject must be at most 200 characters and MessageText at most 4096.", BAD_VALUE
+        )
     failures = []
     for worker in workers:
-        if tx.one("SELECT 1 FROM assignments WHERE worker_id = ? AND state IN "
-                  "('Submitted', 'Approved', 'Rejected') LIMIT 1", (worker,)) is None:
-            failures.append({"NotifyWorkersFailureCode": "HardFailure",
-                             "NotifyWorkersFailureMessage":
-                                 f"Worker {worker} has not done work for this Requester.",
-                             "WorkerId": worker})
+        if (
+            tx.one(
+                "SELECT 1 FROM assignments WHERE worker_id = ? AND state IN "
+                "('Submitted', 'Approved', 'Rejected') LIMIT 1",
+                (worker,),
+            )
+            is None
+        ):
+            failures.append(
+                {
+                    "NotifyWorkersFailureCode": "HardFailure",
+                    "NotifyWorkersFailureMessage": f"Worker {worker} has not done work for this Requester.",
+                    "WorkerId": worker,
+                }
+            )
             continue
-        tx.conn.execute("INSERT INTO notifications (worker_id, subject, message, time) "
-                        "VALUES (?, ?, ?, ?)", (worker, subject, text, tx.now))
+        tx.conn.execute(
+            "INSERT INTO notifications (worker_id, subject, message, time) VALUES (?, ?, ?, ?)",
+            (worker, subject, text, tx.now),
+        )
         tx.log("NotifyWorkers", worker)
     return {"NotifyWorkersFailureStatuses": failures}
 
@@ -73,21 +87,30 @@ def send_bonus(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     worker, assignment_id = str(params["WorkerId"]), str(params["AssignmentId"])
     row = assignments.load(tx, assignment_id)
     if row["worker_id"] != worker:
-        raise RequestError(f"Assignment {assignment_id} was not done by worker {worker}.",
-                           BAD_VALUE)
+        raise RequestError(
+            f"Assignment {assignment_id} was not done by worker {worker}.", BAD_VALUE
+        )
     try:
         amount = fees.to_money(str(params["BonusAmount"]))
     except (InvalidOperation, ValueError) as exc:
-        raise RequestError(f"BonusAmount '{params['BonusAmount']}' is not an amount in dollars.",
-                           BAD_VALUE) from exc
+        raise RequestError(
+            f"BonusAmount '{params['BonusAmount']}' is not an amount in dollars.", BAD_VALUE
+        ) from exc
     if amount <= 0:
         raise RequestError("BonusAmount must be greater than 0.", BAD_VALUE)
-    money.settle(tx, amount * 0, amount * 0, paid=fees.bonus_cost(amount), kind="bonus",
-                 subject=assignment_id)
+    money.settle(
+        tx,
+        amount * 0,
+        amount * 0,
+        paid=fees.bonus_cost(amount),
+        kind="bonus",
+        subject=assignment_id,
+    )
     tx.conn.execute(
         "INSERT INTO bonuses (assignment_id, worker_id, hit_id, amount, reason, grant_time) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (assignment_id, worker, row["hit_id"], str(amount), str(params["Reason"]), tx.now))
+        (assignment_id, worker, row["hit_id"], str(amount), str(params["Reason"]), tx.now),
+    )
     tx.log("SendBonus", assignment_id)
     return {}
 
@@ -96,18 +119,29 @@ def list_bonuses(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """ListBonusPayments by HITId or AssignmentId (exactly one of them)."""
     hit_id, assignment_id = params.get("HITId"), params.get("AssignmentId")
     if (hit_id is None) == (assignment_id is None):
-        raise RequestError("Either the HITId parameter or the AssignmentId parameter must be "
-                           "specified.", BAD_VALUE)
+        raise RequestError(
+            "Either the HITId parameter or the AssignmentId parameter must be specified.", BAD_VALUE
+        )
     if hit_id is not None:
         hits.load_hit(tx, str(hit_id))
         rows = tx.all("SELECT * FROM bonuses WHERE hit_id = ? ORDER BY seq", (hit_id,))
     else:
         assignments.load(tx, str(assignment_id))
-        rows = tx.all("SELECT * FROM bonuses WHERE assignment_id = ? ORDER BY seq",
-                      (assignment_id,))
-    return page(rows, params, "BonusPayments", lambda r: {
-        "WorkerId": r["worker_id"], "BonusAmount": r["amount"], "AssignmentId": r["assignment_id"],
-        "Reason": r["reason"], "GrantTime": wire_time(r["grant_time"])})
+        rows = tx.all(
+            "SELECT * FROM bonuses WHERE assignment_id = ? ORDER BY seq", (assignment_id,)
+        )
+    return page(
+        rows,
+        params,
+        "BonusPayments",
+        lambda r: {
+            "WorkerId": r["worker_id"],
+            "BonusAmount": r["amount"],
+            "AssignmentId": r["assignment_id"],
+            "Reason": r["reason"],
+            "GrantTime": wire_time(r["grant_time"]),
+        },
+    )
 
 
 def balance(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,9 +151,20 @@ def balance(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- notifications
 
-EVENT_TYPES = {"AssignmentAccepted", "AssignmentAbandoned", "AssignmentReturned",
-               "AssignmentSubmitted", "AssignmentRejected", "AssignmentApproved", "HITCreated",
-               "HITExpired", "HITReviewable", "HITExtended", "HITDisposed", "Ping"}
+EVENT_TYPES = {
+    "AssignmentAccepted",
+    "AssignmentAbandoned",
+    "AssignmentReturned",
+    "AssignmentSubmitted",
+    "AssignmentRejected",
+    "AssignmentApproved",
+    "HITCreated",
+    "HITExpired",
+    "HITReviewable",
+    "HITExtended",
+    "HITDisposed",
+    "Ping",
+}
 
 
 def _check_notification(spec: Mapping[str, Any], *, test: bool) -> None:
@@ -140,14 +185,17 @@ def update_notifications(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
         raise RequestError("Either Notification or Active must be given.", BAD_VALUE)
     if "Notification" in params:
         _check_notification(params["Notification"], test=False)
-        tx.conn.execute("UPDATE hit_types SET notification = ?, active = 1 WHERE id = ?",
-                        (dumps(params["Notification"]), type_id))
+        tx.conn.execute(
+            "UPDATE hit_types SET notification = ?, active = 1 WHERE id = ?",
+            (dumps(params["Notification"]), type_id),
+        )
     if "Active" in params:
         row = tx.one("SELECT notification FROM hit_types WHERE id = ?", (type_id,))
         if params["Active"] and (row is None or row["notification"] is None):
             raise RequestError(f"HIT type {type_id} has no notification to activate.", BAD_VALUE)
-        tx.conn.execute("UPDATE hit_types SET active = ? WHERE id = ?",
-                        (1 if params["Active"] else 0, type_id))
+        tx.conn.execute(
+            "UPDATE hit_types SET active = ? WHERE id = ?", (1 if params["Active"] else 0, type_id)
+        )
     tx.log("UpdateNotificationSettings", type_id)
     return {}
 

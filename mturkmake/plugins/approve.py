@@ -212,8 +212,13 @@ def build_approved(job: Job) -> Outcome:
             if result.outcome == "failed" and _decided(decider, assignment_id):
                 # Decided meanwhile elsewhere (the requester site, auto-approval): it is
                 # recorded as such, and deciding it again is impossible, not an error.
-                ctx.report(Event("warning", f"{assignment_id}: {result.message}; recorded "
-                                 "as decided there", target=job.target))
+                ctx.report(
+                    Event(
+                        "warning",
+                        f"{assignment_id}: {result.message}; recorded as decided there",
+                        target=job.target,
+                    )
+                )
                 result = dataclasses.replace(result, outcome="skipped")
             results.append(result)
             _report_result(ctx, job.target, result, verdict)
@@ -355,8 +360,9 @@ def preview_approved(job: Job) -> None:
         who = f"{assignment_id} (worker {a.worker_id}, HIT {a.hit_id})"
         detail = f": {verdict.feedback}" if verdict.decision == "reject" else ""
         ctx.report(
-            Event("info", f"would {verdict.decision} {who} [{verdict.evaluator}]{detail}",
-                  job.target)
+            Event(
+                "info", f"would {verdict.decision} {who} [{verdict.evaluator}]{detail}", job.target
+            )
         )
     rejects = sum(1 for v in verdicts.values() if v.decision == "reject")
     line = (

@@ -179,8 +179,9 @@ def known_batches(ledger: Ledger, input_rel: str | None = None) -> dict[str, str
         sql += " AND (i.batch = ? OR substr(i.batch, 1, ?) = ?)"
         args += (input_rel, len(input_rel) + 1, input_rel + LABEL_SEPARATOR)
     batches: dict[str, str] = {}
-    for batch, params_text, result_text in ledger.db.connection().execute(sql + " ORDER BY i.id",
-                                                                          args):
+    for batch, params_text, result_text in ledger.db.connection().execute(
+        sql + " ORDER BY i.id", args
+    ):
         if batch in batches:
             continue
         record = json.loads(result_text).get("row") or json.loads(params_text).get(ROW_NOTE) or {}
@@ -374,9 +375,7 @@ def count_older(skip: Sequence[tuple[PlanRow, BatchRow]], digests: Mapping[int, 
     return sum(
         1
         for row, record in skip
-        if record.merged_sha
-        and row.index in digests
-        and digests[row.index] != record.merged_sha
+        if record.merged_sha and row.index in digests and digests[row.index] != record.merged_sha
     )
 
 

@@ -156,8 +156,9 @@ def check_one_of(cmd: CltCommand | str, args: Mapping[str, Any]) -> None:
 
 SANDBOX = Flag("sandbox", None, "run against the MTurk sandbox (overrides mturk.properties)")
 FORCE = Flag("force", None, "do not ask for confirmation")
-SUCCESSFILE = Flag("successfile", "FILE", "the .success file loadHITs wrote (its HITs)",
-                   required=True)
+SUCCESSFILE = Flag(
+    "successfile", "FILE", "the .success file loadHITs wrote (its HITs)", required=True
+)
 QUALTYPEID = Flag("qualtypeid", "QUALTYPE_ID", "the Qualification type ID", required=True)
 
 
@@ -175,11 +176,13 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "approveQualificationRequests",
         "approve Workers' Qualification requests",
         (
-            _cond("approvefile", "FILE", "tab-separated file of requests to approve",
-                  ("qualRequest",)),
+            _cond(
+                "approvefile", "FILE", "tab-separated file of requests to approve", ("qualRequest",)
+            ),
             FORCE,
-            _cond("qualRequest", "IDS", "Qualification request IDs, comma separated",
-                  ("approvefile",)),
+            _cond(
+                "qualRequest", "IDS", "Qualification request IDs, comma separated", ("approvefile",)
+            ),
             SANDBOX,
             Flag("score", "N", "the score for each approved request (the file's scores win)"),
         ),
@@ -190,14 +193,26 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "approveWork",
         "approve submitted assignments (pays reward and fees)",
         (
-            _cond("approvefile", "FILE", "file of assignment IDs and optional comments",
-                  ("assignment", "successfile")),
-            _cond("assignment", "IDS", "assignment IDs, comma separated",
-                  ("approvefile", "successfile")),
+            _cond(
+                "approvefile",
+                "FILE",
+                "file of assignment IDs and optional comments",
+                ("assignment", "successfile"),
+            ),
+            _cond(
+                "assignment",
+                "IDS",
+                "assignment IDs, comma separated",
+                ("approvefile", "successfile"),
+            ),
             FORCE,
             SANDBOX,
-            _cond("successfile", "FILE", "approve every submitted assignment of these HITs",
-                  ("approvefile", "assignment")),
+            _cond(
+                "successfile",
+                "FILE",
+                "approve every submitted assignment of these HITs",
+                ("approvefile", "assignment"),
+            ),
         ),
         one_of=(("approvefile", "assignment", "successfile"),),
         confirms=True,
@@ -208,13 +223,18 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "assign a Qualification to Workers without their request",
         (
             Flag("donotnotify", None, "do not notify the Workers"),
-            _cond("input", "FILE", "the Qualification ID file (createQualificationType's "
-                  ".success)", ("qualtypeid",)),
+            _cond(
+                "input",
+                "FILE",
+                "the Qualification ID file (createQualificationType's .success)",
+                ("qualtypeid",),
+            ),
             _cond("qualtypeid", "QUALTYPE_ID", "the Qualification type ID", ("input",)),
             SANDBOX,
             Flag("score", "N", "the default score (default 1; the scorefile's scores win)"),
-            _cond("scorefile", "FILE", "tab-separated Worker IDs and optional scores",
-                  ("workerid",)),
+            _cond(
+                "scorefile", "FILE", "tab-separated Worker IDs and optional scores", ("workerid",)
+            ),
             _cond("workerid", "WORKER_ID", "the Worker to assign it to", ("scorefile",)),
         ),
         one_of=(("input", "qualtypeid"), ("scorefile", "workerid")),
@@ -257,8 +277,12 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "grade Qualification requests against an answer key",
         (
             Flag("answers", "FILE", "the answer key (question=answer lines)", required=True),
-            _cond("input", "FILE", "the Qualification ID file (createQualificationType's "
-                  ".success)", ("qualtypeid",)),
+            _cond(
+                "input",
+                "FILE",
+                "the Qualification ID file (createQualificationType's .success)",
+                ("qualtypeid",),
+            ),
             Flag("preview", None, "show the outcome; approve and reject nothing"),
             _cond("qualtypeid", "QUALTYPE_ID", "the Qualification type ID", ("input",)),
             SANDBOX,
@@ -269,10 +293,16 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "extendHITs",
         "add assignments or time to the HITs of a .success file",
         (
-            Flag("assignments", "N", "assignments to add to each HIT (at least one of "
-                 "-assignments, -hours)"),
-            Flag("hours", "N", "hours to add to each HIT's expiration (at least one of "
-                 "-assignments, -hours)"),
+            Flag(
+                "assignments",
+                "N",
+                "assignments to add to each HIT (at least one of -assignments, -hours)",
+            ),
+            Flag(
+                "hours",
+                "N",
+                "hours to add to each HIT's expiration (at least one of -assignments, -hours)",
+            ),
             SANDBOX,
             Flag("successfile", "FILE", "the .success file of the HITs to extend", required=True),
         ),
@@ -289,8 +319,9 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "write Workers' Qualification requests to a tab-separated file",
         (
             Flag("outputfile", "FILE", "the file to write", required=True),
-            Flag("qualtypeid", "QUALTYPE_ID", "only this Qualification type (default: all "
-                 "of yours)"),
+            Flag(
+                "qualtypeid", "QUALTYPE_ID", "only this Qualification type (default: all of yours)"
+            ),
             SANDBOX,
         ),
     ),
@@ -327,18 +358,21 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
             Flag("label", "NAME", "base name of the .success and .failure files"),
             Flag("maxhits", "N", "create at most N HITs (for testing)"),
             Flag("preview", None, "write an HTML preview of the first HIT; create nothing"),
-            Flag("previewfile", "FILE", "the preview file with -preview (default "
-                 "preview.html)"),
+            Flag("previewfile", "FILE", "the preview file with -preview (default preview.html)"),
             Flag("properties", "FILE", "the HIT properties file", required=True),
             Flag("question", "FILE", "the question file or template", required=True),
             SANDBOX,
         ),
         spends_money=True,
         extra_flags=(
-            Flag("replace-edited", None, "expire and replace the HITs of rows whose key "
-                 "columns changed (mturkmake)"),
-            Flag("new-batch", None, "allow posting this input again under a new -label "
-                 "(mturkmake)"),
+            Flag(
+                "replace-edited",
+                None,
+                "expire and replace the HITs of rows whose key columns changed (mturkmake)",
+            ),
+            Flag(
+                "new-batch", None, "allow posting this input again under a new -label (mturkmake)"
+            ),
         ),
     ),
     CltCommand(
@@ -347,15 +381,25 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         (
             Flag("os", "Dos|Unix", "the script flavour (default Unix, as makeTemplate.sh)"),
             SANDBOX,
-            Flag("scriptTemplateDir", "PATH", "the script template directory (optional: "
-                 "makeTemplate.sh supplied it)"),
-            Flag("target", "NAME", "the directory to create; also the new files' name",
-                 required=True),
-            Flag("targetRootDir", "PATH", "where to create the target (optional: "
-                 "makeTemplate.sh supplied it)"),
+            Flag(
+                "scriptTemplateDir",
+                "PATH",
+                "the script template directory (optional: makeTemplate.sh supplied it)",
+            ),
+            Flag(
+                "target", "NAME", "the directory to create; also the new files' name", required=True
+            ),
+            Flag(
+                "targetRootDir",
+                "PATH",
+                "where to create the target (optional: makeTemplate.sh supplied it)",
+            ),
             Flag("template", "NAME", "the sample to copy, e.g. helloworld", required=True),
-            Flag("templateRootDir", "PATH", "where the samples are (optional: "
-                 "makeTemplate.sh supplied it)"),
+            Flag(
+                "templateRootDir",
+                "PATH",
+                "where the samples are (optional: makeTemplate.sh supplied it)",
+            ),
             Flag("type", "Hit|Qual", "the kind of sample (default Hit, as makeTemplate.sh)"),
         ),
     ),
@@ -364,10 +408,15 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "reject Workers' Qualification requests",
         (
             FORCE,
-            _cond("qualRequest", "IDS", "Qualification request IDs, comma separated",
-                  ("rejectfile",)),
-            _cond("rejectfile", "FILE", "file of requests to reject and optional comments",
-                  ("qualRequest",)),
+            _cond(
+                "qualRequest", "IDS", "Qualification request IDs, comma separated", ("rejectfile",)
+            ),
+            _cond(
+                "rejectfile",
+                "FILE",
+                "file of requests to reject and optional comments",
+                ("qualRequest",),
+            ),
             SANDBOX,
         ),
         one_of=(("qualRequest", "rejectfile"),),
@@ -379,8 +428,12 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         (
             _cond("assignment", "IDS", "assignment IDs, comma separated", ("rejectfile",)),
             FORCE,
-            _cond("rejectfile", "FILE", "file of assignment IDs and optional comments",
-                  ("assignment",)),
+            _cond(
+                "rejectfile",
+                "FILE",
+                "file of assignment IDs and optional comments",
+                ("assignment",),
+            ),
             SANDBOX,
         ),
         one_of=(("assignment", "rejectfile"),),
@@ -393,16 +446,16 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         confirms=True,
         spends_money=True,
         extra_flags=(
-            Flag("all-account", None, "every HIT of the account, not only this project's "
-                 "(mturkmake)"),
+            Flag(
+                "all-account", None, "every HIT of the account, not only this project's (mturkmake)"
+            ),
         ),
     ),
     CltCommand(
         "reviewResults",
         "approve or reject assignments as marked in a .results file",
         (
-            Flag("resultsfile", "FILE", "getResults' output with rejections marked",
-                 required=True),
+            Flag("resultsfile", "FILE", "getResults' output with rejections marked", required=True),
             SANDBOX,
         ),
         confirms=True,
@@ -434,8 +487,9 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         "updateHITs",
         "change the properties of the HITs of a .success file",
         (
-            Flag("properties", "FILE", "the HIT properties file with the new values",
-                 required=True),
+            Flag(
+                "properties", "FILE", "the HIT properties file with the new values", required=True
+            ),
             SANDBOX,
             Flag("success", "FILE", "the .success file of the HITs to update", required=True),
         ),
@@ -448,8 +502,7 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
             _cond("input", "FILE", "tab-separated Worker IDs and scores", ("workerid",)),
             QUALTYPEID,
             SANDBOX,
-            Flag("score", "N", "the score for each Worker (required if the -input file has "
-                 "none)"),
+            Flag("score", "N", "the score for each Worker (required if the -input file has none)"),
             _cond("workerid", "WORKER_ID", "the Worker to update", ("input",)),
         ),
         one_of=(("input", "workerid"),),

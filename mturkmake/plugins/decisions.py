@@ -293,9 +293,11 @@ class Decider:
             for remote, batch, cents, params_text, result_text in rows:
                 if not remote:
                     continue
-                row = json.loads(result_text).get("row") or json.loads(params_text).get(
-                    ROW_NOTE
-                ) or {}
+                row = (
+                    json.loads(result_text).get("row")
+                    or json.loads(params_text).get(ROW_NOTE)
+                    or {}
+                )
                 self._hit_batches[str(remote)] = (str(batch), int(cents))
                 if row.get("success"):
                     self._success[str(remote)] = str(row["success"])
@@ -370,9 +372,11 @@ class Decider:
         except ServiceError as error:
             if intent is not None and intent.status is None:
                 return Result(
-                    aid, "pending", hit_id, worker,
-                    message=f"{error.message}; the outcome is unknown and the next run "
-                    "resolves it",
+                    aid,
+                    "pending",
+                    hit_id,
+                    worker,
+                    message=f"{error.message}; the outcome is unknown and the next run resolves it",
                 )
             return Result(aid, "failed", hit_id, worker, message=error.message)
         except LedgerError as error:
@@ -386,21 +390,41 @@ class Decider:
         aid = order.assignment_id
         by = f" by {known.evaluator}" if known.evaluator else ""
         if known.decision == "pending":
-            return Result(aid, "failed", known.hit_id, known.worker_id,
-                          message="a decision on it is still pending; run again to resolve it")
+            return Result(
+                aid,
+                "failed",
+                known.hit_id,
+                known.worker_id,
+                message="a decision on it is still pending; run again to resolve it",
+            )
         if known.decision == wanted and not order.override:
-            return Result(aid, "skipped", known.hit_id, known.worker_id,
-                          message=f"already {wanted}{by} at {known.decided_at}")
+            return Result(
+                aid,
+                "skipped",
+                known.hit_id,
+                known.worker_id,
+                message=f"already {wanted}{by} at {known.decided_at}",
+            )
         if order.override:
-            return Result(aid, "failed", known.hit_id, known.worker_id,
-                          message=f"it is {known.decision}{by}, not rejected")
+            return Result(
+                aid,
+                "failed",
+                known.hit_id,
+                known.worker_id,
+                message=f"it is {known.decision}{by}, not rejected",
+            )
         hint = (
             f"; to approve it, run 'mturkmake unreject {aid}'"
             if known.decision == "rejected"
             else "; an approval cannot be undone"
         )
-        return Result(aid, "failed", known.hit_id, known.worker_id,
-                      message=f"it was already {known.decision}{by} at {known.decided_at}{hint}")
+        return Result(
+            aid,
+            "failed",
+            known.hit_id,
+            known.worker_id,
+            message=f"it was already {known.decision}{by} at {known.decided_at}{hint}",
+        )
 
     def _adopt(
         self, order: Order, assignment: Mapping[str, Any], batch: str, wanted: str
@@ -410,15 +434,19 @@ class Decider:
         status = str(assignment.get("AssignmentStatus", ""))
         hit_id, worker = str(assignment.get("HITId", "")), str(assignment.get("WorkerId", ""))
         if status not in ("Approved", "Rejected"):
-            return Result(aid, "failed", hit_id, worker,
-                          message=f"it is {status or 'not submitted'}, not Submitted")
+            return Result(
+                aid,
+                "failed",
+                hit_id,
+                worker,
+                message=f"it is {status or 'not submitted'}, not Submitted",
+            )
         self.adopt(assignment, batch)
         decided = status.lower()
         by = self.existing([aid])[aid].evaluator
         if decided == wanted:
             return Result(aid, "skipped", hit_id, worker, message=f"already {decided} ({by})")
-        return Result(aid, "failed", hit_id, worker,
-                      message=f"it was already {decided} ({by})")
+        return Result(aid, "failed", hit_id, worker, message=f"it was already {decided} ({by})")
 
     def adopt(self, assignment: Mapping[str, Any], batch: str | None = None) -> None:
         """Record an Approved or Rejected assignment the ledger does not know, as

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from mturkmake.plugins.preflight import PreparedHIT
     from mturkmake.plugins.spending import Cost
 
+
 class HitTypes:
     """CreateHITType once per distinct parameter set, for one run.
 
@@ -101,8 +102,6 @@ def register_truth(
         return False
     marketplace.register_truth(hit_id, truth)
     return True
-
-
 
 
 # --------------------------------------------------------------------------------------------

@@ -170,8 +170,13 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         keys = row_keys([row.values for row in prepared.rows], key_columns)
         if not records and request.success_path.exists():
             adopted = adopt_success(
-                ledger, client, batch=batch, success=request.success_path,
-                success_rel=request.success_rel, hits=prepared.hits, keys=keys,
+                ledger,
+                client,
+                batch=batch,
+                success=request.success_path,
+                success_rel=request.success_rel,
+                hits=prepared.hits,
+                keys=keys,
                 key_columns=key_columns,
             )
             console.say(f"Adopted {adopted} HITs listed in {request.success_rel}.")
@@ -208,9 +213,18 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
             spending.check_step_budget(ledger, cost, spending.budget_of(config))
             spending.confirm_for(ctx, cost)
             planned = len(prepared.hits)
-            _send(ctx, ledger, client, todo, batch=batch, request=request,
-                  key_columns=key_columns, result=result, marketplace=marketplace,
-                  planned=planned)
+            _send(
+                ctx,
+                ledger,
+                client,
+                todo,
+                batch=batch,
+                request=request,
+                key_columns=key_columns,
+                result=result,
+                marketplace=marketplace,
+                planned=planned,
+            )
         result.rows = batch_rows(ledger, batch)
     except MturkmakeError as exc:
         if result.created == 0:
@@ -249,8 +263,16 @@ def _send(
     for hit, key, old in todo:
         try:
             hit_id = create_hit(
-                ledger, client, types, batch=batch, hit=hit, key=key, replaces=old,
-                key_columns=key_columns, success_rel=request.success_rel, budget=budget,
+                ledger,
+                client,
+                types,
+                batch=batch,
+                hit=hit,
+                key=key,
+                replaces=old,
+                key_columns=key_columns,
+                success_rel=request.success_rel,
+                budget=budget,
                 planned=planned,
             )
         except ServiceError as exc:
@@ -299,9 +321,11 @@ def _failure_line(result: LoadResult, request: LoadRequest) -> str | None:
         return result.error
     if result.failed:
         hit, message = result.failed[0]
-        more = f" (and {len(result.failed) - 1} more; see the .failure file)" if len(
-            result.failed
-        ) > 1 else ""
+        more = (
+            f" (and {len(result.failed) - 1} more; see the .failure file)"
+            if len(result.failed) > 1
+            else ""
+        )
         return f"{request.input.name}:{hit.line}: {message}{more}"
     return None
 

@@ -25,8 +25,12 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
 SERVE_FLAGS = (
-    Flag("host", "HOST", "address to listen on (loopback unless --allow-remote)",
-         default=DEFAULT_HOST),
+    Flag(
+        "host",
+        "HOST",
+        "address to listen on (loopback unless --allow-remote)",
+        default=DEFAULT_HOST,
+    ),
     Flag("port", "PORT", "port to listen on (0 picks a free one)", default=str(DEFAULT_PORT)),
     Flag("realtime", None, "advance the virtual clock with wall time"),
     Flag("allow-remote", None, "permit a non-loopback --host (the server checks no credentials)"),
@@ -63,8 +67,11 @@ def mturkmake_configure(config: Config) -> None:
     source = config.sources.get("local")
     file = source if source and source != "default" else None
     if not isinstance(table, Mapping):
-        raise ConfigError("'local' must be a table", file=file,
-                          hint="write [tool.mturkmake.local] (or [local] in mturkmake.toml)")
+        raise ConfigError(
+            "'local' must be a table",
+            file=file,
+            hint="write [tool.mturkmake.local] (or [local] in mturkmake.toml)",
+        )
     from mturkmake.marketplace.crowd_settings import validate_local
 
     try:

@@ -48,20 +48,26 @@ def _reject(ctx: Context, decider: Decider, work: list[tuple[str, str | None]]) 
     for assignment_id, comment in work:
         result = decider.decide(Order(assignment_id, "reject", comment or "", EVALUATOR))
         if result.outcome == "rejected":
-            say(ctx, f"[{assignment_id}] Assignment successfully rejected with comment "
-                     f"({result.feedback})")
+            say(
+                ctx,
+                f"[{assignment_id}] Assignment successfully rejected with comment "
+                f"({result.feedback})",
+            )
         elif result.outcome == "skipped":
             say(ctx, f"[{assignment_id}] Assignment {result.message}; not sent again")
         else:
             failed += 1
-            error(ctx, f"Error rejecting assignment {assignment_id} with comment "
-                       f"[{comment or ''}]: {result.message}")
+            error(
+                ctx,
+                f"Error rejecting assignment {assignment_id} with comment "
+                f"[{comment or ''}]: {result.message}",
+            )
     return failed
 
 
-def _batch(ctx: Context, args: Mapping[str, Any], items: list[tuple[str, str | None]]) -> list[
-    tuple[str, str | None]
-]:
+def _batch(
+    ctx: Context, args: Mapping[str, Any], items: list[tuple[str, str | None]]
+) -> list[tuple[str, str | None]]:
     """The CLT's per-source flow: confirm, then ask a comment when the source has none."""
     confirm(ctx, args, f"You are about to reject {len(items)} assignment(s).")
     if any(c is None for _, c in items):

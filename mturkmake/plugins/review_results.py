@@ -63,8 +63,7 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
         confirm(
             ctx,
             args,
-            f"You are about to approve {len(orders) - rejects} and reject {rejects} "
-            "assignment(s).",
+            f"You are about to approve {len(orders) - rejects} and reject {rejects} assignment(s).",
         )
     counts = {"approved": 0, "rejected": 0, "skipped": 0, "failed": 0}
     with open_decider(ctx) as decider:

@@ -114,8 +114,18 @@ class JavaDate:
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 
@@ -363,7 +373,10 @@ class VelocityTemplate:
             hint = _columns_hint(reference.name, columns)
             if reference.formal or strict == "all":
                 raise FormatError(
-                    what, file=self.source, line=reference.line, column=reference.column,
+                    what,
+                    file=self.source,
+                    line=reference.line,
+                    column=reference.column,
                     hint=f'{hint}; or set strict_references = "off" to leave it literal',
                 )
             if (reference.name, reference.line) not in warned:

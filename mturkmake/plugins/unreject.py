@@ -45,9 +45,7 @@ def handle_unreject(args: Mapping[str, Any], ctx: Context) -> int:
     reason = str(args.get("reason") or "").strip()
     with open_decider(ctx) as decider:
         _begin(ctx, decider, assignment_id)
-        result = decider.decide(
-            Order(assignment_id, "approve", reason, EVALUATOR, override=True)
-        )
+        result = decider.decide(Order(assignment_id, "approve", reason, EVALUATOR, override=True))
     if result.outcome != "approved":
         raise UsageError(
             f"cannot unreject {assignment_id}: {result.message}",

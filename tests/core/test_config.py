@@ -37,9 +37,11 @@ def test_default_is_sandbox(project: Project) -> None:
 
 
 def test_precedence_end_to_end(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    project.write({
-        "mturk.properties": "service_url=https://mechanicalturk.sandbox.amazonaws.com/?Service=AWSMechanicalTurkRequester\n",
-    })
+    project.write(
+        {
+            "mturk.properties": "service_url=https://mechanicalturk.sandbox.amazonaws.com/?Service=AWSMechanicalTurkRequester\n",
+        }
+    )
     assert "endpoint=sandbox kind=sandbox from=mturk.properties" in project.run("show").stdout
 
     project.write({"mturkmake.toml": 'endpoint = "local"\nbudget = 12.5\n'})
@@ -73,10 +75,12 @@ def test_non_sandbox_service_url_without_endpoint_is_an_error(project: Project) 
 
 
 def test_pyproject_table_and_root_from_subdirectory(project: Project) -> None:
-    project.write({
-        "pyproject.toml": '[project]\nname = "x"\n\n[tool.mturkmake]\nendpoint = "local"\n',
-        "batches/deep/keep.txt": "",
-    })
+    project.write(
+        {
+            "pyproject.toml": '[project]\nname = "x"\n\n[tool.mturkmake]\nendpoint = "local"\n',
+            "batches/deep/keep.txt": "",
+        }
+    )
     result = project.run("-C", str(project.path("batches/deep")), "show")
     assert result.exit_code == 0, result.stderr
     assert "endpoint=local" in result.stdout

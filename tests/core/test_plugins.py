@@ -41,8 +41,9 @@ def test_project_local_plugin_file(mturkmake_project: Project) -> None:
     assert "hello from local ann hi" in result.stdout
 
 
-def test_dash_p_module(mturkmake_project: Project, monkeypatch: pytest.MonkeyPatch,
-                       tmp_path: Path) -> None:
+def test_dash_p_module(
+    mturkmake_project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _module(tmp_path, "plugin_via_p")
     monkeypatch.syspath_prepend(str(tmp_path))
     result = mturkmake_project.run("-p", "plugin_via_p", "hello-plugin_via_p", "--who", "bo")
@@ -64,10 +65,12 @@ def test_config_plugins_key_and_plugin_declared_key(
 
 
 def test_undeclared_key_is_refused_naming_file_and_line(mturkmake_project: Project) -> None:
-    mturkmake_project.write({
-        "mturkmake_plugins.py": HELLO_PLUGIN.replace("{name}", "local"),
-        "mturkmake.toml": 'endpoint = "local"\ngreetin = "typo"\n',
-    })
+    mturkmake_project.write(
+        {
+            "mturkmake_plugins.py": HELLO_PLUGIN.replace("{name}", "local"),
+            "mturkmake.toml": 'endpoint = "local"\ngreetin = "typo"\n',
+        }
+    )
     result = mturkmake_project.run("hello-local")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
@@ -75,8 +78,9 @@ def test_undeclared_key_is_refused_naming_file_and_line(mturkmake_project: Proje
     assert "greeting" in result.stderr  # the known keys are listed
 
 
-def test_entry_point_plugin(mturkmake_project: Project, monkeypatch: pytest.MonkeyPatch,
-                            tmp_path: Path) -> None:
+def test_entry_point_plugin(
+    mturkmake_project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     site = tmp_path / "site"
     site.mkdir()
     _module(site, "plugin_via_ep")
@@ -95,9 +99,10 @@ def test_entry_point_plugin(mturkmake_project: Project, monkeypatch: pytest.Monk
 
 
 def test_block_builtin_reporter_silences_output(mturkmake_project: Project) -> None:
-    mturkmake_project.write({
-        "mturkmake_plugins.py": textwrap.dedent(
-            """
+    mturkmake_project.write(
+        {
+            "mturkmake_plugins.py": textwrap.dedent(
+                """
             from mturkmake import CommandSpec, Event, hookimpl
             def _say(args, ctx):
                 ctx.report(Event("info", "reported line"))
@@ -106,8 +111,9 @@ def test_block_builtin_reporter_silences_output(mturkmake_project: Project) -> N
             def mturkmake_commands():
                 return [CommandSpec("say", (), _say)]
             """
-        )
-    })
+            )
+        }
+    )
     assert "reported line" in mturkmake_project.run("say").stdout
     assert "reported line" not in mturkmake_project.run("-p", "no:reporter", "say").stdout
 

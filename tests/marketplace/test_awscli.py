@@ -100,12 +100,27 @@ def ok(result: subprocess.CompletedProcess[str]) -> Any:
 def test_aws_cli_drives_the_served_marketplace(served: str, project: Path, tmp_path: Path) -> None:
     question = tmp_path / "question.xml"
     question.write_text(HTML_QUESTION, encoding="utf-8")
-    created = ok(aws(
-        served, tmp_path, "create-hit", "--title", "Label a picture", "--description", "One word",
-        "--reward", "0.50", "--lifetime-in-seconds", "3600",
-        "--assignment-duration-in-seconds", "600", "--max-assignments", "2",
-        "--question", f"file://{question}",
-    ))
+    created = ok(
+        aws(
+            served,
+            tmp_path,
+            "create-hit",
+            "--title",
+            "Label a picture",
+            "--description",
+            "One word",
+            "--reward",
+            "0.50",
+            "--lifetime-in-seconds",
+            "3600",
+            "--assignment-duration-in-seconds",
+            "600",
+            "--max-assignments",
+            "2",
+            "--question",
+            f"file://{question}",
+        )
+    )
     hit_id = created["HIT"]["HITId"]
     assert created["HIT"]["HITStatus"] == "Assignable"
 
@@ -114,7 +129,11 @@ def test_aws_cli_drives_the_served_marketplace(served: str, project: Path, tmp_p
 
     advanced = subprocess.run(
         mturkmake_cli("marketplace", "advance", "1h"),
-        cwd=project, env=offline_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=project,
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert advanced.returncode == 0, advanced.stderr
@@ -125,12 +144,23 @@ def test_aws_cli_drives_the_served_marketplace(served: str, project: Path, tmp_p
     assert {a["AssignmentStatus"] for a in work["Assignments"]} == {"Submitted"}
     first = work["Assignments"][0]["AssignmentId"]
 
-    ok(aws(served, tmp_path, "approve-assignment", "--assignment-id", first,
-           "--requester-feedback", "Thanks"))
+    ok(
+        aws(
+            served,
+            tmp_path,
+            "approve-assignment",
+            "--assignment-id",
+            first,
+            "--requester-feedback",
+            "Thanks",
+        )
+    )
     again = aws(served, tmp_path, "approve-assignment", "--assignment-id", first)
     assert again.returncode == 255
-    assert "An error occurred (RequestError) when calling the ApproveAssignment operation: " \
+    assert (
+        "An error occurred (RequestError) when calling the ApproveAssignment operation: "
         in again.stderr
+    )
     assert re.search(r" \(\d{13}\)\s*$", again.stderr)
 
     missing = aws(served, tmp_path, "get-hit", "--hit-id", "NOSUCHHIT0000000000000000000000")
@@ -143,7 +173,11 @@ def test_aws_cli_drives_the_served_marketplace(served: str, project: Path, tmp_p
 
     status = subprocess.run(
         mturkmake_cli("marketplace", "status", "--json"),
-        cwd=project, env=offline_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=project,
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert status.returncode == 0, status.stderr
@@ -155,7 +189,11 @@ def test_aws_cli_drives_the_served_marketplace(served: str, project: Path, tmp_p
 def test_bad_duration_is_one_line_and_exit_2(project: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         mturkmake_cli("marketplace", "advance", "soon"),
-        cwd=project, env=offline_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=project,
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert result.returncode == 2

@@ -50,9 +50,14 @@ def worker_thread(url: str, index: int, stop: threading.Event, log: dict[str, An
         while not stop.is_set():
             token = f"t{index}-{round_}"
             hit_id = client.create_hit(
-                LifetimeInSeconds=31_536_000, AssignmentDurationInSeconds=300,
-                AutoApprovalDelayInSeconds=600, Reward=REWARD, Title=f"Thread {index}",
-                Description=f"round {round_}", MaxAssignments=SLOTS, Question=HTML_QUESTION,
+                LifetimeInSeconds=31_536_000,
+                AssignmentDurationInSeconds=300,
+                AutoApprovalDelayInSeconds=600,
+                Reward=REWARD,
+                Title=f"Thread {index}",
+                Description=f"round {round_}",
+                MaxAssignments=SLOTS,
+                Question=HTML_QUESTION,
                 UniqueRequestToken=token,
             )["HIT"]["HITId"]
             log["hits"].append(hit_id)
@@ -78,7 +83,10 @@ def worker_thread(url: str, index: int, stop: threading.Event, log: dict[str, An
                 approved = log["approved"][-1]
                 who = client.get_assignment(AssignmentId=approved)["Assignment"]["WorkerId"]
                 client.send_bonus(
-                    WorkerId=who, BonusAmount=BONUS, AssignmentId=approved, Reason="Thanks",
+                    WorkerId=who,
+                    BonusAmount=BONUS,
+                    AssignmentId=approved,
+                    Reason="Thanks",
                     UniqueRequestToken=f"b{index}-{round_}",
                 )
                 log["bonuses"] += 1
@@ -95,7 +103,10 @@ def test_threads_and_an_advance_loop_share_one_marketplace(tmp_path: Path) -> No
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     server = subprocess.Popen(
         [sys.executable, "-m", "mturkmake.marketplace.server", "--db", str(db), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert server.stdout is not None
@@ -104,7 +115,10 @@ def test_threads_and_an_advance_loop_share_one_marketplace(tmp_path: Path) -> No
         url = match.group(1)
         advancer = subprocess.Popen(
             [sys.executable, "-c", ADVANCE_LOOP, str(db), str(SECONDS)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         stop = threading.Event()
         logs: list[dict[str, Any]] = [
@@ -180,4 +194,3 @@ def test_threads_and_an_advance_loop_share_one_marketplace(tmp_path: Path) -> No
         _out, errors = server.communicate(timeout=30)
     assert "database is locked" not in errors
     assert "Traceback" not in errors
-

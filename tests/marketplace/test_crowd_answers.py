@@ -22,16 +22,23 @@ NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-0
 
 
 def question(qid: str, answer: str) -> str:
-    return (f"<Question><QuestionIdentifier>{qid}</QuestionIdentifier><IsRequired>true"
-            f"</IsRequired><QuestionContent><Text>{qid}?</Text></QuestionContent>"
-            f"<AnswerSpecification>{answer}</AnswerSpecification></Question>")
+    return (
+        f"<Question><QuestionIdentifier>{qid}</QuestionIdentifier><IsRequired>true"
+        f"</IsRequired><QuestionContent><Text>{qid}?</Text></QuestionContent>"
+        f"<AnswerSpecification>{answer}</AnswerSpecification></Question>"
+    )
 
 
 def selections(style: str, ids: str, extra: str = "", other: str = "") -> str:
-    choices = "".join(f"<Selection><SelectionIdentifier>{i}</SelectionIdentifier><Text>Choice "
-                      f"{i}</Text></Selection>" for i in ids)
-    return (f"<SelectionAnswer>{extra}<StyleSuggestion>{style}</StyleSuggestion><Selections>"
-            f"{choices}{other}</Selections></SelectionAnswer>")
+    choices = "".join(
+        f"<Selection><SelectionIdentifier>{i}</SelectionIdentifier><Text>Choice "
+        f"{i}</Text></Selection>"
+        for i in ids
+    )
+    return (
+        f"<SelectionAnswer>{extra}<StyleSuggestion>{style}</StyleSuggestion><Selections>"
+        f"{choices}{other}</Selections></SelectionAnswer>"
+    )
 
 
 def constraints(inner: str) -> str:
@@ -41,29 +48,58 @@ def constraints(inner: str) -> str:
 EVERY_CONSTRAINT = (
     f'<QuestionForm xmlns="{NS}">'
     + question("radio", selections("radiobutton", "abc"))
-    + question("checks", selections("checkbox", "abcde", "<MinSelectionCount>2</MinSelectionCount>"
-                                    "<MaxSelectionCount>3</MaxSelectionCount>"))
-    + question("optional", selections("multichooser", "xyz",
-                                      "<MinSelectionCount>0</MinSelectionCount>"))
-    + question("listed", selections("list", "pq", other=(
-        "<OtherSelection><Constraints><Length minLength='3' maxLength='8'/></Constraints>"
-        "</OtherSelection>")))
-    + question("dropdown", selections("dropdown", "uvw", "<MinSelectionCount>1"
-                                      "</MinSelectionCount><MaxSelectionCount>2"
-                                      "</MaxSelectionCount>", other="<OtherSelection/>"))
-    + question("code", constraints(
-        '<AnswerFormatRegex regex="^[A-Z]{2}-\\d{3,5}$" errorText="like AB-123"/>'))
-    + question("word", constraints(
-        '<Length minLength="5" maxLength="12"/><AnswerFormatRegex regex="^[a-z ]+$"/>'))
+    + question(
+        "checks",
+        selections(
+            "checkbox",
+            "abcde",
+            "<MinSelectionCount>2</MinSelectionCount><MaxSelectionCount>3</MaxSelectionCount>",
+        ),
+    )
+    + question(
+        "optional", selections("multichooser", "xyz", "<MinSelectionCount>0</MinSelectionCount>")
+    )
+    + question(
+        "listed",
+        selections(
+            "list",
+            "pq",
+            other=(
+                "<OtherSelection><Constraints><Length minLength='3' maxLength='8'/></Constraints>"
+                "</OtherSelection>"
+            ),
+        ),
+    )
+    + question(
+        "dropdown",
+        selections(
+            "dropdown",
+            "uvw",
+            "<MinSelectionCount>1</MinSelectionCount><MaxSelectionCount>2</MaxSelectionCount>",
+            other="<OtherSelection/>",
+        ),
+    )
+    + question(
+        "code",
+        constraints('<AnswerFormatRegex regex="^[A-Z]{2}-\\d{3,5}$" errorText="like AB-123"/>'),
+    )
+    + question(
+        "word",
+        constraints('<Length minLength="5" maxLength="12"/><AnswerFormatRegex regex="^[a-z ]+$"/>'),
+    )
     + question("caseless", constraints('<AnswerFormatRegex regex="^(yes|no)$" flags="i"/>'))
     + question("number", constraints('<IsNumeric minValue="10" maxValue="99"/>'))
     + question("negative", constraints('<IsNumeric minValue="-20" maxValue="-5"/>'))
-    + question("email", constraints(
-        '<AnswerFormatRegex regex="^[a-z0-9._]+@[a-z0-9]+\\.(com|org)$"/>'))
+    + question(
+        "email", constraints('<AnswerFormatRegex regex="^[a-z0-9._]+@[a-z0-9]+\\.(com|org)$"/>')
+    )
     + question("long", constraints('<Length minLength="40" maxLength="60"/>'))
     + question("free", "<FreeTextAnswer/>")
-    + question("upload", "<FileUploadAnswer><MaxFileSizeInBytes>5000</MaxFileSizeInBytes>"
-                         "<MinFileSizeInBytes>10</MinFileSizeInBytes></FileUploadAnswer>")
+    + question(
+        "upload",
+        "<FileUploadAnswer><MaxFileSizeInBytes>5000</MaxFileSizeInBytes>"
+        "<MinFileSizeInBytes>10</MinFileSizeInBytes></FileUploadAnswer>",
+    )
     + "</QuestionForm>"
 )
 
@@ -76,7 +112,9 @@ def check_form_answer(form: QuestionForm, xml: str) -> dict[str, object]:
         record = records[q.identifier]
         if isinstance(q.answer, SelectionSpec):
             assert q.answer.problem(record.selections, record.other_selection_text) is None, (
-                q.identifier, record)
+                q.identifier,
+                record,
+            )
         elif isinstance(q.answer, FreeTextSpec):
             assert record.free_text is not None
             assert q.answer.problem(record.free_text) is None, (q.identifier, record.free_text)
@@ -92,8 +130,9 @@ def test_a_thousand_answers_keep_every_constraint() -> None:
     seen: dict[str, set[object]] = {}
     for n in range(1000):
         worker = CrowdWorker(f"AWORKER{n % 20:07d}", 0.9)
-        values = check_form_answer(form, answer_xml(3, f"HIT{n:06d}", EVERY_CONSTRAINT, worker,
-                                                    truth=None))
+        values = check_form_answer(
+            form, answer_xml(3, f"HIT{n:06d}", EVERY_CONSTRAINT, worker, truth=None)
+        )
         for key, value in values.items():
             seen.setdefault(key, set()).add(value)
     # the answers vary: the crowd is not one worker answering one thing
@@ -107,20 +146,29 @@ def test_a_thousand_answers_keep_every_constraint() -> None:
 
 
 def test_truths_are_given_when_they_fit_and_wrong_answers_differ() -> None:
-    truth = {"radio": "b", "checks": "a|c", "listed": "Choice q", "code": "ZZ-9999",
-             "number": "42", "word": "hello world", "dropdown": "something else"}
+    truth = {
+        "radio": "b",
+        "checks": "a|c",
+        "listed": "Choice q",
+        "code": "ZZ-9999",
+        "number": "42",
+        "word": "hello world",
+        "dropdown": "something else",
+    }
     form = parse_question(EVERY_CONSTRAINT, source="form")
     assert isinstance(form, QuestionForm)
-    honest = check_form_answer(form, answer_xml(0, "H", EVERY_CONSTRAINT,
-                                                CrowdWorker("AHONEST", 1.0), truth=truth))
+    honest = check_form_answer(
+        form, answer_xml(0, "H", EVERY_CONSTRAINT, CrowdWorker("AHONEST", 1.0), truth=truth)
+    )
     assert honest["radio"] == ("b",)
     assert honest["checks"] == ("a", "c")  # the .results form "a|c"
     assert honest["listed"] == ("q",)  # a selection's text names it
     assert honest["dropdown"] == "something else"  # no such choice: the OtherSelection text
     assert (honest["code"], honest["number"], honest["word"]) == ("ZZ-9999", "42", "hello world")
     for n in range(50):
-        wrong = check_form_answer(form, answer_xml(0, f"H{n}", EVERY_CONSTRAINT,
-                                                   CrowdWorker("ALIAR", 0.0), truth=truth))
+        wrong = check_form_answer(
+            form, answer_xml(0, f"H{n}", EVERY_CONSTRAINT, CrowdWorker("ALIAR", 0.0), truth=truth)
+        )
         assert wrong["radio"] != ("b",)
         assert wrong["checks"] != ("a", "c")
         assert wrong["code"] != "ZZ-9999"
@@ -151,11 +199,24 @@ AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"><HTMLContent><![CDATA[
 <FrameHeight>0</FrameHeight></HTMLQuestion>"""
 
 FIELD_PATTERNS = {
-    "row": r"17", "caption": r".+", "notes": r".+", "animal": r"cat|dog",
-    "size": r"small|large", "tags": r"(red|blue|green)(\|(red|blue|green))*", "agree": r"on",
-    "count": r"\d+", "mail": r"[^@\s]+@[^@\s]+\.\w+", "link": r"https://\S+",
-    "day": r"\d{4}-\d\d-\d\d", "at": r"\d\d:\d\d", "level": r"\d+", "shade": r"#[0-9a-f]{6}",
-    "phone": r"[\d-]+", "untyped": r".+", "nickname": r".+", "score": r"\d+",
+    "row": r"17",
+    "caption": r".+",
+    "notes": r".+",
+    "animal": r"cat|dog",
+    "size": r"small|large",
+    "tags": r"(red|blue|green)(\|(red|blue|green))*",
+    "agree": r"on",
+    "count": r"\d+",
+    "mail": r"[^@\s]+@[^@\s]+\.\w+",
+    "link": r"https://\S+",
+    "day": r"\d{4}-\d\d-\d\d",
+    "at": r"\d\d:\d\d",
+    "level": r"\d+",
+    "shade": r"#[0-9a-f]{6}",
+    "phone": r"[\d-]+",
+    "untyped": r".+",
+    "nickname": r".+",
+    "score": r"\d+",
 }
 
 
@@ -178,21 +239,31 @@ def test_html_forms_get_a_value_for_every_field_kind() -> None:
 def test_html_truth_and_a_different_option_when_wrong() -> None:
     truth = {"animal": "dog", "caption": "two dogs"}
     for n in range(30):
-        right = parse_answer_records(answer_xml(0, f"H{n}", HTML_FORM, CrowdWorker("A1", 1.0),
-                                                truth=truth), source="a")
-        wrong = parse_answer_records(answer_xml(0, f"H{n}", HTML_FORM, CrowdWorker("A1", 0.0),
-                                                truth=truth), source="a")
+        right = parse_answer_records(
+            answer_xml(0, f"H{n}", HTML_FORM, CrowdWorker("A1", 1.0), truth=truth), source="a"
+        )
+        wrong = parse_answer_records(
+            answer_xml(0, f"H{n}", HTML_FORM, CrowdWorker("A1", 0.0), truth=truth), source="a"
+        )
         assert {r.question_id: r.free_text for r in right}["animal"] == "dog"
         assert {r.question_id: r.free_text for r in right}["caption"] == "two dogs"
         assert {r.question_id: r.free_text for r in wrong}["animal"] == "cat"
         assert {r.question_id: r.free_text for r in wrong}["caption"] != "two dogs"
 
 
-@pytest.mark.parametrize("pattern", [
-    r"^\d{5}(-\d{4})?$", r"^[A-Fa-f0-9]{8}$", r"^(?:https?)://[a-z]+\.(com|net)/\w*$",
-    r"^[^\s@]+@[^\s@]+$", r"(\w+)-\1", r"^[^a-z0-9]{2}x$",
-    r"^(?=.*\d)[a-z\d]{6,10}$", r"\bcolou?r\b",
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^\d{5}(-\d{4})?$",
+        r"^[A-Fa-f0-9]{8}$",
+        r"^(?:https?)://[a-z]+\.(com|net)/\w*$",
+        r"^[^\s@]+@[^\s@]+$",
+        r"(\w+)-\1",
+        r"^[^a-z0-9]{2}x$",
+        r"^(?=.*\d)[a-z\d]{6,10}$",
+        r"\bcolou?r\b",
+    ],
+)
 def test_regex_samples_match_their_pattern(pattern: str) -> None:
     spec = FreeTextSpec(regexes=(RegexConstraint(pattern),))
     for seed in range(20):

@@ -20,9 +20,11 @@ PAGE = """<!DOCTYPE html><html><body><form method="post" action="/mturk/external
 <input type="hidden" name="assignmentId" value=""/>
 <input type="radio" name="rating" value="1"/><input type="radio" name="rating" value="5"/>
 <textarea name="comment"></textarea><input type="submit"/></form></body></html>"""
-EXTERNAL = ('<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/'
-            'AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>{url}'
-            "</ExternalURL><FrameHeight>400</FrameHeight></ExternalQuestion>")
+EXTERNAL = (
+    '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/'
+    'AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>{url}'
+    "</ExternalURL><FrameHeight>400</FrameHeight></ExternalQuestion>"
+)
 
 
 class _Pages(BaseHTTPRequestHandler):
@@ -65,10 +67,18 @@ def page_server() -> Iterator[str]:
 
 
 def answers_for(market: Marketplace, url: str, assignments: int = 3) -> list[dict[str, Any]]:
-    hit_id = market.call("CreateHIT", {
-        "Title": "External", "Description": "A page", "Reward": "0.01",
-        "LifetimeInSeconds": 3600, "AssignmentDurationInSeconds": 300,
-        "MaxAssignments": assignments, "Question": EXTERNAL.replace("{url}", url)})["HIT"]["HITId"]
+    hit_id = market.call(
+        "CreateHIT",
+        {
+            "Title": "External",
+            "Description": "A page",
+            "Reward": "0.01",
+            "LifetimeInSeconds": 3600,
+            "AssignmentDurationInSeconds": 300,
+            "MaxAssignments": assignments,
+            "Question": EXTERNAL.replace("{url}", url),
+        },
+    )["HIT"]["HITId"]
     market.advance(600)
     listed = market.call("ListAssignmentsForHIT", {"HITId": hit_id})["Assignments"]
     assert len(listed) == assignments
@@ -94,18 +104,26 @@ def test_fields_come_from_a_file_url_and_from_external_pages(tmp_path: Path) -> 
     (project / "pages" / "survey.html").write_text(
         '<form><select name="mood"><option value="glad">Glad</option>'
         '<option value="sad">Sad</option></select></form>',
-        encoding="utf-8")
-    mapped = Marketplace(project / ".mturkmake" / "local-marketplace.db", MarketplaceSettings(
-        external_pages={"https://survey.example.com/start": "pages/survey.html"}))
+        encoding="utf-8",
+    )
+    mapped = Marketplace(
+        project / ".mturkmake" / "local-marketplace.db",
+        MarketplaceSettings(
+            external_pages={"https://survey.example.com/start": "pages/survey.html"}
+        ),
+    )
     for answer in answers_for(mapped, "https://survey.example.com/start?id=7"):
         assert set(answer) == {"mood"}
         assert answer["mood"] in {"glad", "sad"}
 
 
-def test_other_hosts_are_never_contacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         page_server: str) -> None:
-    market = Marketplace(tmp_path / "m.db", MarketplaceSettings(
-        external_fields={"verdict": ["keep", "drop"], "reason": []}))
+def test_other_hosts_are_never_contacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page_server: str
+) -> None:
+    market = Marketplace(
+        tmp_path / "m.db",
+        MarketplaceSettings(external_fields={"verdict": ["keep", "drop"], "reason": []}),
+    )
     # a redirect from a loopback page to another host is refused, not followed
     for answer in answers_for(market, f"{page_server}/away"):
         assert set(answer) == {"verdict", "reason"}

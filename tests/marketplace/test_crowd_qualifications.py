@@ -16,58 +16,96 @@ NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"
 
 
 def choice_question(qid: str, ids: str) -> str:
-    choices = "".join(f"<Selection><SelectionIdentifier>{i}</SelectionIdentifier><Text>{i}</Text>"
-                      "</Selection>" for i in ids)
-    return (f"<Question><QuestionIdentifier>{qid}</QuestionIdentifier><QuestionContent><Text>"
-            f"{qid}?</Text></QuestionContent><AnswerSpecification><SelectionAnswer>"
-            f"<StyleSuggestion>radiobutton</StyleSuggestion><Selections>{choices}</Selections>"
-            "</SelectionAnswer></AnswerSpecification></Question>")
+    choices = "".join(
+        f"<Selection><SelectionIdentifier>{i}</SelectionIdentifier><Text>{i}</Text></Selection>"
+        for i in ids
+    )
+    return (
+        f"<Question><QuestionIdentifier>{qid}</QuestionIdentifier><QuestionContent><Text>"
+        f"{qid}?</Text></QuestionContent><AnswerSpecification><SelectionAnswer>"
+        f"<StyleSuggestion>radiobutton</StyleSuggestion><Selections>{choices}</Selections>"
+        "</SelectionAnswer></AnswerSpecification></Question>"
+    )
 
 
-TEST = (f'<QuestionForm xmlns="{NS}2017-11-06/QuestionForm.xsd">'
-        + choice_question("q1", "abc") + choice_question("q2", "xyz")
-        + "<Question><QuestionIdentifier>why</QuestionIdentifier><QuestionContent><Text>Why?"
-        "</Text></QuestionContent><AnswerSpecification><FreeTextAnswer><Constraints>"
-        '<Length minLength="3" maxLength="40"/></Constraints></FreeTextAnswer>'
-        "</AnswerSpecification></Question></QuestionForm>")
+TEST = (
+    f'<QuestionForm xmlns="{NS}2017-11-06/QuestionForm.xsd">'
+    + choice_question("q1", "abc")
+    + choice_question("q2", "xyz")
+    + "<Question><QuestionIdentifier>why</QuestionIdentifier><QuestionContent><Text>Why?"
+    "</Text></QuestionContent><AnswerSpecification><FreeTextAnswer><Constraints>"
+    '<Length minLength="3" maxLength="40"/></Constraints></FreeTextAnswer>'
+    "</AnswerSpecification></Question></QuestionForm>"
+)
 
 
 def key_question(qid: str, right: str) -> str:
-    return (f"<Question><QuestionIdentifier>{qid}</QuestionIdentifier><AnswerOption>"
-            f"<SelectionIdentifier>{right}</SelectionIdentifier><AnswerScore>1</AnswerScore>"
-            "</AnswerOption></Question>")
+    return (
+        f"<Question><QuestionIdentifier>{qid}</QuestionIdentifier><AnswerOption>"
+        f"<SelectionIdentifier>{right}</SelectionIdentifier><AnswerScore>1</AnswerScore>"
+        "</AnswerOption></Question>"
+    )
 
 
-KEY = (f'<AnswerKey xmlns="{NS}2005-10-01/AnswerKey.xsd">' + key_question("q1", "b")
-       + key_question("q2", "z") + "<QualificationValueMapping><PercentageMapping>"
-       "<MaximumSummedScore>2</MaximumSummedScore></PercentageMapping>"
-       "</QualificationValueMapping></AnswerKey>")
-FORM = (f'<QuestionForm xmlns="{NS}2017-11-06/QuestionForm.xsd">'
-        + choice_question("label", "pq") + "</QuestionForm>")
+KEY = (
+    f'<AnswerKey xmlns="{NS}2005-10-01/AnswerKey.xsd">'
+    + key_question("q1", "b")
+    + key_question("q2", "z")
+    + "<QualificationValueMapping><PercentageMapping>"
+    "<MaximumSummedScore>2</MaximumSummedScore></PercentageMapping>"
+    "</QualificationValueMapping></AnswerKey>"
+)
+FORM = (
+    f'<QuestionForm xmlns="{NS}2017-11-06/QuestionForm.xsd">'
+    + choice_question("label", "pq")
+    + "</QuestionForm>"
+)
 
 
 def qualification_type(market: Marketplace, name: str, **extra: Any) -> str:
-    created = market.call("CreateQualificationType", {
-        "Name": name, "Description": "A test to reach the work", "QualificationTypeStatus":
-        "Active", "Test": TEST, "TestDurationInSeconds": 600, **extra})
+    created = market.call(
+        "CreateQualificationType",
+        {
+            "Name": name,
+            "Description": "A test to reach the work",
+            "QualificationTypeStatus": "Active",
+            "Test": TEST,
+            "TestDurationInSeconds": 600,
+            **extra,
+        },
+    )
     return str(created["QualificationType"]["QualificationTypeId"])
 
 
 def gated_hit(market: Marketplace, type_id: str, minimum: int = 1) -> str:
-    hit = market.call("CreateHIT", {
-        "Title": "Gated", "Description": "Needs the test", "Reward": "0.10",
-        "LifetimeInSeconds": 4 * 3600, "AssignmentDurationInSeconds": 300, "MaxAssignments": 5,
-        "Question": FORM, "QualificationRequirements": [{
-            "QualificationTypeId": type_id, "Comparator": "GreaterThanOrEqualTo",
-            "IntegerValues": [minimum]}]})
+    hit = market.call(
+        "CreateHIT",
+        {
+            "Title": "Gated",
+            "Description": "Needs the test",
+            "Reward": "0.10",
+            "LifetimeInSeconds": 4 * 3600,
+            "AssignmentDurationInSeconds": 300,
+            "MaxAssignments": 5,
+            "Question": FORM,
+            "QualificationRequirements": [
+                {
+                    "QualificationTypeId": type_id,
+                    "Comparator": "GreaterThanOrEqualTo",
+                    "IntegerValues": [minimum],
+                }
+            ],
+        },
+    )
     return str(hit["HIT"]["HITId"])
 
 
 def all_requests(market: Marketplace) -> list[dict[str, Any]]:
     """Every qualification request (pending or graded), read from the store."""
     conn = market.store.connection()
-    return [dict(row) for row in conn.execute(
-        "SELECT * FROM qual_requests ORDER BY submit_time, id")]
+    return [
+        dict(row) for row in conn.execute("SELECT * FROM qual_requests ORDER BY submit_time, id")
+    ]
 
 
 def assert_valid_test_answer(answer: str) -> dict[str, Any]:
@@ -90,8 +128,9 @@ def test_a_gated_hit_draws_test_takers_within_three_hours(tmp_path: Path) -> Non
     hit_id = gated_hit(market, type_id)
     start = to_epoch(market.now())
     market.advance(3 * 3600)
-    listed = market.call("ListQualificationRequests", {"QualificationTypeId": type_id,
-                                                       "MaxResults": 100})
+    listed = market.call(
+        "ListQualificationRequests", {"QualificationTypeId": type_id, "MaxResults": 100}
+    )
     requests = listed["QualificationRequests"]
     assert len(requests) >= 2
     for request in requests:
@@ -101,8 +140,10 @@ def test_a_gated_hit_draws_test_takers_within_three_hours(tmp_path: Path) -> Non
     # nobody is granted without the requester: the HIT stays untouched
     assert market.call("ListAssignmentsForHIT", {"HITId": hit_id})["NumResults"] == 0
     accepted = requests[0]
-    market.call("AcceptQualificationRequest", {
-        "QualificationRequestId": accepted["QualificationRequestId"], "IntegerValue": 1})
+    market.call(
+        "AcceptQualificationRequest",
+        {"QualificationRequestId": accepted["QualificationRequestId"], "IntegerValue": 1},
+    )
     market.advance(600)
     done = market.call("ListAssignmentsForHIT", {"HITId": hit_id})["Assignments"]
     assert [a["WorkerId"] for a in done] == [accepted["WorkerId"]]
@@ -117,27 +158,34 @@ def test_an_answer_key_grades_the_tests_and_grants_by_score(tmp_path: Path) -> N
     # each worker who looked before the HIT filled took the test once (no retakes allowed)
     assert len(requests) == len({r["worker_id"] for r in requests}) >= 5
     key = parse_answer_key(KEY, source="key")
-    expected = {r["worker_id"]: score(key, parse_answer_records(r["answer"], source="a"))
-                for r in requests}
+    expected = {
+        r["worker_id"]: score(key, parse_answer_records(r["answer"], source="a")) for r in requests
+    }
     for request in requests:
         assert_valid_test_answer(request["answer"])
         assert request["state"] == "Granted"
-    granted = {q["WorkerId"]: q["IntegerValue"] for q in market.call(
-        "ListWorkersWithQualificationType",
-        {"QualificationTypeId": type_id, "MaxResults": 100})["Qualifications"]}
+    granted = {
+        q["WorkerId"]: q["IntegerValue"]
+        for q in market.call(
+            "ListWorkersWithQualificationType", {"QualificationTypeId": type_id, "MaxResults": 100}
+        )["Qualifications"]
+    }
     assert granted == expected
     assert set(granted.values()) <= {0, 50, 100}
     assert len(set(granted.values())) > 1  # accuracies from 0.3: some fail, some pass
-    workers = {a["WorkerId"] for a in market.call(
-        "ListAssignmentsForHIT", {"HITId": hit_id})["Assignments"]}
+    workers = {
+        a["WorkerId"]
+        for a in market.call("ListAssignmentsForHIT", {"HITId": hit_id})["Assignments"]
+    }
     assert workers
     assert workers <= {w for w, value in granted.items() if value == 100}
 
 
 def test_failed_tests_are_retaken_only_after_the_retry_delay(tmp_path: Path) -> None:
     loser = "APLANTEDLOSER1"
-    market = Marketplace(tmp_path / "m.db", MarketplaceSettings(
-        workers=0, planted=[{"id": loser, "accuracy": 0.0}]))
+    market = Marketplace(
+        tmp_path / "m.db", MarketplaceSettings(workers=0, planted=[{"id": loser, "accuracy": 0.0}])
+    )
     type_id = qualification_type(market, "Retake", AnswerKey=KEY, RetryDelayInSeconds=1800)
     gated_hit(market, type_id, minimum=100)
     market.advance(3 * 3600 + 60)
@@ -150,8 +198,9 @@ def test_failed_tests_are_retaken_only_after_the_retry_delay(tmp_path: Path) -> 
     for answer in answers:
         records = assert_valid_test_answer(answer)
         assert records["q1"].selections != ("b",)  # accuracy 0: always wrong
-    score_now = market.call("GetQualificationScore", {"QualificationTypeId": type_id,
-                                                       "WorkerId": loser})
+    score_now = market.call(
+        "GetQualificationScore", {"QualificationTypeId": type_id, "WorkerId": loser}
+    )
     assert score_now["Qualification"]["IntegerValue"] == 0
 
 
@@ -163,7 +212,9 @@ def test_without_retries_a_refused_worker_never_asks_again(tmp_path: Path) -> No
     first = market.call("ListQualificationRequests", {"QualificationTypeId": type_id})
     assert first["NumResults"] == 3
     for request in first["QualificationRequests"]:
-        market.call("RejectQualificationRequest",
-                    {"QualificationRequestId": request["QualificationRequestId"]})
+        market.call(
+            "RejectQualificationRequest",
+            {"QualificationRequestId": request["QualificationRequestId"]},
+        )
     market.advance(3 * 3600)
     assert len(all_requests(market)) == 3

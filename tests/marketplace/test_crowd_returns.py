@@ -13,20 +13,33 @@ from typing import Any
 from mturkmake.marketplace.crowd_settings import CrowdSettings
 from mturkmake.marketplace.service import Marketplace, MarketplaceSettings
 
-FORM = ('<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
-        '2017-11-06/QuestionForm.xsd"><Question><QuestionIdentifier>n</QuestionIdentifier>'
-        "<QuestionContent><Text>Row ROW?</Text></QuestionContent><AnswerSpecification>"
-        "<FreeTextAnswer/></AnswerSpecification></Question></QuestionForm>")
+FORM = (
+    '<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+    '2017-11-06/QuestionForm.xsd"><Question><QuestionIdentifier>n</QuestionIdentifier>'
+    "<QuestionContent><Text>Row ROW?</Text></QuestionContent><AnswerSpecification>"
+    "<FreeTextAnswer/></AnswerSpecification></Question></QuestionForm>"
+)
 DURATION = 300
 
 
 def create(market: Marketplace, rows: int) -> list[str]:
-    return [market.call("CreateHIT", {
-        "Title": "Count", "Description": "Count them", "Reward": "0.01",
-        "LifetimeInSeconds": 86400, "AssignmentDurationInSeconds": DURATION,
-        "AutoApprovalDelayInSeconds": 86400, "MaxAssignments": 3,
-        "Question": FORM.replace("ROW", str(row)), "UniqueRequestToken": f"row-{row}",
-    })["HIT"]["HITId"] for row in range(rows)]
+    return [
+        market.call(
+            "CreateHIT",
+            {
+                "Title": "Count",
+                "Description": "Count them",
+                "Reward": "0.01",
+                "LifetimeInSeconds": 86400,
+                "AssignmentDurationInSeconds": DURATION,
+                "AutoApprovalDelayInSeconds": 86400,
+                "MaxAssignments": 3,
+                "Question": FORM.replace("ROW", str(row)),
+                "UniqueRequestToken": f"row-{row}",
+            },
+        )["HIT"]["HITId"]
+        for row in range(rows)
+    ]
 
 
 def assignments(path: Path) -> list[dict[str, Any]]:
@@ -56,8 +69,14 @@ def test_given_back_slots_are_worked_by_other_workers(tmp_path: Path) -> None:
         assert len(listed["Assignments"]) == 3
         assert market.call("GetHIT", {"HITId": hit_id})["HIT"]["HITStatus"] == "Reviewable"
     for gone in (r for r in rows if r["state"] in ("Returned", "Abandoned")):
-        later = [r for r in rows if r["hit_id"] == gone["hit_id"] and r["id"] != gone["id"]
-                 and r["state"] == "Submitted" and r["accept_time"] > gone["accept_time"]]
+        later = [
+            r
+            for r in rows
+            if r["hit_id"] == gone["hit_id"]
+            and r["id"] != gone["id"]
+            and r["state"] == "Submitted"
+            and r["accept_time"] > gone["accept_time"]
+        ]
         assert later, f"the slot {gone['id']} gave back was never worked again"
         assert all(r["worker_id"] != gone["worker_id"] for r in later)
         if gone["state"] == "Abandoned":

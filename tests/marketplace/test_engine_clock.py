@@ -13,8 +13,16 @@ from mturkmake.marketplace.service import Marketplace, MarketplaceSettings
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("1h", 3600.0), ("2d", 172800.0),
-     ("1h30m", 5400.0), ("1d2h3m4s", 93784.0), (" 2.5h ", 9000.0)],
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("1h", 3600.0),
+        ("2d", 172800.0),
+        ("1h30m", 5400.0),
+        ("1d2h3m4s", 93784.0),
+        (" 2.5h ", 9000.0),
+    ],
 )
 def test_parse_duration_accepts_the_grammar(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -54,13 +62,22 @@ def test_reset_starts_again_from_the_settings(tmp_path: Path) -> None:
 def test_next_event_time_peeks_without_playing(tmp_path: Path) -> None:
     market = Marketplace(tmp_path / "m.db")
     assert market.next_event_time() is None
-    market.call("CreateHIT", {
-        "Title": "t", "Description": "d", "Reward": "0.01", "LifetimeInSeconds": 600,
-        "AssignmentDurationInSeconds": 60, "Question": (
-            '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/'
-            'AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>'
-            "https://example.invalid/</ExternalURL><FrameHeight>0</FrameHeight>"
-            "</ExternalQuestion>")})
+    market.call(
+        "CreateHIT",
+        {
+            "Title": "t",
+            "Description": "d",
+            "Reward": "0.01",
+            "LifetimeInSeconds": 600,
+            "AssignmentDurationInSeconds": 60,
+            "Question": (
+                '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/'
+                'AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>'
+                "https://example.invalid/</ExternalURL><FrameHeight>0</FrameHeight>"
+                "</ExternalQuestion>"
+            ),
+        },
+    )
     start = market.now()
     assert market.next_event_time() == start  # a worker accepts at once
     assert market.status()["assignments"] == {}
@@ -72,7 +89,8 @@ def test_next_event_time_peeks_without_playing(tmp_path: Path) -> None:
 
 def test_settings_from_the_local_config_table() -> None:
     settings = MarketplaceSettings.from_config(
-        {"seed": 7, "workers": 5, "start": "2027-03-04T05:06:07Z", "faults": {"rate": 0.1}})
+        {"seed": 7, "workers": 5, "start": "2027-03-04T05:06:07Z", "faults": {"rate": 0.1}}
+    )
     assert (settings.seed, settings.workers) == (7, 5)
     assert settings.start == datetime(2027, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
     naive = MarketplaceSettings.from_config({"start": datetime(2027, 1, 1)})

@@ -37,8 +37,10 @@ def test_threads_and_an_advancing_process_keep_the_books(tmp_path: Path) -> None
     market.status()  # create the file before the other process opens it
     seconds = 6.0
     # two processes advance the same clock: each event must still play exactly once
-    advancers = [subprocess.Popen([sys.executable, "-c", ADVANCER, str(path), str(seconds)])
-                 for _ in range(2)]
+    advancers = [
+        subprocess.Popen([sys.executable, "-c", ADVANCER, str(path), str(seconds)])
+        for _ in range(2)
+    ]
     errors: list[BaseException] = []
     created: list[str] = []
 
@@ -48,25 +50,45 @@ def test_threads_and_an_advancing_process_keep_the_books(tmp_path: Path) -> None
             row = 0
             while time.monotonic() < stop:
                 token = f"t{number}-{row}"
-                hit = market.call("CreateHIT", {
-                    "Title": "Say", "Description": "d", "Reward": "0.03",
-                    "LifetimeInSeconds": 600, "AssignmentDurationInSeconds": 60,
-                    "MaxAssignments": 2, "Question": FORM, "UniqueRequestToken": token})
+                hit = market.call(
+                    "CreateHIT",
+                    {
+                        "Title": "Say",
+                        "Description": "d",
+                        "Reward": "0.03",
+                        "LifetimeInSeconds": 600,
+                        "AssignmentDurationInSeconds": 60,
+                        "MaxAssignments": 2,
+                        "Question": FORM,
+                        "UniqueRequestToken": token,
+                    },
+                )
                 created.append(hit["HIT"]["HITId"])
                 # a retry of the same row must not create a second HIT
                 with pytest.raises(RequestError, match=hit["HIT"]["HITId"]):
-                    market.call("CreateHIT", {"Title": "Say", "Description": "d",
-                                              "Reward": "0.03", "LifetimeInSeconds": 600,
-                                              "AssignmentDurationInSeconds": 60,
-                                              "MaxAssignments": 2, "Question": FORM,
-                                              "UniqueRequestToken": token})
+                    market.call(
+                        "CreateHIT",
+                        {
+                            "Title": "Say",
+                            "Description": "d",
+                            "Reward": "0.03",
+                            "LifetimeInSeconds": 600,
+                            "AssignmentDurationInSeconds": 60,
+                            "MaxAssignments": 2,
+                            "Question": FORM,
+                            "UniqueRequestToken": token,
+                        },
+                    )
                 for hit_id in created[-5:]:
-                    listed = market.call("ListAssignmentsForHIT", {
-                        "HITId": hit_id, "AssignmentStatuses": ["Submitted"]})
+                    listed = market.call(
+                        "ListAssignmentsForHIT",
+                        {"HITId": hit_id, "AssignmentStatuses": ["Submitted"]},
+                    )
                     for assignment in listed["Assignments"]:
                         try:
-                            market.call("ApproveAssignment",
-                                        {"AssignmentId": assignment["AssignmentId"]})
+                            market.call(
+                                "ApproveAssignment", {"AssignmentId": assignment["AssignmentId"]}
+                            )
                         except RequestError as exc:  # another thread approved it first
                             if exc.turk_error_code != "AWS.MechanicalTurk.InvalidAssignmentState":
                                 raise
@@ -106,7 +128,8 @@ def test_threads_and_an_advancing_process_keep_the_books(tmp_path: Path) -> None
         wrong = conn.execute(
             "SELECT COUNT(*) FROM hits WHERE full != (max_assignments <= (SELECT COUNT(*) FROM "
             "assignments a WHERE a.hit_id = hits.id AND a.state IN ('Accepted', 'Submitted', "
-            "'Approved', 'Rejected')))").fetchone()[0]
+            "'Approved', 'Rejected')))"
+        ).fetchone()[0]
     assert wrong == 0
     assert status["assignments"].get("Accepted", 0) == 0
     assert sum(status["assignments"].values()) == total > 20

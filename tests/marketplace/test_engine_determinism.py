@@ -9,21 +9,32 @@ from typing import Any
 from mturkmake.marketplace import ids
 from mturkmake.marketplace.service import Marketplace, MarketplaceSettings
 
-HTML = ('<HTMLQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
-        '2011-11-11/HTMLQuestion.xsd"><HTMLContent><![CDATA[<form><input name="label" '
-        'type="text"/><input type="radio" name="ok" value="yes"/><input type="radio" name="ok" '
-        'value="no"/></form>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>')
-EXTERNAL = ('<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/'
-            'AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>'
-            "https://example.invalid/task</ExternalURL><FrameHeight>400</FrameHeight>"
-            "</ExternalQuestion>")
+HTML = (
+    '<HTMLQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+    '2011-11-11/HTMLQuestion.xsd"><HTMLContent><![CDATA[<form><input name="label" '
+    'type="text"/><input type="radio" name="ok" value="yes"/><input type="radio" name="ok" '
+    'value="no"/></form>]]></HTMLContent><FrameHeight>0</FrameHeight></HTMLQuestion>'
+)
+EXTERNAL = (
+    '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/'
+    'AWSMechanicalTurkDataSchemas/2006-07-14/ExternalQuestion.xsd"><ExternalURL>'
+    "https://example.invalid/task</ExternalURL><FrameHeight>400</FrameHeight>"
+    "</ExternalQuestion>"
+)
 
 
 def params(row: int, question: str = HTML) -> dict[str, Any]:
-    return {"Title": "Label", "Description": "Label it", "Reward": "0.02",
-            "LifetimeInSeconds": 3600, "AssignmentDurationInSeconds": 120, "MaxAssignments": 3,
-            "Question": question, "RequesterAnnotation": f"row {row}",
-            "UniqueRequestToken": f"token-{row}"}
+    return {
+        "Title": "Label",
+        "Description": "Label it",
+        "Reward": "0.02",
+        "LifetimeInSeconds": 3600,
+        "AssignmentDurationInSeconds": 120,
+        "MaxAssignments": 3,
+        "Question": question,
+        "RequesterAnnotation": f"row {row}",
+        "UniqueRequestToken": f"token-{row}",
+    }
 
 
 def run(path: Path, order: list[int], seed: int = 0) -> dict[str, list[tuple[str, str, str]]]:
@@ -73,8 +84,9 @@ def test_truth_and_answer_fn_shape_the_answers(tmp_path: Path) -> None:
     market.advance(300)
     for answer in market.call("ListAssignmentsForHIT", {"HITId": cat})["Assignments"]:
         assert f"<FreeText>by {answer['WorkerId']}</FreeText>" in answer["Answer"]
-    dog_answers = [a["Answer"] for a in market.call(
-        "ListAssignmentsForHIT", {"HITId": dog})["Assignments"]]
+    dog_answers = [
+        a["Answer"] for a in market.call("ListAssignmentsForHIT", {"HITId": dog})["Assignments"]
+    ]
     # accurate workers (70–100 %) mostly give the truth; every answer names both fields
     assert sum("<FreeText>dog</FreeText>" in a for a in dog_answers) >= 1
     assert all("<QuestionIdentifier>ok</QuestionIdentifier>" in a for a in dog_answers)
@@ -91,20 +103,34 @@ def test_pace_is_at_least_a_thousand_assignments_per_virtual_hour(tmp_path: Path
 
 
 def test_advancing_in_steps_or_at_once_plays_the_same_events(tmp_path: Path) -> None:
-    def state_after(path: Path, steps: list[float]
-                    ) -> tuple[int, list[tuple[Any, ...]], dict[str, Any]]:
+    def state_after(
+        path: Path, steps: list[float]
+    ) -> tuple[int, list[tuple[Any, ...]], dict[str, Any]]:
         # a crowd that returns and abandons often, so that those events are in the comparison
-        market = Marketplace(path, MarketplaceSettings(events_per_transaction=7,
-                                                       return_rate=0.2, abandon_rate=0.1))
-        hit_ids = [market.call("CreateHIT", {**params(row), "AutoApprovalDelayInSeconds": 600})[
-            "HIT"]["HITId"] for row in range(8)]
+        market = Marketplace(
+            path, MarketplaceSettings(events_per_transaction=7, return_rate=0.2, abandon_rate=0.1)
+        )
+        hit_ids = [
+            market.call("CreateHIT", {**params(row), "AutoApprovalDelayInSeconds": 600})["HIT"][
+                "HITId"
+            ]
+            for row in range(8)
+        ]
         played = sum(market.advance(step) for step in steps)
         rows = []
         for hit_id in hit_ids:
             for a in market.call("ListAssignmentsForHIT", {"HITId": hit_id})["Assignments"]:
-                rows.append((a["AssignmentId"], a["WorkerId"], a["AssignmentStatus"],
-                             a["AcceptTime"], a["SubmitTime"], a.get("ApprovalTime"),
-                             a["Answer"]))
+                rows.append(
+                    (
+                        a["AssignmentId"],
+                        a["WorkerId"],
+                        a["AssignmentStatus"],
+                        a["AcceptTime"],
+                        a["SubmitTime"],
+                        a.get("ApprovalTime"),
+                        a["Answer"],
+                    )
+                )
         return played, sorted(rows), market.status()
 
     at_once = state_after(tmp_path / "a.db", [3600])

@@ -28,8 +28,12 @@ FORM = (
 
 def hit_state(market: Marketplace, hit_id: str) -> tuple[str, int, int, int]:
     hit = market.call("GetHIT", {"HITId": hit_id})["HIT"]
-    return (hit["HITStatus"], hit["NumberOfAssignmentsAvailable"],
-            hit["NumberOfAssignmentsPending"], hit["NumberOfAssignmentsCompleted"])
+    return (
+        hit["HITStatus"],
+        hit["NumberOfAssignmentsAvailable"],
+        hit["NumberOfAssignmentsPending"],
+        hit["NumberOfAssignmentsCompleted"],
+    )
 
 
 def balance(market: Marketplace) -> Decimal:
@@ -38,9 +42,15 @@ def balance(market: Marketplace) -> Decimal:
 
 def create(market: Marketplace, **overrides: Any) -> str:
     params: dict[str, Any] = {
-        "Title": "Colors", "Description": "Pick a color", "Reward": "0.50",
-        "LifetimeInSeconds": 3600, "AssignmentDurationInSeconds": 600, "MaxAssignments": 3,
-        "AutoApprovalDelayInSeconds": 7200, "Question": FORM}
+        "Title": "Colors",
+        "Description": "Pick a color",
+        "Reward": "0.50",
+        "LifetimeInSeconds": 3600,
+        "AssignmentDurationInSeconds": 600,
+        "MaxAssignments": 3,
+        "AutoApprovalDelayInSeconds": 7200,
+        "Question": FORM,
+    }
     params.update(overrides)
     hit_id: str = market.call("CreateHIT", params)["HIT"]["HITId"]
     return hit_id
@@ -95,9 +105,18 @@ def test_a_hit_from_creation_to_deletion(tmp_path: Path) -> None:
     assert balance(market) == Decimal("9998.80")
 
     # A second HIT nobody qualifies for expires unfilled: its whole reservation comes back.
-    blocked = create(market, Reward="1.00", MaxAssignments=2, QualificationRequirements=[
-        {"QualificationTypeId": "00000000000000000071", "Comparator": "EqualTo",
-         "LocaleValues": [{"Country": "FR"}]}])
+    blocked = create(
+        market,
+        Reward="1.00",
+        MaxAssignments=2,
+        QualificationRequirements=[
+            {
+                "QualificationTypeId": "00000000000000000071",
+                "Comparator": "EqualTo",
+                "LocaleValues": [{"Country": "FR"}],
+            }
+        ],
+    )
     assert balance(market) == Decimal("9998.80") - 2 * Decimal("1.20") == Decimal("9996.40")
     market.advance(1800)
     assert hit_state(market, blocked) == ("Assignable", 2, 0, 0)
@@ -137,9 +156,18 @@ def test_update_expiration_into_the_past_expires_now_and_accepted_work_still_cou
 
 def test_expiry_releases_unfilled_slots_and_extension_reserves_them_again(tmp_path: Path) -> None:
     market = Marketplace(tmp_path / "market.db")
-    hit_id = create(market, MaxAssignments=2, Reward="1.00", QualificationRequirements=[
-        {"QualificationTypeId": "00000000000000000060", "Comparator": "EqualTo",
-         "IntegerValues": [0]}])  # every simulated worker is an adult: nobody qualifies
+    hit_id = create(
+        market,
+        MaxAssignments=2,
+        Reward="1.00",
+        QualificationRequirements=[
+            {
+                "QualificationTypeId": "00000000000000000060",
+                "Comparator": "EqualTo",
+                "IntegerValues": [0],
+            }
+        ],
+    )  # every simulated worker is an adult: nobody qualifies
     assert balance(market) == Decimal("9997.60")
     market.call("UpdateExpirationForHIT", {"HITId": hit_id, "ExpireAt": 1})
     assert hit_state(market, hit_id) == ("Reviewable", 0, 0, 0)

@@ -26,17 +26,22 @@ UPLOAD_FORM = FORM.replace(
     "<Text>Yes</Text></Selection><Selection><SelectionIdentifier>no</SelectionIdentifier>"
     "<Text>No</Text></Selection></Selections></SelectionAnswer>",
     "<FileUploadAnswer><MaxFileSizeInBytes>1000</MaxFileSizeInBytes><MinFileSizeInBytes>10"
-    "</MinFileSizeInBytes></FileUploadAnswer>")
-HTML = (f'<HTMLQuestion xmlns="{NS}2011-11-11/HTMLQuestion.xsd"><HTMLContent><![CDATA['
-        '<form><input type="text" name="comment"/><select name="size"><option value="S">S'
-        "</option><option value=\"L\">L</option></select></form>]]></HTMLContent>"
-        "<FrameHeight>0</FrameHeight></HTMLQuestion>")
-ANSWER_KEY = ('<AnswerKey xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
-              '2005-10-01/AnswerKey.xsd"><Question><QuestionIdentifier>q1</QuestionIdentifier>'
-              "<AnswerOption><SelectionIdentifier>yes</SelectionIdentifier><AnswerScore>1"
-              "</AnswerScore></AnswerOption></Question><QualificationValueMapping>"
-              "<PercentageMapping><MaximumSummedScore>1</MaximumSummedScore></PercentageMapping>"
-              "</QualificationValueMapping></AnswerKey>")
+    "</MinFileSizeInBytes></FileUploadAnswer>",
+)
+HTML = (
+    f'<HTMLQuestion xmlns="{NS}2011-11-11/HTMLQuestion.xsd"><HTMLContent><![CDATA['
+    '<form><input type="text" name="comment"/><select name="size"><option value="S">S'
+    '</option><option value="L">L</option></select></form>]]></HTMLContent>'
+    "<FrameHeight>0</FrameHeight></HTMLQuestion>"
+)
+ANSWER_KEY = (
+    '<AnswerKey xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+    '2005-10-01/AnswerKey.xsd"><Question><QuestionIdentifier>q1</QuestionIdentifier>'
+    "<AnswerOption><SelectionIdentifier>yes</SelectionIdentifier><AnswerScore>1"
+    "</AnswerScore></AnswerOption></Question><QualificationValueMapping>"
+    "<PercentageMapping><MaximumSummedScore>1</MaximumSummedScore></PercentageMapping>"
+    "</QualificationValueMapping></AnswerKey>"
+)
 MODEL = botocore.session.get_session().get_service_model("mturk")
 
 
@@ -95,38 +100,86 @@ def api(tmp_path: Path) -> Checked:
 
 def test_every_operation_succeeds_with_its_model_shape(api: Checked) -> None:
     market = api.market
-    qual = api("CreateQualificationType", Name="Yes sayers", Description="Say yes",
-               QualificationTypeStatus="Active", Test=FORM, AnswerKey=ANSWER_KEY,
-               TestDurationInSeconds=300, RetryDelayInSeconds=60)["QualificationType"]
+    qual = api(
+        "CreateQualificationType",
+        Name="Yes sayers",
+        Description="Say yes",
+        QualificationTypeStatus="Active",
+        Test=FORM,
+        AnswerKey=ANSWER_KEY,
+        TestDurationInSeconds=300,
+        RetryDelayInSeconds=60,
+    )["QualificationType"]
     qual_id = qual["QualificationTypeId"]
     assert qual["IsRequestable"] is True
     assert api("GetQualificationType", QualificationTypeId=qual_id)["QualificationType"]["Name"]
     api("UpdateQualificationType", QualificationTypeId=qual_id, Description="Say yes, please")
-    listed = api("ListQualificationTypes", MustBeRequestable=True, MustBeOwnedByCaller=True,
-                 Query="yes sayers")
+    listed = api(
+        "ListQualificationTypes",
+        MustBeRequestable=True,
+        MustBeOwnedByCaller=True,
+        Query="yes sayers",
+    )
     assert [q["QualificationTypeId"] for q in listed["QualificationTypes"]] == [qual_id]
 
-    type_id = api("CreateHITType", Title="Size", Description="Pick a size", Reward="0.20",
-                  AssignmentDurationInSeconds=300, AutoApprovalDelayInSeconds=3600,
-                  Keywords="size")["HITTypeId"]
-    html_hit = api("CreateHITWithHITType", HITTypeId=type_id, LifetimeInSeconds=3600,
-                   MaxAssignments=2, Question=HTML, RequesterAnnotation="batch-1")["HIT"]
-    form_hit = api("CreateHIT", Title="Yes", Description="Say yes", Reward="0.10",
-                   LifetimeInSeconds=3600, AssignmentDurationInSeconds=300, MaxAssignments=2,
-                   Question=FORM, QualificationRequirements=[{
-                       "QualificationTypeId": "000000000000000000L0",
-                       "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [90]}])["HIT"]
-    upload_hit = api("CreateHIT", Title="Upload", Description="Send a file", Reward="0.05",
-                     LifetimeInSeconds=3600, AssignmentDurationInSeconds=300,
-                     Question=UPLOAD_FORM)["HIT"]
-    gated = api("CreateHIT", Title="Gated", Description="Qualified only", Reward="0.05",
-                LifetimeInSeconds=3600, AssignmentDurationInSeconds=300, Question=FORM,
-                QualificationRequirements=[{"QualificationTypeId": qual_id,
-                                            "Comparator": "Exists"}])["HIT"]
+    type_id = api(
+        "CreateHITType",
+        Title="Size",
+        Description="Pick a size",
+        Reward="0.20",
+        AssignmentDurationInSeconds=300,
+        AutoApprovalDelayInSeconds=3600,
+        Keywords="size",
+    )["HITTypeId"]
+    html_hit = api(
+        "CreateHITWithHITType",
+        HITTypeId=type_id,
+        LifetimeInSeconds=3600,
+        MaxAssignments=2,
+        Question=HTML,
+        RequesterAnnotation="batch-1",
+    )["HIT"]
+    form_hit = api(
+        "CreateHIT",
+        Title="Yes",
+        Description="Say yes",
+        Reward="0.10",
+        LifetimeInSeconds=3600,
+        AssignmentDurationInSeconds=300,
+        MaxAssignments=2,
+        Question=FORM,
+        QualificationRequirements=[
+            {
+                "QualificationTypeId": "000000000000000000L0",
+                "Comparator": "GreaterThanOrEqualTo",
+                "IntegerValues": [90],
+            }
+        ],
+    )["HIT"]
+    upload_hit = api(
+        "CreateHIT",
+        Title="Upload",
+        Description="Send a file",
+        Reward="0.05",
+        LifetimeInSeconds=3600,
+        AssignmentDurationInSeconds=300,
+        Question=UPLOAD_FORM,
+    )["HIT"]
+    gated = api(
+        "CreateHIT",
+        Title="Gated",
+        Description="Qualified only",
+        Reward="0.05",
+        LifetimeInSeconds=3600,
+        AssignmentDurationInSeconds=300,
+        Question=FORM,
+        QualificationRequirements=[{"QualificationTypeId": qual_id, "Comparator": "Exists"}],
+    )["HIT"]
     assert api("GetHIT", HITId=html_hit["HITId"])["HIT"]["RequesterAnnotation"] == "batch-1"
     assert api("ListHITs", MaxResults=100)["NumResults"] == 4
-    assert [h["HITId"] for h in api("ListHITsForQualificationType", QualificationTypeId=qual_id)[
-        "HITs"]] == [gated["HITId"]]
+    assert [
+        h["HITId"] for h in api("ListHITsForQualificationType", QualificationTypeId=qual_id)["HITs"]
+    ] == [gated["HITId"]]
 
     market.advance(120)
     html_answers = api("ListAssignmentsForHIT", HITId=html_hit["HITId"])["Assignments"]
@@ -140,8 +193,14 @@ def test_every_operation_succeeds_with_its_model_shape(api: Checked) -> None:
     api("RejectAssignment", AssignmentId=second, RequesterFeedback="incomplete")
     api("ApproveAssignment", AssignmentId=second, OverrideRejection=True)
     worker = got["Assignment"]["WorkerId"]
-    api("SendBonus", WorkerId=worker, BonusAmount="1.00", AssignmentId=first, Reason="great",
-        UniqueRequestToken="bonus-1")
+    api(
+        "SendBonus",
+        WorkerId=worker,
+        BonusAmount="1.00",
+        AssignmentId=first,
+        Reason="great",
+        UniqueRequestToken="bonus-1",
+    )
     bonuses = api("ListBonusPayments", HITId=html_hit["HITId"])["BonusPayments"]
     assert [(b["WorkerId"], b["BonusAmount"]) for b in bonuses] == [(worker, "1.00")]
     assert api("ListBonusPayments", AssignmentId=first)["NumResults"] == 1
@@ -154,49 +213,82 @@ def test_every_operation_succeeds_with_its_model_shape(api: Checked) -> None:
     assert form_hit["HITId"] in [h["HITId"] for h in reviewable]
     api("UpdateHITReviewStatus", HITId=form_hit["HITId"])
     assert [h["HITId"] for h in api("ListReviewableHITs", Status="Reviewing")["HITs"]] == [
-        form_hit["HITId"]]
+        form_hit["HITId"]
+    ]
     api("UpdateHITReviewStatus", HITId=form_hit["HITId"], Revert=True)
-    results = api("ListReviewPolicyResultsForHIT", HITId=form_hit["HITId"],
-                  RetrieveResults=True)
+    results = api("ListReviewPolicyResultsForHIT", HITId=form_hit["HITId"], RetrieveResults=True)
     assert results["HITId"] == form_hit["HITId"]
-    api("CreateAdditionalAssignmentsForHIT", HITId=form_hit["HITId"],
-        NumberOfAdditionalAssignments=1, UniqueRequestToken="extra-1")
+    api(
+        "CreateAdditionalAssignmentsForHIT",
+        HITId=form_hit["HITId"],
+        NumberOfAdditionalAssignments=1,
+        UniqueRequestToken="extra-1",
+    )
     assert api("GetHIT", HITId=form_hit["HITId"])["HIT"]["MaxAssignments"] == 3
     api("UpdateExpirationForHIT", HITId=form_hit["HITId"], ExpireAt=0)
     api("UpdateHITTypeOfHIT", HITId=gated["HITId"], HITTypeId=type_id)
-    api("UpdateNotificationSettings", HITTypeId=type_id, Notification={
-        "Destination": "arn:aws:sns:us-east-1:123456789012:topic", "Transport": "SNS",
-        "Version": "2006-05-05", "EventTypes": ["AssignmentSubmitted"]}, Active=True)
-    api("SendTestEventNotification", Notification={
-        "Destination": "arn:aws:sns:us-east-1:123456789012:topic", "Transport": "SNS",
-        "Version": "2006-05-05", "EventTypes": ["Ping"]}, TestEventType="Ping")
+    api(
+        "UpdateNotificationSettings",
+        HITTypeId=type_id,
+        Notification={
+            "Destination": "arn:aws:sns:us-east-1:123456789012:topic",
+            "Transport": "SNS",
+            "Version": "2006-05-05",
+            "EventTypes": ["AssignmentSubmitted"],
+        },
+        Active=True,
+    )
+    api(
+        "SendTestEventNotification",
+        Notification={
+            "Destination": "arn:aws:sns:us-east-1:123456789012:topic",
+            "Transport": "SNS",
+            "Version": "2006-05-05",
+            "EventTypes": ["Ping"],
+        },
+        TestEventType="Ping",
+    )
 
-    api("AssociateQualificationWithWorker", QualificationTypeId=qual_id, WorkerId=worker,
-        IntegerValue=7, SendNotification=False)
+    api(
+        "AssociateQualificationWithWorker",
+        QualificationTypeId=qual_id,
+        WorkerId=worker,
+        IntegerValue=7,
+        SendNotification=False,
+    )
     score = api("GetQualificationScore", QualificationTypeId=qual_id, WorkerId=worker)
     assert score["Qualification"]["IntegerValue"] == 7
-    holders = api("ListWorkersWithQualificationType", QualificationTypeId=qual_id,
-                  Status="Granted")["Qualifications"]
+    holders = api(
+        "ListWorkersWithQualificationType", QualificationTypeId=qual_id, Status="Granted"
+    )["Qualifications"]
     # the crowd took the type's test to reach the gated HIT; our grant set this one's value
     assert {q["WorkerId"]: q["IntegerValue"] for q in holders}[worker] == 7
-    api("DisassociateQualificationFromWorker", QualificationTypeId=qual_id, WorkerId=worker,
-        Reason="retest")
+    api(
+        "DisassociateQualificationFromWorker",
+        QualificationTypeId=qual_id,
+        WorkerId=worker,
+        Reason="retest",
+    )
 
     api("UpdateQualificationType", QualificationTypeId=qual_id, AnswerKey=ANSWER_KEY)
     pending = market.request_qualification(qual_id, "A1ALICE0000001")
     other = market.request_qualification(qual_id, "A1BOB000000001")
     requests = api("ListQualificationRequests", QualificationTypeId=qual_id)
     assert {r["QualificationRequestId"] for r in requests["QualificationRequests"]} == {
-        pending, other}
+        pending,
+        other,
+    }
     api("AcceptQualificationRequest", QualificationRequestId=pending, IntegerValue=3)
     api("RejectQualificationRequest", QualificationRequestId=other, Reason="no")
 
     api("CreateWorkerBlock", WorkerId="A1SPAMMER00001", Reason="spam")
     assert api("ListWorkerBlocks")["WorkerBlocks"] == [
-        {"WorkerId": "A1SPAMMER00001", "Reason": "spam"}]
+        {"WorkerId": "A1SPAMMER00001", "Reason": "spam"}
+    ]
     api("DeleteWorkerBlock", WorkerId="A1SPAMMER00001", Reason="ok")
-    failures = api("NotifyWorkers", Subject="Hi", MessageText="Thanks",
-                   WorkerIds=[worker, "A1STRANGER0001"])["NotifyWorkersFailureStatuses"]
+    failures = api(
+        "NotifyWorkers", Subject="Hi", MessageText="Thanks", WorkerIds=[worker, "A1STRANGER0001"]
+    )["NotifyWorkersFailureStatuses"]
     assert [f["WorkerId"] for f in failures] == ["A1STRANGER0001"]
     assert api("GetAccountBalance")["AvailableBalance"] == market.status()["balance"]
 
@@ -209,8 +301,15 @@ def test_every_operation_succeeds_with_its_model_shape(api: Checked) -> None:
 
 def test_lists_page_with_max_results_and_next_token(api: Checked) -> None:
     for number in range(7):
-        api("CreateHIT", Title=f"T{number}", Description="d", Reward="0.01",
-            LifetimeInSeconds=60, AssignmentDurationInSeconds=30, Question=FORM)
+        api(
+            "CreateHIT",
+            Title=f"T{number}",
+            Description="d",
+            Reward="0.01",
+            LifetimeInSeconds=60,
+            AssignmentDurationInSeconds=30,
+            Question=FORM,
+        )
     seen: list[str] = []
     token = None
     while True:

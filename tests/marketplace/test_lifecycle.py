@@ -53,9 +53,14 @@ def test_a_hit_from_creation_to_deletion(any_client: Any, marketplace: Any) -> N
 
     # Create: the maximum cost is reserved at once.
     hit = client.create_hit(
-        LifetimeInSeconds=7200, AssignmentDurationInSeconds=600, AutoApprovalDelayInSeconds=3600,
-        Reward=REWARD, Title="Describe a picture", Description="One sentence",
-        MaxAssignments=SLOTS, Question=HTML_QUESTION,
+        LifetimeInSeconds=7200,
+        AssignmentDurationInSeconds=600,
+        AutoApprovalDelayInSeconds=3600,
+        Reward=REWARD,
+        Title="Describe a picture",
+        Description="One sentence",
+        MaxAssignments=SLOTS,
+        Question=HTML_QUESTION,
     )["HIT"]
     hit_id = hit["HITId"]
     assert hit["HITStatus"] == "Assignable"
@@ -72,8 +77,10 @@ def test_a_hit_from_creation_to_deletion(any_client: Any, marketplace: Any) -> N
     assert balance(client) == START - SLOTS * COST
 
     # Submit: every slot is done; the HIT waits for review.
-    advance_until(marketplace, lambda: len(assignments(client, hit_id)) == SLOTS
-                  and hit_state(client, hit_id)[2] == 0)
+    advance_until(
+        marketplace,
+        lambda: len(assignments(client, hit_id)) == SLOTS and hit_state(client, hit_id)[2] == 0,
+    )
     work = assignments(client, hit_id)
     assert [a["AssignmentStatus"] for a in work] == ["Submitted"] * SLOTS
     assert len({a["WorkerId"] for a in work}) == SLOTS  # one submission per worker
@@ -119,8 +126,12 @@ def test_expiry_releases_the_unfilled_slots(any_client: Any, marketplace: Any) -
     )["QualificationType"]["QualificationTypeId"]
     cost = assignment_cost("0.50", max_assignments=2)
     hit_id = client.create_hit(
-        LifetimeInSeconds=600, AssignmentDurationInSeconds=300, Reward="0.50",
-        Title="Nobody can take this", Description="Expires unfilled", MaxAssignments=2,
+        LifetimeInSeconds=600,
+        AssignmentDurationInSeconds=300,
+        Reward="0.50",
+        Title="Nobody can take this",
+        Description="Expires unfilled",
+        MaxAssignments=2,
         Question=HTML_QUESTION,
         QualificationRequirements=[
             {"QualificationTypeId": nobody, "Comparator": "Exists", "ActionsGuarded": "Accept"}
@@ -142,8 +153,12 @@ def test_expiry_releases_the_unfilled_slots(any_client: Any, marketplace: Any) -
 def test_expiring_early_keeps_accepted_work(client: Any, marketplace: Any) -> None:
     cost = assignment_cost("0.20", max_assignments=3)
     hit_id = client.create_hit(
-        LifetimeInSeconds=86400, AssignmentDurationInSeconds=3000, Reward="0.20",
-        Title="Expire me", Description="UpdateExpirationForHIT into the past", MaxAssignments=3,
+        LifetimeInSeconds=86400,
+        AssignmentDurationInSeconds=3000,
+        Reward="0.20",
+        Title="Expire me",
+        Description="UpdateExpirationForHIT into the past",
+        MaxAssignments=3,
         Question=HTML_QUESTION,
     )["HIT"]["HITId"]
     advance_until(marketplace, lambda: hit_state(client, hit_id)[2] > 0)

@@ -99,27 +99,44 @@ def run_every_operation(client: Any, marketplace: Any) -> None:
     advance = marketplace.advance
     c.get_account_balance()
     qt = c.create_qualification_type(
-        Name="Careful reader", Description="Reads the instructions", Keywords="reading",
+        Name="Careful reader",
+        Description="Reads the instructions",
+        Keywords="reading",
         QualificationTypeStatus="Active",
     )["QualificationType"]["QualificationTypeId"]
     c.get_qualification_type(QualificationTypeId=qt)
     c.update_qualification_type(QualificationTypeId=qt, Description="Reads them twice")
     c.list_qualification_types(MustBeRequestable=False, MustBeOwnedByCaller=True, MaxResults=100)
     type_a = c.create_hit_type(
-        AssignmentDurationInSeconds=600, Reward="0.50", Title="Label a picture",
-        Description="Say what you see", Keywords="image, label", AutoApprovalDelayInSeconds=3600,
+        AssignmentDurationInSeconds=600,
+        Reward="0.50",
+        Title="Label a picture",
+        Description="Say what you see",
+        Keywords="image, label",
+        AutoApprovalDelayInSeconds=3600,
     )["HITTypeId"]
     type_b = c.create_hit_type(
-        AssignmentDurationInSeconds=900, Reward="0.50", Title="Label a picture (longer)",
-        Description="Say what you see", AutoApprovalDelayInSeconds=3600,
+        AssignmentDurationInSeconds=900,
+        Reward="0.50",
+        Title="Label a picture (longer)",
+        Description="Say what you see",
+        AutoApprovalDelayInSeconds=3600,
     )["HITTypeId"]
     hit = c.create_hit_with_hit_type(
-        HITTypeId=type_a, LifetimeInSeconds=86400, MaxAssignments=3, Question=HTML_QUESTION,
-        RequesterAnnotation="batch 1", UniqueRequestToken="shape-hit-1",
+        HITTypeId=type_a,
+        LifetimeInSeconds=86400,
+        MaxAssignments=3,
+        Question=HTML_QUESTION,
+        RequesterAnnotation="batch 1",
+        UniqueRequestToken="shape-hit-1",
     )["HIT"]["HITId"]
     c.create_hit(
-        LifetimeInSeconds=86400, AssignmentDurationInSeconds=600, Reward="0.10",
-        Title="Only for careful readers", Description="Qualified workers only", MaxAssignments=1,
+        LifetimeInSeconds=86400,
+        AssignmentDurationInSeconds=600,
+        Reward="0.10",
+        Title="Only for careful readers",
+        Description="Qualified workers only",
+        MaxAssignments=1,
         Question=HTML_QUESTION,
         QualificationRequirements=[
             {"QualificationTypeId": qt, "Comparator": "Exists", "ActionsGuarded": "Accept"}
@@ -137,7 +154,10 @@ def run_every_operation(client: Any, marketplace: Any) -> None:
     c.approve_assignment(AssignmentId=first, RequesterFeedback="Thank you")
     c.reject_assignment(AssignmentId=second, RequesterFeedback="The label was empty")
     c.send_bonus(
-        WorkerId=worker, BonusAmount="0.25", AssignmentId=first, Reason="Great work",
+        WorkerId=worker,
+        BonusAmount="0.25",
+        AssignmentId=first,
+        Reason="Great work",
         UniqueRequestToken="shape-bonus-1",
     )
     c.list_bonus_payments(HITId=hit, MaxResults=10)
@@ -190,8 +210,13 @@ UPLOAD_QUESTION = """<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AW
 def run_file_upload(c: Any, advance: Any) -> None:
     """GetFileUploadURL needs a submitted FileUploadAnswer."""
     hit = c.create_hit(
-        LifetimeInSeconds=3600, AssignmentDurationInSeconds=600, Reward="0.05",
-        Title="Upload a photo", Description="One photo", MaxAssignments=1, Question=UPLOAD_QUESTION,
+        LifetimeInSeconds=3600,
+        AssignmentDurationInSeconds=600,
+        Reward="0.05",
+        Title="Upload a photo",
+        Description="One photo",
+        MaxAssignments=1,
+        Question=UPLOAD_QUESTION,
     )["HIT"]["HITId"]
     advance(3600)
     (assignment,) = c.list_assignments_for_hit(HITId=hit)["Assignments"]
@@ -212,8 +237,12 @@ def run_qualification_requests(c: Any, marketplace: Any, workers: list[str]) -> 
     """Accept/RejectQualificationRequest need workers' requests. MTurk has no worker API, so
     the workers ask through the marketplace's local-only call."""
     tested = c.create_qualification_type(
-        Name="Arithmetic", Description="Adds small numbers", QualificationTypeStatus="Active",
-        Test=QUAL_TEST, TestDurationInSeconds=300, RetryDelayInSeconds=60,
+        Name="Arithmetic",
+        Description="Adds small numbers",
+        QualificationTypeStatus="Active",
+        Test=QUAL_TEST,
+        TestDurationInSeconds=300,
+        RetryDelayInSeconds=60,
     )["QualificationType"]["QualificationTypeId"]
     for worker in workers[:2]:
         marketplace.request_qualification(tested, worker)
@@ -260,8 +289,12 @@ def test_every_operation_succeeds_and_matches_its_output_shape(
 def test_pagination_walks_every_hit_once(client: Any) -> None:
     created = {
         client.create_hit(
-            LifetimeInSeconds=3600, AssignmentDurationInSeconds=600, Reward="0.01",
-            Title=f"Page test {index}", Description="paging", Question=HTML_QUESTION,
+            LifetimeInSeconds=3600,
+            AssignmentDurationInSeconds=600,
+            Reward="0.01",
+            Title=f"Page test {index}",
+            Description="paging",
+            Question=HTML_QUESTION,
         )["HIT"]["HITId"]
         for index in range(7)
     }

@@ -236,19 +236,26 @@ def test_types_are_checked_and_all_errors_reported_at_once() -> None:
                 "AssignmentDurationInSeconds": True,
                 "Reward": 1,
                 "Title": "t",
-                "QualificationRequirements": [{"QualificationTypeId": "X", "Comparator": "Exists",
-                                               "IntegerValues": ["1"]}],
+                "QualificationRequirements": [
+                    {"QualificationTypeId": "X", "Comparator": "Exists", "IntegerValues": ["1"]}
+                ],
             },
         )
     message = caught.value.message
     assert message.startswith("5 validation errors detected: ")
-    assert "Value '3600' at 'lifetimeInSeconds' failed to satisfy constraint: " \
-           "Member must be of type long" in message
-    assert "at 'assignmentDurationInSeconds' failed to satisfy constraint: " \
-           "Member must be of type long" in message
+    assert (
+        "Value '3600' at 'lifetimeInSeconds' failed to satisfy constraint: "
+        "Member must be of type long" in message
+    )
+    assert (
+        "at 'assignmentDurationInSeconds' failed to satisfy constraint: "
+        "Member must be of type long" in message
+    )
     assert "at 'reward' failed to satisfy constraint: Member must be of type string" in message
-    assert "Value null at 'description' failed to satisfy constraint: " \
-           "Member must not be null" in message
+    assert (
+        "Value null at 'description' failed to satisfy constraint: "
+        "Member must not be null" in message
+    )
     assert "at 'qualificationRequirements.1.member.integerValues.1.member'" in message
 
 

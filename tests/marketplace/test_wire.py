@@ -282,10 +282,16 @@ def test_a_retried_call_is_not_acted_on_twice(marketplace: Any) -> None:
         "amz-sdk-invocation-id": "0b7d0c2e-1111-4aaa-8bbb-123456789abc",
         "amz-sdk-request": "attempt=1; max=5",
     }
-    body = json.dumps({
-        "LifetimeInSeconds": 3600, "AssignmentDurationInSeconds": 600, "Reward": "0.10",
-        "Title": "Once", "Description": "Only once", "Question": HTML_QUESTION,
-    }).encode()
+    body = json.dumps(
+        {
+            "LifetimeInSeconds": 3600,
+            "AssignmentDurationInSeconds": 600,
+            "Reward": "0.10",
+            "Title": "Once",
+            "Description": "Only once",
+            "Question": HTML_QUESTION,
+        }
+    ).encode()
     first = handle(marketplace, headers, body)
     retry = handle(marketplace, {**headers, "amz-sdk-request": "attempt=2; max=5"}, body)
     assert first.status == retry.status == 200
@@ -298,8 +304,12 @@ def _config(tmp_path: Path, local: Any) -> Any:
     from mturkmake.core.config import Config
 
     return Config(
-        root=tmp_path, endpoint="local", endpoint_kind="local", endpoint_url=None,
-        values={"local": local}, sources={"local": str(tmp_path / "mturkmake.toml")},
+        root=tmp_path,
+        endpoint="local",
+        endpoint_kind="local",
+        endpoint_url=None,
+        values={"local": local},
+        sources={"local": str(tmp_path / "mturkmake.toml")},
     )
 
 
@@ -351,8 +361,7 @@ def test_the_command_plugin_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert out.strip() == (
-        "['marketplace serve', 'marketplace status', 'marketplace advance', "
-        "'marketplace reset'] []"
+        "['marketplace serve', 'marketplace status', 'marketplace advance', 'marketplace reset'] []"
     )
 
 

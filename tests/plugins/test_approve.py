@@ -75,8 +75,9 @@ def project_toml(extra: str = "") -> str:
     return "\n".join(lines) + "\n" + extra
 
 
-def batch_files(rows: int, *, name: str = "survey", extra: str = "", assignments: int = 1
-                ) -> dict[str, str]:
+def batch_files(
+    rows: int, *, name: str = "survey", extra: str = "", assignments: int = 1
+) -> dict[str, str]:
     """A free-text batch of ``rows`` questions plus the project file."""
     lines = ["question"] + [f"Question number {n}?" for n in range(rows)]
     return {
@@ -103,7 +104,8 @@ def calls(project: Project) -> Counter[tuple[str, str]]:
     """How many times each (operation, assignment) was accepted by the marketplace."""
     with marketplace(project) as market:
         return Counter(
-            entry for entry in market.request_log()
+            entry
+            for entry in market.request_log()
             if entry[0] in ("ApproveAssignment", "RejectAssignment")
         )
 
@@ -114,8 +116,7 @@ def assignments(project: Project) -> dict[str, dict[str, Any]]:
     with marketplace(project) as market:
         hits = market.call("ListHITs", {"MaxResults": 100})["HITs"]
         for hit in hits:
-            page = market.call("ListAssignmentsForHIT", {"HITId": hit["HITId"],
-                                                         "MaxResults": 100})
+            page = market.call("ListAssignmentsForHIT", {"HITId": hit["HITId"], "MaxResults": 100})
             found.update({a["AssignmentId"]: a for a in page["Assignments"]})
     return found
 
@@ -143,8 +144,15 @@ def approved_rows(path: Path) -> list[dict[str, str]]:
     """The ``.approved`` file's rows as dicts (header checked)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     header = lines[0].split("\t")
-    assert header == ["assignmentid", "hitid", "workerid", "decision", "feedback",
-                      "evaluator", "decidedat"]
+    assert header == [
+        "assignmentid",
+        "hitid",
+        "workerid",
+        "decision",
+        "feedback",
+        "evaluator",
+        "decidedat",
+    ]
     return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
 
 
@@ -221,8 +229,13 @@ def test_a_review_with_one_mark_rejects_exactly_that_assignment(
     project.write(batch_files(5, extra="max_reject_share = 0.5\n"))
     fetched(project)
     victim = sorted(assignments(project))[2]
-    project.write({"survey.review": results_with_marks(project.read("survey.results"),
-                                                       {victim: "Answered another question"})})
+    project.write(
+        {
+            "survey.review": results_with_marks(
+                project.read("survey.results"), {victim: "Answered another question"}
+            )
+        }
+    )
     result = project.run("survey.approved")
     assert result.exit_code == 0, result.output
     rows = {r["assignmentid"]: r for r in approved_rows(project.path("survey.approved"))}
@@ -245,8 +258,13 @@ def test_too_many_rejections_without_a_terminal_stop_before_any_call(
     project.write(batch_files(4))
     fetched(project)
     marked = sorted(assignments(project))[:2]
-    project.write({"survey.review": results_with_marks(project.read("survey.results"),
-                                                       dict.fromkeys(marked, "no"))})
+    project.write(
+        {
+            "survey.review": results_with_marks(
+                project.read("survey.results"), dict.fromkeys(marked, "no")
+            )
+        }
+    )
     stopped = project.run("survey.approved")
     assert stopped.exit_code == 2
     assert "max_reject_share" in stopped.stderr
@@ -267,8 +285,13 @@ def test_too_many_rejections_on_a_terminal_ask_first(
     project.write(batch_files(2))
     fetched(project)
     marked = sorted(assignments(project))[:1]
-    project.write({"survey.review": results_with_marks(project.read("survey.results"),
-                                                       dict.fromkeys(marked, "no"))})
+    project.write(
+        {
+            "survey.review": results_with_marks(
+                project.read("survey.results"), dict.fromkeys(marked, "no")
+            )
+        }
+    )
     on_terminal(monkeypatch, "n\n")
     declined = project.run("survey.approved")
     assert declined.exit_code == 2
@@ -292,13 +315,12 @@ def test_work_decided_outside_mturkmake_is_recorded_as_such(
     result = project.run("survey.approved")
     assert result.exit_code == 0, result.output
     rows = {r["assignmentid"]: r for r in approved_rows(project.path("survey.approved"))}
-    assert (rows[first]["decision"], rows[first]["evaluator"]) == ("rejected",
-                                                                    "outside mturkmake")
+    assert (rows[first]["decision"], rows[first]["evaluator"]) == ("rejected", "outside mturkmake")
     assert rows[first]["feedback"] == "Spam"
-    assert (rows[second]["decision"], rows[second]["evaluator"]) == ("approved",
-                                                                      "reject-column")
-    assert calls(project) == Counter({("RejectAssignment", first): 1,
-                                      ("ApproveAssignment", second): 1})
+    assert (rows[second]["decision"], rows[second]["evaluator"]) == ("approved", "reject-column")
+    assert calls(project) == Counter(
+        {("RejectAssignment", first): 1, ("ApproveAssignment", second): 1}
+    )
 
 
 def test_dry_run_prints_every_verdict_and_calls_nothing(mturkmake_project: Project) -> None:
@@ -306,8 +328,13 @@ def test_dry_run_prints_every_verdict_and_calls_nothing(mturkmake_project: Proje
     project.write(batch_files(3, extra="max_reject_share = 0.5\n"))
     fetched(project)
     victim = sorted(assignments(project))[0]
-    project.write({"survey.review": results_with_marks(project.read("survey.results"),
-                                                       {victim: "Blank answer"})})
+    project.write(
+        {
+            "survey.review": results_with_marks(
+                project.read("survey.results"), {victim: "Blank answer"}
+            )
+        }
+    )
     result = project.run("-n", "survey.approved")
     assert result.exit_code == 0, result.output
     assert f"would reject {victim}" in result.stdout
@@ -382,16 +409,17 @@ def test_answer_key_rejects_exactly_the_planted_workers_assignments(
     extra = (
         'evaluators = ["answer-key"]\n'
         'gold_columns = { label = "gold" }\n'
-        "max_reject_share = 0.5\n"
-        + PLANTED_CROWD
+        "max_reject_share = 0.5\n" + PLANTED_CROWD
     )
-    project.write({
-        "mturkmake.toml": project_toml(extra),
-        "pets.input": "\n".join(rows) + "\n",
-        "pets.question": LABEL,
-        "pets.properties": properties(assignments=3),
-        "mturkmake_plugins.py": PLANTED_PLUGIN,
-    })
+    project.write(
+        {
+            "mturkmake.toml": project_toml(extra),
+            "pets.input": "\n".join(rows) + "\n",
+            "pets.question": LABEL,
+            "pets.properties": properties(assignments=3),
+            "mturkmake_plugins.py": PLANTED_PLUGIN,
+        }
+    )
     result = project.run("pets.approved", "--wait")
     assert result.exit_code == 0, result.output
     planted = PLANTED
@@ -415,35 +443,39 @@ def test_answer_key_rejects_exactly_the_planted_workers_assignments(
     assert balance(project) == Decimal("10000") - exposure(project)
 
 
-ALWAYS_CAT = '''
+ALWAYS_CAT = """
 from mturkmake import hookimpl
 
 
 @hookimpl
 def mturkmake_simulate_answer(question, worker, truth):
     return {"label": "cat"}
-'''
+"""
 
 
 def test_a_gold_file_grades_answers_not_in_the_input(mturkmake_project: Project) -> None:
     project = mturkmake_project
     rows = ["text"] + [f"Picture {n}" for n in range(4)]
-    project.write({
-        # each worker does one item here: judge from a single checked answer
-        "mturkmake.toml": project_toml(
-            'evaluators = ["answer-key"]\nmin_checked_answers = 1\n'
-        ),
-        "pets.input": "\n".join(rows) + "\n",
-        "pets.question": LABEL,
-        "pets.properties": properties(),
-        "mturkmake_plugins.py": ALWAYS_CAT,
-        # Every worker answers "cat": right on two known items, wrong on one (2/3 < 80 %).
-        "pets.gold": "text\tAnswer.label\nPicture 0\tcat\nPicture 1\tcat\nPicture 2\tdog\n",
-    })
+    project.write(
+        {
+            # each worker does one item here: judge from a single checked answer
+            "mturkmake.toml": project_toml(
+                'evaluators = ["answer-key"]\nmin_checked_answers = 1\n'
+            ),
+            "pets.input": "\n".join(rows) + "\n",
+            "pets.question": LABEL,
+            "pets.properties": properties(),
+            "mturkmake_plugins.py": ALWAYS_CAT,
+            # Every worker answers "cat": right on two known items, wrong on one (2/3 < 80 %).
+            "pets.gold": "text\tAnswer.label\nPicture 0\tcat\nPicture 1\tcat\nPicture 2\tdog\n",
+        }
+    )
     result = project.run("--yes", "pets.approved", "--wait")
     assert result.exit_code == 0, result.output
-    item = {e.assignment_id: e.inputs()["text"]
-            for e in open_results(project.path("pets.results")).assignments()}
+    item = {
+        e.assignment_id: e.inputs()["text"]
+        for e in open_results(project.path("pets.results")).assignments()
+    }
     rows = {r["assignmentid"]: r for r in approved_rows(project.path("pets.approved"))}
     assert len(rows) == 4
     assert {r["evaluator"] for r in rows.values()} == {"answer-key"}

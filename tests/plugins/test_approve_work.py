@@ -34,8 +34,12 @@ def test_approve_file_comments_reach_the_worker(mturkmake_project: Project) -> N
     project.write(batch_files(2))
     fetched(project)
     first, second = sorted(assignments(project))
-    project.write({"approval.txt": "assignmentIdToApprove\tassignmentIdToApproveComment\n"
-                                   f"{first}\tThank you!\n{second}\t\n"})
+    project.write(
+        {
+            "approval.txt": "assignmentIdToApprove\tassignmentIdToApproveComment\n"
+            f"{first}\tThank you!\n{second}\t\n"
+        }
+    )
     result = project.run("approveWork", "-approvefile", "approval.txt", "-force")
     assert result.exit_code == 0, result.output
     assert f"[{first}] Assignment successfully approved with comment 'Thank you!'" in (
@@ -116,8 +120,9 @@ def test_a_failed_assignment_does_not_stop_the_others(mturkmake_project: Project
     project.write(batch_files(1))
     fetched(project)
     (only,) = assignments(project)
-    result = project.run("approveWork", "-assignment", f"NOSUCHASSIGNMENT0000000000000,{only}",
-                         "-force")
+    result = project.run(
+        "approveWork", "-assignment", f"NOSUCHASSIGNMENT0000000000000,{only}", "-force"
+    )
     assert result.exit_code == 2
     assert "Error approving assignment NOSUCHASSIGNMENT0000000000000: GetAssignment" in (
         result.stderr

@@ -100,8 +100,9 @@ def test_a_replaced_record_is_not_edited_again() -> None:
     old = _rows("a", "b")
     records = _records(old)
     rows = _rows("a", "B!")
-    replacement = BatchRow(rows[1].key, 1, 3, rows[1].values, "HITNEW", "TYPE", COLUMNS,
-                           replaces="HIT1")
+    replacement = BatchRow(
+        rows[1].key, 1, 3, rows[1].values, "HITNEW", "TYPE", COLUMNS, replaces="HIT1"
+    )
     plan = plan_batch(rows, [*records, replacement])
     assert plan.create == ()
     assert plan.edited == ()
@@ -184,10 +185,14 @@ def test_batch_rows_read_back_created_and_adopted_hits(tmp_path: Path) -> None:
         params = {"HITTypeId": "TYPE1", "Question": "<q/>", ROW_NOTE: first.record()}
         with ledger.intent(CREATE_OPERATION, "s.input", first.key, params) as intent:
             intent.done("HITB", {"HITTypeId": "TYPE1"})
-        second = BatchRow(rows[0].key, 0, 2, rows[0].values, "HITA", "TYPE1", COLUMNS,
-                          "s.success")
-        ledger.adopt(CREATE_OPERATION, "s.input", second.key, "HITA",
-                     {"HITTypeId": "TYPE1", "row": second.record()})
+        second = BatchRow(rows[0].key, 0, 2, rows[0].values, "HITA", "TYPE1", COLUMNS, "s.success")
+        ledger.adopt(
+            CREATE_OPERATION,
+            "s.input",
+            second.key,
+            "HITA",
+            {"HITTypeId": "TYPE1", "row": second.record()},
+        )
         found = batch_rows(ledger, "s.input")
         assert [(r.hit_id, r.index, r.line, r.adopted) for r in found] == [
             ("HITA", 0, 2, True),
@@ -206,13 +211,16 @@ def test_batch_rows_read_back_created_and_adopted_hits(tmp_path: Path) -> None:
 
 def test_additions_ignore_rows_an_interrupted_load_had_planned() -> None:
     old = _rows("a", "b")
-    records = [BatchRow(r.key, r.index, r.line, r.values, f"H{r.index}", "T", COLUMNS,
-                        planned=300) for r in old]
+    records = [
+        BatchRow(r.key, r.index, r.line, r.values, f"H{r.index}", "T", COLUMNS, planned=300)
+        for r in old
+    ]
     rows = _rows(*[f"q{n}" for n in range(300)])
     plan = plan_batch(rows, [])
     assert additions(plan, records) == 0
-    fresh = [BatchRow(r.key, r.index, r.line, r.values, "H", "T", COLUMNS, planned=100)
-             for r in old]
+    fresh = [
+        BatchRow(r.key, r.index, r.line, r.values, "H", "T", COLUMNS, planned=100) for r in old
+    ]
     assert additions(plan_batch(_rows(*[f"q{n}" for n in range(150)]), []), fresh) == 50
 
 
@@ -227,8 +235,9 @@ def test_choose_key_columns_order_of_precedence() -> None:
 
 def test_count_older_compares_question_digests() -> None:
     rows = _rows("a", "b")
-    records = [BatchRow(r.key, r.index, r.line, r.values, "H", "T", merged_sha=f"d{r.index}")
-               for r in rows]
+    records = [
+        BatchRow(r.key, r.index, r.line, r.values, "H", "T", merged_sha=f"d{r.index}") for r in rows
+    ]
     skip = list(zip(rows, records, strict=True))
     assert count_older(skip, {0: "d0", 1: "d1"}) == 0
     assert count_older(skip, {0: "d0", 1: "changed"}) == 1

@@ -62,12 +62,13 @@ def seed_topics() -> tuple[str, ...]:
     lines = seed_lines()
     start = lines.index("Topics")
     end = next(i for i, line in enumerate(lines) if line.startswith("This section describes"))
-    return tuple(line.strip()[1:].strip() for line in lines[start:end]
-                 if line.strip().startswith("•"))
+    return tuple(
+        line.strip()[1:].strip() for line in lines[start:end] if line.strip().startswith("•")
+    )
 
 
 def _next_text(lines: tuple[str, ...], i: int) -> str:
-    return next((line.strip() for line in lines[i + 1:] if line.strip()), "")
+    return next((line.strip() for line in lines[i + 1 :] if line.strip()), "")
 
 
 _ROW = re.compile(r"^\s*-([A-Za-z]+)(.*)$")
@@ -77,21 +78,27 @@ _ROW = re.compile(r"^\s*-([A-Za-z]+)(.*)$")
 def seed_arguments() -> dict[str, tuple[DocFlag, ...]]:
     """Each command heading's Arguments table (without ``-help or -h``)."""
     lines = seed_lines()
-    heads = {line.strip(): i for i, line in enumerate(lines)
-             if line.strip() in seed_topics() and _next_text(lines, i) == "Description"}
-    files = next(i for i, line in enumerate(lines) if i > max(heads.values())
-                 and line.strip() == "Files Used by the Command Line Tools")
+    heads = {
+        line.strip(): i
+        for i, line in enumerate(lines)
+        if line.strip() in seed_topics() and _next_text(lines, i) == "Description"
+    }
+    files = next(
+        i
+        for i, line in enumerate(lines)
+        if i > max(heads.values()) and line.strip() == "Files Used by the Command Line Tools"
+    )
     bounds = [*sorted(heads.values()), files]
     tables: dict[str, tuple[DocFlag, ...]] = {}
     for name, start in heads.items():
-        section = lines[start:bounds[bounds.index(start) + 1]]
+        section = lines[start : bounds[bounds.index(start) + 1]]
         first = next(i for i, line in enumerate(section) if line.strip().lower() == "arguments")
         last = next(i for i, line in enumerate(section) if i > first and line.strip() == "Example")
-        block = section[first + 1:last]
+        block = section[first + 1 : last]
         starts = [i for i, line in enumerate(block) if _ROW.match(line)]
         rows = []
         for k, i in enumerate(starts):
-            row = block[i:[*starts, len(block)][k + 1]]
+            row = block[i : [*starts, len(block)][k + 1]]
             match = _ROW.match(row[0])
             assert match is not None
             flag, rest = match.group(1), match.group(2).strip()
@@ -100,8 +107,15 @@ def seed_arguments() -> dict[str, tuple[DocFlag, ...]]:
             placeholder = rest.startswith("[") or (not rest and row[1].strip().startswith("["))
             example = any(re.search(rf"Example:\s*-{flag}\s+\S", line) for line in row)
             cells = {line.strip() for line in row}
-            required = ("Yes" if "Yes" in cells else "Conditional" if "Condition" in cells
-                        else "No" if "No" in cells else "?")
+            required = (
+                "Yes"
+                if "Yes" in cells
+                else "Conditional"
+                if "Condition" in cells
+                else "No"
+                if "No" in cells
+                else "?"
+            )
             rows.append(DocFlag(flag, placeholder or example, required))
         tables[name] = tuple(rows)
     return tables
@@ -171,8 +185,10 @@ def test_spot_checked_values_requirements_and_groups() -> None:
     assert command("approveWork").one_of == (("approvefile", "assignment", "successfile"),)
     assert command("rejectWork").one_of == (("assignment", "rejectfile"),)
     assert command("extendHITs").one_of == (("assignments", "hours"),)
-    assert command("assignQualification").one_of == (("input", "qualtypeid"),
-                                                     ("scorefile", "workerid"))
+    assert command("assignQualification").one_of == (
+        ("input", "qualtypeid"),
+        ("scorefile", "workerid"),
+    )
     bonus = command("grantBonus")
     assert all(f.required for f in bonus.flags if f.name != "sandbox")
     assert command("unblockWorker").flag("reason").value is not None
@@ -191,12 +207,23 @@ def test_every_command_documents_sandbox_and_no_flag_named_help() -> None:
 
 def test_confirming_and_money_commands() -> None:
     assert {c.name for c in CLT_COMMANDS if c.confirms} == {
-        "approveWork", "rejectWork", "reviewResults", "deleteHITs", "resetAccount",
-        "approveQualificationRequests", "rejectQualificationRequests",
+        "approveWork",
+        "rejectWork",
+        "reviewResults",
+        "deleteHITs",
+        "resetAccount",
+        "approveQualificationRequests",
+        "rejectQualificationRequests",
     }
     assert {c.name for c in CLT_COMMANDS if c.spends_money} == {
-        "loadHITs", "extendHITs", "grantBonus", "approveWork", "reviewResults", "deleteHITs",
-        "resetAccount", "updateHITs",
+        "loadHITs",
+        "extendHITs",
+        "grantBonus",
+        "approveWork",
+        "reviewResults",
+        "deleteHITs",
+        "resetAccount",
+        "updateHITs",
     }
     # A confirming command can always be made unattended with -force (DESIGN §8).
     for cmd in CLT_COMMANDS:
@@ -281,8 +308,9 @@ def test_spec_accepts_more_flags_but_refuses_a_clash() -> None:
 
 def test_check_one_of() -> None:
     approve = command("approveWork")
-    with pytest.raises(UsageError, match="approveWork: give -approvefile, -assignment or "
-                                         "-successfile") as info:
+    with pytest.raises(
+        UsageError, match="approveWork: give -approvefile, -assignment or -successfile"
+    ) as info:
         check_one_of(approve, {"approvefile": None, "assignment": None, "force": True})
     assert "approveWork -help" in info.value.one_line()
     check_one_of(approve, {"successfile": "a.success"})
@@ -433,8 +461,11 @@ def test_one_of_comes_before_not_implemented(mturkmake_project: Project) -> None
 def test_single_and_double_dash_flags(mturkmake_project: Project, argv: list[str]) -> None:
     parsed = _parse_command(command("loadHITs").spec(_handler), [*argv, "-maxhits", "2"])
     assert parsed is not None
-    assert (parsed["input"], parsed["question"], parsed["maxhits"]) == ("a.input", "a.question",
-                                                                         "2")
+    assert (parsed["input"], parsed["question"], parsed["maxhits"]) == (
+        "a.input",
+        "a.question",
+        "2",
+    )
     assert parsed["preview"] is False
     placeholder_only("loadHITs")
     result = run(mturkmake_project, "loadHITs", *argv)
@@ -443,15 +474,17 @@ def test_single_and_double_dash_flags(mturkmake_project: Project, argv: list[str
 
 
 def test_double_dash_abbreviation_refused(mturkmake_project: Project) -> None:
-    result = run(mturkmake_project, "loadHITs", "--inp", "a.input", "-question", "q",
-                 "-properties", "p")
+    result = run(
+        mturkmake_project, "loadHITs", "--inp", "a.input", "-question", "q", "-properties", "p"
+    )
     assert result.exit_code == 2
     assert "unrecognized arguments: --inp" in result.stderr
 
 
 def test_single_dash_abbreviation_refused(mturkmake_project: Project) -> None:
-    result = run(mturkmake_project, "loadHITs", "-inp", "a.input", "-question", "q",
-                 "-properties", "p")
+    result = run(
+        mturkmake_project, "loadHITs", "-inp", "a.input", "-question", "q", "-properties", "p"
+    )
     assert result.exit_code == 2
     assert "unrecognized arguments: -inp" in result.stderr
 
@@ -462,5 +495,6 @@ def test_the_placeholder_handler_raises_not_implemented() -> None:
         handler({"workerid": "A1", "reason": "r", "sandbox": False}, None)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="give -approvefile or -qualRequest"):
         clt_placeholders.PlaceholderHandler(command("approveQualificationRequests"))(
-            {"approvefile": None, "qualRequest": None}, None  # type: ignore[arg-type]
+            {"approvefile": None, "qualRequest": None},
+            None,  # type: ignore[arg-type]
         )

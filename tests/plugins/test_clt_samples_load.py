@@ -44,16 +44,23 @@ def test_sample_loads_unchanged(mturkmake_project: Project, name: str) -> None:
         if path.suffix in (".input", ".question", ".properties", ".htm"):
             shutil.copy(path, project.root / path.name)
     project.write({"mturkmake.toml": project_toml()})
-    args = ("loadHITs", "-label", name, "-input", f"{name}.input", "-question",
-            f"{name}.question", "-properties", f"{name}.properties")
+    args = (
+        "loadHITs",
+        "-label",
+        name,
+        "-input",
+        f"{name}.input",
+        "-question",
+        f"{name}.question",
+        "-properties",
+        f"{name}.properties",
+    )
     result = project.run(*args)
     assert result.exit_code == 0, result.output
     rows = _rows(source / f"{name}.input")
     hits = marketplace_hits(project.root)
     assert len(hits) == rows
-    assert sorted(success_ids(project.path(f"{name}.success"))) == sorted(
-        h["HITId"] for h in hits
-    )
+    assert sorted(success_ids(project.path(f"{name}.success"))) == sorted(h["HITId"] for h in hits)
     assert f"Successfully loaded {rows} HITs." in result.stdout
     # The sample's input, question and properties are untouched.
     for suffix in (".input", ".question", ".properties"):
@@ -73,9 +80,17 @@ def test_a_clt_made_success_is_adopted_not_reposted(mturkmake_project: Project) 
         shutil.copy(path, project.root / path.name)
     project.write({"mturkmake.toml": project_toml()})
     listed = success_ids(project.path("external_hit.success"))
-    result = project.run("loadHITs", "-label", "external_hit", "-input", "external_hit.input",
-                         "-question", "external_hit.question", "-properties",
-                         "external_hit.properties")
+    result = project.run(
+        "loadHITs",
+        "-label",
+        "external_hit",
+        "-input",
+        "external_hit.input",
+        "-question",
+        "external_hit.question",
+        "-properties",
+        "external_hit.properties",
+    )
     assert result.exit_code == 0, result.output
     rows = _rows(source / "external_hit.input")
     assert len(marketplace_hits(project.root)) == rows - len(listed)

@@ -550,6 +550,9 @@ def test_too_few_checked_answers_judge_nobody(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, gold_columns={"q": "truth"}, min_checked_answers=3)
     verdicts = AnswerKeyEvaluator().evaluate(batch, ctx)
     assert {a: v.decision for a, v in verdicts.items()} == {
-        "FEW0": "approve", "FEW1": "approve",
-        "MANY0": "reject", "MANY1": "reject", "MANY2": "reject",
+        "FEW0": "approve",
+        "FEW1": "approve",
+        "MANY0": "reject",
+        "MANY1": "reject",
+        "MANY2": "reject",
     }

@@ -139,8 +139,15 @@ def test_twelve_rows_then_every_rerun_creates_nothing(mturkmake_project: Project
     delete_ledger(project.root)
     again("-B", "survey.success")
     delete_ledger(project.root)
-    again("loadHITs", "-input", "survey.input", "-question", "survey.question",
-          "-properties", "survey.properties")
+    again(
+        "loadHITs",
+        "-input",
+        "survey.input",
+        "-question",
+        "survey.question",
+        "-properties",
+        "survey.properties",
+    )
 
 
 def test_appending_three_rows_creates_exactly_three(mturkmake_project: Project) -> None:
@@ -219,8 +226,12 @@ def test_changed_question_creates_nothing_and_says_so(mturkmake_project: Project
     assert "3 existing HITs were made from an earlier" in result.stderr
     assert "updateHITs" in result.stderr
     assert _count(project) == 3
-    project.write({"survey.question": QUESTION,
-                   "survey.properties": PROPERTIES.replace("reward:0.02", "reward:0.05")})
+    project.write(
+        {
+            "survey.question": QUESTION,
+            "survey.properties": PROPERTIES.replace("reward:0.02", "reward:0.05"),
+        }
+    )
     result = project.run("survey.success")
     assert result.exit_code == 0
     assert "3 existing HITs were made from an earlier" in result.stderr
@@ -235,8 +246,15 @@ def test_changed_question_creates_nothing_and_says_so(mturkmake_project: Project
 def test_clt_output_and_success_naming(mturkmake_project: Project) -> None:
     project = mturkmake_project
     project.write({**batch_files(3, name="MyHITs")})
-    result = project.run("loadHITs", "-input", "MyHITs.input", "-question", "MyHITs.question",
-                         "-properties", "MyHITs.properties")
+    result = project.run(
+        "loadHITs",
+        "-input",
+        "MyHITs.input",
+        "-question",
+        "MyHITs.question",
+        "-properties",
+        "MyHITs.properties",
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[:6] == [
@@ -259,10 +277,25 @@ def test_clt_output_and_success_naming(mturkmake_project: Project) -> None:
 def test_clt_input_without_dot_input_keeps_its_name(mturkmake_project: Project) -> None:
     project = mturkmake_project
     files = batch_files(2)
-    project.write({"mturkmake.toml": files["mturkmake.toml"], "data.tab": files["survey.input"],
-                   "q.xml": QUESTION, "p.txt": PROPERTIES})
-    result = project.run("loadHITs", "-input", "data.tab", "-question", "q.xml",
-                         "-properties", "p.txt", "-maxhits", "1")
+    project.write(
+        {
+            "mturkmake.toml": files["mturkmake.toml"],
+            "data.tab": files["survey.input"],
+            "q.xml": QUESTION,
+            "p.txt": PROPERTIES,
+        }
+    )
+    result = project.run(
+        "loadHITs",
+        "-input",
+        "data.tab",
+        "-question",
+        "q.xml",
+        "-properties",
+        "p.txt",
+        "-maxhits",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert len(success_ids(project.path("data.tab.success"))) == 1
     assert _count(project) == 1
@@ -271,8 +304,9 @@ def test_clt_input_without_dot_input_keeps_its_name(mturkmake_project: Project) 
 def test_clt_load_then_make_posts_nothing_twice(mturkmake_project: Project) -> None:
     project = mturkmake_project
     project.write(batch_files(4, name="x"))
-    result = project.run("loadHITs", "-input", "x.input", "-question", "x.question",
-                         "-properties", "x.properties")
+    result = project.run(
+        "loadHITs", "-input", "x.input", "-question", "x.question", "-properties", "x.properties"
+    )
     assert result.exit_code == 0, result.output
     for args in (("x.results",), ("x.success",), ("-B", "x.results"), ("x.results", "--wait")):
         made = project.run(*args)
@@ -307,9 +341,13 @@ def test_a_failed_row_goes_to_failure_and_exits_2(mturkmake_project: Project) ->
     project = mturkmake_project
     properties = PROPERTIES + "qualification.1:${qual}\nqualification.comparator.1:exists\n"
     good = "00000000000000000071"  # Worker_Locale exists on the local marketplace
-    project.write({**batch_files(0), "survey.properties": properties,
-                   "survey.input": f"question\tqual\na\t{good}\nb\tNOSUCHQUALIFICATION1\n"
-                                   f"c\t{good}\n"})
+    project.write(
+        {
+            **batch_files(0),
+            "survey.properties": properties,
+            "survey.input": f"question\tqual\na\t{good}\nb\tNOSUCHQUALIFICATION1\nc\t{good}\n",
+        }
+    )
     result = project.run("survey.success")
     assert result.exit_code == 2
     assert "survey.input:3" in result.stderr
@@ -337,18 +375,24 @@ def test_budget_stops_before_the_first_call(mturkmake_project: Project) -> None:
 
 def test_gold_columns_register_true_answers(mturkmake_project: Project) -> None:
     project = mturkmake_project
-    project.write({**batch_files(0),
-                   "mturkmake.toml": project_toml('gold_columns = {answer = "gold"}\n'),
-                   "survey.input": "question\tgold\nTwo plus two?\tfour\n"})
+    project.write(
+        {
+            **batch_files(0),
+            "mturkmake.toml": project_toml('gold_columns = {answer = "gold"}\n'),
+            "survey.input": "question\tgold\nTwo plus two?\tfour\n",
+        }
+    )
     result = project.run("survey.success")
     assert result.exit_code == 0, result.output
     (hit_id,) = success_ids(project.path("survey.success"))
     from mturkmake.marketplace.service import Marketplace
 
     marketplace = Marketplace(project.root / ".mturkmake" / "local-marketplace.db")
-    row = marketplace.store.connection().execute(
-        "SELECT truth FROM truths WHERE hit_id = ?", (hit_id,)
-    ).fetchone()
+    row = (
+        marketplace.store.connection()
+        .execute("SELECT truth FROM truths WHERE hit_id = ?", (hit_id,))
+        .fetchone()
+    )
     marketplace.close()
     assert row is not None
     assert "four" in row[0]
@@ -374,37 +418,75 @@ PREFLIGHT_CASES = {
     "input width": ({"survey.input": "question\tnote\nonly one value\n"}, "survey.input:2:"),
     "input empty": ({"survey.input": ""}, "survey.input:1:"),
     "properties syntax": ({"survey.properties": PROPERTIES + "titel:x\n"}, "survey.properties:9:"),
-    "title": ({"survey.properties": PROPERTIES.replace("Answer a question", "t" * 129)},
-              "survey.properties:1:"),
-    "description": ({"survey.properties": PROPERTIES.replace("Please provide a short answer.",
-                                                             TOO_LONG)}, "survey.properties:2:"),
-    "keywords": ({"survey.properties": PROPERTIES + "keywords:" + "k" * 1001 + "\n"},
-                 "survey.properties:9:"),
-    "annotation": ({"survey.properties": PROPERTIES.replace("${question}", "a" * 256)},
-                   "survey.properties:5:"),
-    "assignments": ({"survey.properties": PROPERTIES.replace("assignments:1", "assignments:0")},
-                    "survey.properties:4:"),
-    "assignmentduration": ({"survey.properties": PROPERTIES.replace(":3600", ":29")},
-                           "survey.properties:6:"),
-    "hitlifetime": ({"survey.properties": PROPERTIES.replace(":259200", ":31536001")},
-                    "survey.properties:7:"),
-    "autoapprovaldelay": ({"survey.properties": PROPERTIES.replace(":1296000", ":2592001")},
-                          "survey.properties:8:"),
-    "reward": ({"survey.properties": PROPERTIES.replace("reward:0.02", "reward:-1")},
-               "survey.properties:3:"),
-    "qualification count": ({"survey.properties": PROPERTIES + "".join(
-        f"qualification.{n}:00000000000000000071\nqualification.comparator.{n}:exists\n"
-        for n in range(1, 12))}, "survey.properties:"),
-    "comparator": ({"survey.properties": PROPERTIES + "qualification.1:00000000000000000071\n"
-                    "qualification.comparator.1:sortof\n"}, "survey.properties:10:"),
-    "template reference": ({"survey.question": QUESTION.replace("${question}", "${questoin}")},
-                           "survey.question:3:"),
-    "question xml": ({"survey.question": QUESTION.replace("</Text>", "</Txt>")},
-                     "survey.question merged with survey.input:2:"),
+    "title": (
+        {"survey.properties": PROPERTIES.replace("Answer a question", "t" * 129)},
+        "survey.properties:1:",
+    ),
+    "description": (
+        {"survey.properties": PROPERTIES.replace("Please provide a short answer.", TOO_LONG)},
+        "survey.properties:2:",
+    ),
+    "keywords": (
+        {"survey.properties": PROPERTIES + "keywords:" + "k" * 1001 + "\n"},
+        "survey.properties:9:",
+    ),
+    "annotation": (
+        {"survey.properties": PROPERTIES.replace("${question}", "a" * 256)},
+        "survey.properties:5:",
+    ),
+    "assignments": (
+        {"survey.properties": PROPERTIES.replace("assignments:1", "assignments:0")},
+        "survey.properties:4:",
+    ),
+    "assignmentduration": (
+        {"survey.properties": PROPERTIES.replace(":3600", ":29")},
+        "survey.properties:6:",
+    ),
+    "hitlifetime": (
+        {"survey.properties": PROPERTIES.replace(":259200", ":31536001")},
+        "survey.properties:7:",
+    ),
+    "autoapprovaldelay": (
+        {"survey.properties": PROPERTIES.replace(":1296000", ":2592001")},
+        "survey.properties:8:",
+    ),
+    "reward": (
+        {"survey.properties": PROPERTIES.replace("reward:0.02", "reward:-1")},
+        "survey.properties:3:",
+    ),
+    "qualification count": (
+        {
+            "survey.properties": PROPERTIES
+            + "".join(
+                f"qualification.{n}:00000000000000000071\nqualification.comparator.{n}:exists\n"
+                for n in range(1, 12)
+            )
+        },
+        "survey.properties:",
+    ),
+    "comparator": (
+        {
+            "survey.properties": PROPERTIES + "qualification.1:00000000000000000071\n"
+            "qualification.comparator.1:sortof\n"
+        },
+        "survey.properties:10:",
+    ),
+    "template reference": (
+        {"survey.question": QUESTION.replace("${question}", "${questoin}")},
+        "survey.question:3:",
+    ),
+    "question xml": (
+        {"survey.question": QUESTION.replace("</Text>", "</Txt>")},
+        "survey.question merged with survey.input:2:",
+    ),
     "question type": ({"survey.question": "<Survey/>\n"}, "survey.question merged with"),
-    "question size": ({"survey.input": "question\tnote\n" + "q" * 70_000 + "\tn\n",
-                       "survey.properties": PROPERTIES.replace("annotation:${question}\n", "")},
-                      "survey.question merged with survey.input:2:"),
+    "question size": (
+        {
+            "survey.input": "question\tnote\n" + "q" * 70_000 + "\tn\n",
+            "survey.properties": PROPERTIES.replace("annotation:${question}\n", ""),
+        },
+        "survey.question merged with survey.input:2:",
+    ),
 }
 
 
@@ -458,8 +540,12 @@ def test_production_spending_refuses_without_a_terminal(mturkmake_project: Proje
     # No terminal, no --yes: refused after the cost line, before any call (and no
     # credentials exist, so a call could not even be signed).
     project = mturkmake_project
-    project.write({**batch_files(2), "mturkmake.toml": 'endpoint = "production"\n'
-                   + project_toml().split("\n", 1)[1]})
+    project.write(
+        {
+            **batch_files(2),
+            "mturkmake.toml": 'endpoint = "production"\n' + project_toml().split("\n", 1)[1],
+        }
+    )
     result = project.run("survey.success")
     assert result.exit_code == 2
     assert "Cost: 2 HITs" in result.stdout
@@ -469,8 +555,13 @@ def test_production_spending_refuses_without_a_terminal(mturkmake_project: Proje
 
 def test_configured_key_columns(mturkmake_project: Project) -> None:
     project = mturkmake_project
-    project.write({**batch_files(0), "mturkmake.toml": project_toml('key_columns = ["id"]\n'),
-                   "survey.input": "id\tquestion\n1\tFirst?\n2\tSecond?\n"})
+    project.write(
+        {
+            **batch_files(0),
+            "mturkmake.toml": project_toml('key_columns = ["id"]\n'),
+            "survey.input": "id\tquestion\n1\tFirst?\n2\tSecond?\n",
+        }
+    )
     assert project.run("survey.success").exit_code == 0
     # The question text is not a key column: rewording it creates nothing and says so.
     project.write({"survey.input": "id\tquestion\n1\tFirst, reworded?\n2\tSecond?\n"})
@@ -493,10 +584,22 @@ def test_unknown_key_column_is_a_config_error(mturkmake_project: Project) -> Non
 def test_one_hit_type_per_distinct_type_properties(mturkmake_project: Project) -> None:
     project = mturkmake_project
     properties = PROPERTIES.replace("title:Answer a question", "title:Answer about ${topic}")
-    project.write({**batch_files(0), "survey.properties": properties,
-                   "survey.input": "question\ttopic\na\tcats\nb\tdogs\nc\tcats\n"})
-    result = project.run("loadHITs", "-input", "survey.input", "-question", "survey.question",
-                         "-properties", "survey.properties")
+    project.write(
+        {
+            **batch_files(0),
+            "survey.properties": properties,
+            "survey.input": "question\ttopic\na\tcats\nb\tdogs\nc\tcats\n",
+        }
+    )
+    result = project.run(
+        "loadHITs",
+        "-input",
+        "survey.input",
+        "-question",
+        "survey.question",
+        "-properties",
+        "survey.properties",
+    )
     assert result.exit_code == 0, result.output
     rows = [line.split("\t") for line in project.read("survey.success").splitlines()[1:]]
     types = [hit_type for _, hit_type in rows]
@@ -508,10 +611,18 @@ def test_one_hit_type_per_distinct_type_properties(mturkmake_project: Project) -
 
 def test_clt_preflight_error_is_one_line_and_writes_nothing(mturkmake_project: Project) -> None:
     project = mturkmake_project
-    project.write({**batch_files(3),
-                   "survey.question": QUESTION.replace("${question}", "${questoin}")})
-    result = project.run("loadHITs", "-input", "survey.input", "-question", "survey.question",
-                         "-properties", "survey.properties")
+    project.write(
+        {**batch_files(3), "survey.question": QUESTION.replace("${question}", "${questoin}")}
+    )
+    result = project.run(
+        "loadHITs",
+        "-input",
+        "survey.input",
+        "-question",
+        "survey.question",
+        "-properties",
+        "survey.properties",
+    )
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1

@@ -58,8 +58,11 @@ def _ledger(root: Path, sql: str) -> list[tuple[object, ...]]:
 
 def _pending(root: Path) -> list[tuple[object, ...]]:
     """The intents a killed run left without an outcome: (id, created_at)."""
-    return _ledger(root, "SELECT id, created_at FROM ledger_intent WHERE archived_at IS NULL "
-                         "AND id NOT IN (SELECT intent_id FROM ledger_outcome)")
+    return _ledger(
+        root,
+        "SELECT id, created_at FROM ledger_intent WHERE archived_at IS NULL "
+        "AND id NOT IN (SELECT intent_id FROM ledger_outcome)",
+    )
 
 
 def _start(root: Path) -> subprocess.Popen[bytes]:
@@ -72,8 +75,12 @@ def _start(root: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _kill_after(process: subprocess.Popen[bytes], db: Path, new_hits: int, rng: random.Random,
-                ) -> None:
+def _kill_after(
+    process: subprocess.Popen[bytes],
+    db: Path,
+    new_hits: int,
+    rng: random.Random,
+) -> None:
     """SIGKILL ``process`` once ``new_hits`` more HITs exist (or at a random early moment)."""
     goal = _hit_count(db) + new_hits
     deadline = time.monotonic() + 60
@@ -116,7 +123,11 @@ def test_sigkill_at_random_points_never_duplicates(tmp_path: Path) -> None:
             marketplace.close()
     final = subprocess.run(
         [sys.executable, "-m", "mturkmake", "survey.success"],
-        check=False, cwd=root, env=_env(), capture_output=True, timeout=300,
+        check=False,
+        cwd=root,
+        env=_env(),
+        capture_output=True,
+        timeout=300,
     )
     assert final.returncode == 0, final.stderr.decode()
     hits = marketplace_hits(root)
@@ -130,7 +141,8 @@ def test_sigkill_at_random_points_never_duplicates(tmp_path: Path) -> None:
     assert left_pending >= 1
     # The intent in flight when the clock jumped 25 hours was resolved by lookup only.
     for intent_id, created_at in in_flight_at_jump:
-        how = _ledger(root, "SELECT resolved_by, status FROM ledger_outcome WHERE intent_id = "
-                            f"{intent_id}")
+        how = _ledger(
+            root, f"SELECT resolved_by, status FROM ledger_outcome WHERE intent_id = {intent_id}"
+        )
         assert how, f"intent {intent_id} ({created_at}) is still unresolved"
         assert how[0][0] == "lookup", f"intent {intent_id} ({created_at}) resolved by {how}"

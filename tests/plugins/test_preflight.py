@@ -31,20 +31,22 @@ PROPERTIES = (
 INPUT = "question\nWhat?\nWhy?\n"
 
 
-def _files(tmp_path: Path, *, input: str = INPUT, question: str = FORM,
-           properties: str = PROPERTIES) -> tuple[SourceFile, SourceFile, SourceFile]:
+def _files(
+    tmp_path: Path, *, input: str = INPUT, question: str = FORM, properties: str = PROPERTIES
+) -> tuple[SourceFile, SourceFile, SourceFile]:
     out = []
-    for name, text in (("s.input", input), ("s.question", question),
-                       ("s.properties", properties)):
+    for name, text in (("s.input", input), ("s.question", question), ("s.properties", properties)):
         (tmp_path / name).write_text(text, encoding="utf-8")
         out.append(SourceFile(tmp_path / name, name))
     return out[0], out[1], out[2]
 
 
-def _run(tmp_path: Path, endpoint: EndpointKind = "local", limit: int | None = None,
-         **files: str) -> Prepared:
-    return preflight(*_files(tmp_path, **files), engine=VelocityEngine(),
-                     endpoint_kind=endpoint, limit=limit)
+def _run(
+    tmp_path: Path, endpoint: EndpointKind = "local", limit: int | None = None, **files: str
+) -> Prepared:
+    return preflight(
+        *_files(tmp_path, **files), engine=VelocityEngine(), endpoint_kind=endpoint, limit=limit
+    )
 
 
 def test_merges_every_row(tmp_path: Path) -> None:
@@ -93,8 +95,11 @@ def test_step2_limits_of_a_templated_value_name_the_row(tmp_path: Path) -> None:
 
 
 def test_step2_comes_before_the_template_check(tmp_path: Path) -> None:
-    error = _error(tmp_path, properties=PROPERTIES.replace("3600", "5"),
-                   question=FORM.replace("${question}", "${nope}"))
+    error = _error(
+        tmp_path,
+        properties=PROPERTIES.replace("3600", "5"),
+        question=FORM.replace("${question}", "${nope}"),
+    )
     assert error.file == "s.properties"
 
 
@@ -132,8 +137,11 @@ def test_step4_a_merged_question_that_is_not_xml(tmp_path: Path) -> None:
 
 
 def test_step4_a_question_over_65535_bytes(tmp_path: Path) -> None:
-    error = _error(tmp_path, input="question\nshort\n" + "y" * 70_000 + "\n",
-                   properties=PROPERTIES.replace("annotation:${question}\n", ""))
+    error = _error(
+        tmp_path,
+        input="question\nshort\n" + "y" * 70_000 + "\n",
+        properties=PROPERTIES.replace("annotation:${question}\n", ""),
+    )
     assert "s.input:3" in error.one_line()
     assert "65,535" in error.one_line() or "65535" in error.one_line()
 
@@ -169,8 +177,9 @@ def test_step4_http_external_url_is_refused_off_local(
 
 def test_templated_hit_type_properties_make_distinct_types(tmp_path: Path) -> None:
     properties = PROPERTIES.replace("title:Answer a question", "title:Answer about ${topic}")
-    prepared = _run(tmp_path, properties=properties,
-                    input="question\ttopic\na\tcats\nb\tdogs\nc\tcats\n")
+    prepared = _run(
+        tmp_path, properties=properties, input="question\ttopic\na\tcats\nb\tdogs\nc\tcats\n"
+    )
     titles = [hit.type_params["Title"] for hit in prepared.hits]
     assert titles == ["Answer about cats", "Answer about dogs", "Answer about cats"]
     assert prepared.referenced == ("question", "topic")

@@ -49,8 +49,12 @@ def test_reject_file_comments_and_released_exposure(mturkmake_project: Project) 
     fetched(project)
     ids = sorted(assignments(project))
     committed = exposure(project)
-    project.write({"reject.txt": "assignmentIdToReject\tassignmentIdToRejectComment\n"
-                                 f"{ids[0]}\tCopied text\n{ids[1]}\t\n"})
+    project.write(
+        {
+            "reject.txt": "assignmentIdToReject\tassignmentIdToRejectComment\n"
+            f"{ids[0]}\tCopied text\n{ids[1]}\t\n"
+        }
+    )
     result = project.run("rejectWork", "-rejectfile", "reject.txt", "-force")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -19,8 +19,9 @@ from tests.plugins.test_approve import (
 
 def clt_results(project: Project) -> str:
     """Fetch a ``.results`` with the CLT's getResults (no make-mode columns)."""
-    result = project.run("getResults", "-successfile", "survey.success", "-outputfile",
-                         "hand.results")
+    result = project.run(
+        "getResults", "-successfile", "survey.success", "-outputfile", "hand.results"
+    )
     assert result.exit_code == 0, result.output
     return project.read("hand.results")
 
@@ -31,8 +32,7 @@ def test_one_mark_rejects_exactly_that_assignment(mturkmake_project: Project) ->
     fetched(project)
     ids = sorted(assignments(project))
     victim = ids[3]
-    project.write({"hand.results": results_with_marks(clt_results(project),
-                                                      {victim: "Off topic"})})
+    project.write({"hand.results": results_with_marks(clt_results(project), {victim: "Off topic"})})
     result = project.run("reviewResults", "-resultsfile", "hand.results", "-force")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

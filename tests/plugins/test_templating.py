@@ -38,8 +38,9 @@ def _read_input(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def _sample(name: str) -> tuple[VelocityTemplate, list[str], list[dict[str, str]]]:
     folder = SAMPLES / name
-    template = _compile((folder / f"{name}.question").read_text(encoding="utf-8"),
-                        source=f"{name}.question")
+    template = _compile(
+        (folder / f"{name}.question").read_text(encoding="utf-8"), source=f"{name}.question"
+    )
     header, rows = _read_input(folder / f"{name}.input")
     return template, header, rows
 
@@ -50,8 +51,15 @@ def _sample(name: str) -> tuple[VelocityTemplate, list[str], list[dict[str, str]
 
 
 def test_the_samples_are_there() -> None:
-    assert HIT_SAMPLES == ["best_image", "external_hit", "helloworld", "image_category",
-                           "image_tagging", "simple_survey", "site_filter"]
+    assert HIT_SAMPLES == [
+        "best_image",
+        "external_hit",
+        "helloworld",
+        "image_category",
+        "image_tagging",
+        "simple_survey",
+        "site_filter",
+    ]
     assert len(TEMPLATE_FILES) == 12
 
 
@@ -84,8 +92,10 @@ def test_best_image_renders_each_image_three_times() -> None:
     template, _, rows = _sample("best_image")
     out = template.render(rows[0])
     assert out.count("sample-bestimage-image2.jpg") == 3
-    assert ("<DataURL>http://s3.amazonaws.com/mturk/samples/bestimage/"
-            "sample-bestimage-image3.jpg</DataURL>") in out
+    assert (
+        "<DataURL>http://s3.amazonaws.com/mturk/samples/bestimage/"
+        "sample-bestimage-image3.jpg</DataURL>"
+    ) in out
 
 
 def test_image_tagging_foreach_range_and_if() -> None:
@@ -136,8 +146,9 @@ def test_site_filter_qual_answer_uses_velocity_count_from_one() -> None:
 def test_sample_properties_annotation_merges_raw_values() -> None:
     # The CLT merged `annotation` with the raw values (no escaping).
     engine = _engine()
-    template = engine.compile("${image1},${image2},${image3}", source="best_image.properties",
-                              first_line=10, escape=False)
+    template = engine.compile(
+        "${image1},${image2},${image3}", source="best_image.properties", first_line=10, escape=False
+    )
     assert template.render({"image1": "a&b", "image2": "<x>", "image3": "c"}) == "a&b,<x>,c"
     with pytest.raises(FormatError) as info:
         template.check(["image1", "image2"])
@@ -153,7 +164,7 @@ def test_sample_properties_annotation_merges_raw_values() -> None:
 def test_values_escape_only_amp_lt_gt_and_raw_is_untouched() -> None:
     template = _compile("[${q}] [$q] [${q_raw}] [$q_raw]")
     out = template.render({"q": """AT&T <b>"it's"</b> &lt;"""})
-    escaped = "AT&amp;T &lt;b&gt;\"it's\"&lt;/b&gt; &amp;lt;"
+    escaped = 'AT&amp;T &lt;b&gt;"it\'s"&lt;/b&gt; &amp;lt;'
     raw = """AT&T <b>"it's"</b> &lt;"""
     assert out == f"[{escaped}] [{escaped}] [{raw}] [{raw}]"
 
@@ -210,8 +221,14 @@ def test_formatter_lists_limits_and_alternators() -> None:
     assert len(warnings) == 1
     assert "$nothing is neither" in warnings[0]
     assert template.render({}).split("|") == [
-        "a, b and c", "a; b; c", "a, b or c", "ab...", "abcdefgh", "dflt",
-        "odd even odd ", "xyx",
+        "a, b and c",
+        "a; b; c",
+        "a, b or c",
+        "ab...",
+        "abcdefgh",
+        "dflt",
+        "odd even odd ",
+        "xyx",
     ]
 
 
@@ -418,8 +435,7 @@ def test_importing_the_plugin_does_not_import_airspeed() -> None:
         "engines[0].compile('${x}', source='t')\n"
         "assert 'airspeed' in sys.modules\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -447,18 +463,28 @@ def test_configure_refuses_an_unknown_strict_mode(tmp_path: Path) -> None:
     from mturkmake.core.config import Config, ProjectTable, build_config
 
     table = ProjectTable(values={"strict_references": "loose"}, source=tmp_path / "mturkmake.toml")
-    config = build_config(tmp_path, keys=templating.mturkmake_config_keys(), table=table,
-                          environ={})
+    config = build_config(
+        tmp_path, keys=templating.mturkmake_config_keys(), table=table, environ={}
+    )
     with pytest.raises(ConfigError) as info:
         templating.mturkmake_configure(config)
     assert "strict_references must be one of formal, all, off, not 'loose'" in str(info.value)
     assert info.value.file == str(tmp_path / "mturkmake.toml")
-    ok = Config(root=tmp_path, endpoint="local", endpoint_kind="local", endpoint_url=None,
-                values={"strict_references": "all"}, sources={})
+    ok = Config(
+        root=tmp_path,
+        endpoint="local",
+        endpoint_kind="local",
+        endpoint_url=None,
+        values={"strict_references": "all"},
+        sources={},
+    )
     templating.mturkmake_configure(ok)  # accepted: no exception
 
 
 def test_unterminated_xml_comment_runs_to_the_end() -> None:
     template = _compile("${a}\n<!-- ${b}\n${c}")
     assert [(r.name, r.in_comment) for r in template.references()] == [
-        ("a", False), ("b", True), ("c", True)]
+        ("a", False),
+        ("b", True),
+        ("c", True),
+    ]

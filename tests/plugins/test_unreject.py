@@ -41,7 +41,9 @@ def test_unreject_pays_and_the_projection_shows_it(mturkmake_project: Project) -
     assert built.exit_code == 0, built.output
     (row,) = approved_rows(project.path("survey.approved"))
     assert (row["decision"], row["evaluator"], row["feedback"]) == (
-        "approved", "unreject", "Sorry, my mistake"
+        "approved",
+        "unreject",
+        "Sorry, my mistake",
     )
     again = project.run("unreject", only)
     assert again.exit_code == 2
