@@ -312,7 +312,8 @@ class Crowd:
         found = [
             Event(r["time"], r["kind"], r["id"])
             for r in tx.all(
-                "SELECT * FROM (SELECT 'submit' AS kind, id, planned_submit AS time FROM assignments "
+                "SELECT * FROM (SELECT 'submit' AS kind, id, planned_submit AS time "
+                "FROM assignments "
                 "WHERE state = 'Accepted' AND planned_submit IS NOT NULL "
                 "ORDER BY planned_submit, id LIMIT 1) UNION ALL "
                 "SELECT * FROM (SELECT 'abandon', id, deadline FROM assignments WHERE state = "

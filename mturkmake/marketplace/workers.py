@@ -69,7 +69,9 @@ def notify(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
             failures.append(
                 {
                     "NotifyWorkersFailureCode": "HardFailure",
-                    "NotifyWorkersFailureMessage": f"Worker {worker} has not done work for this Requester.",
+                    "NotifyWorkersFailureMessage": (
+                        f"Worker {worker} has not done work for this Requester."
+                    ),
                     "WorkerId": worker,
                 }
             )
