@@ -49,7 +49,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
     "mturkmake.plugins.load_hits",
-    "mturkmake.plugins.approve",
+    "mturkmake.plugins.approved_rule",
     "mturkmake.plugins.approve_work",
     "mturkmake.plugins.reject_work",
     "mturkmake.plugins.review_results",

@@ -11,7 +11,7 @@ Built-ins (config ``evaluators``, default ``["reject-column"]``):
   fills ``Assignment.row`` from ``%.review`` (a hand-edited copy of the results) when it exists,
   else from a final ``%.results``. A non-blank ``reject`` cell rejects, with the ``feedback`` cell
   as the reason; unmarked approves.
-- ``answer-key`` (:class:`~mturkmake.plugins.answer_key.AnswerKeyEvaluator`): per-worker accuracy
+- ``answer-key`` (:class:`~mturkmake.mturk.answer_key.AnswerKeyEvaluator`): per-worker accuracy
   against known answers (``gold_columns`` or a ``%.gold`` file) checked against ``min_accuracy``.
 - ``approve-all`` (:class:`ApproveAllEvaluator`).
 
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, ConfirmationRefused, PluginError
 from mturkmake.hookspecs import Assignment, ConfigKey, Context, Verdict, hookimpl
-from mturkmake.plugins.answer_key import (
+from mturkmake.mturk.answer_key import (
     DEFAULT_MIN_ACCURACY,
     DEFAULT_MIN_CHECKED,
     AnswerKeyEvaluator,

@@ -6,9 +6,9 @@
 - ``mturkmake survey.results`` (rule ``%.results: %.success``) writes the CLT's columns
   plus ``Input.<column>`` (the raw input values the ledger recorded for each HIT's row).
   Assignments are cached in ``state.db``; a poll fetches only the HITs not yet final
-  (:mod:`mturkmake.plugins.results_cache`). The target is *incomplete* until every HIT is
+  (:mod:`mturkmake.mturk.results_cache`). The target is *incomplete* until every HIT is
   final. ``--wait[=TIMEOUT]`` / ``--poll SECONDS`` poll until final
-  (:mod:`mturkmake.plugins.waiting`); Ctrl-C leaves the target incomplete, never partial.
+  (:mod:`mturkmake.mturk.waiting`); Ctrl-C leaves the target incomplete, never partial.
 
 Times are written in config ``results_timezone`` (an IANA name; unset or ``local``: the
 machine's zone, as the CLT did). This module is loaded on every run: everything heavy
@@ -39,8 +39,8 @@ from mturkmake.formats.results import (
 )
 from mturkmake.formats.success import SuccessRow, read_success
 from mturkmake.hookspecs import CommandSpec, ConfigKey, Context, Event, Flag, Job, Outcome, Rule
+from mturkmake.mturk.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
 from mturkmake.plugins import clt_catalog
-from mturkmake.plugins.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
 
 __all__ = [
     "ANSWER_PREFIX_FLAG",
@@ -296,8 +296,8 @@ def batch_inputs(config: Config, input_rel: str, success_rel: str) -> BatchInput
     """
     if not (config.state_dir / STATE_FILE).exists():
         return BatchInputs({}, ())
-    from mturkmake.core.ledger import open_ledger
-    from mturkmake.plugins.batch import batch_rows, known_batches
+    from mturkmake.mturk.batch import batch_rows, known_batches
+    from mturkmake.mturk.ledger import open_ledger
 
     with open_ledger(config.state_dir, config.endpoint) as ledger:
         known = known_batches(ledger, input_rel)
@@ -323,8 +323,8 @@ def _input_header(path: Path) -> tuple[str, ...]:
 
 
 def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (:func:`mturkmake.plugins.client.run_client`)."""
-    from mturkmake.plugins.client import run_client
+    """The run's MTurk client (:func:`mturkmake.mturk.endpoint.run_client`)."""
+    from mturkmake.mturk.endpoint import run_client
 
     return run_client(ctx)
 
@@ -414,8 +414,8 @@ def build_results(job: Job) -> Outcome:
 
 
 def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
-    from mturkmake.core.ledger import utc_now
-    from mturkmake.plugins.waiting import (
+    from mturkmake.mturk.ledger import utc_now
+    from mturkmake.mturk.waiting import (
         ProgressView,
         auto_approval_warning,
         wait_settings,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, ConfirmationRefused, MturkmakeError, UsageError
 from mturkmake.hookspecs import CommandSpec, ConfigKey, Event, Job, Outcome, Rule, hookimpl
-from mturkmake.plugins.batch import (
+from mturkmake.mturk.batch import (
     BatchRow,
     PlanRow,
     additions,
@@ -33,14 +33,14 @@ from mturkmake.plugins.batch import (
     plan_batch,
     row_keys,
 )
-from mturkmake.plugins.preflight import PreparedHIT, SourceFile, preflight
+from mturkmake.mturk.preflight import PreparedHIT, SourceFile, preflight
 
 if TYPE_CHECKING:
     import argparse
 
     from mturkmake.core.config import Config
-    from mturkmake.core.ledger import Ledger
     from mturkmake.hookspecs import Context, TemplateEngine
+    from mturkmake.mturk.ledger import Ledger
 
 WORKER_SITES = {
     "production": "https://www.mturk.com",
@@ -115,7 +115,7 @@ def _engine(ctx: Context) -> TemplateEngine:
 
 
 def _client(ctx: Context) -> Any:
-    from mturkmake.plugins.client import run_client
+    from mturkmake.mturk.endpoint import run_client
 
     return run_client(ctx)
 
@@ -127,9 +127,9 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         load failed (the caller writes the projection and exits 2).
     :raises MturkmakeError: a failure before any side effect (nothing was sent).
     """
-    from mturkmake.plugins import spending
-    from mturkmake.plugins.client import open_run_ledger
-    from mturkmake.plugins.hit_types import (
+    from mturkmake.mturk import money as spending
+    from mturkmake.mturk.endpoint import open_run_ledger
+    from mturkmake.mturk.hits import (
         adopt_success,
         creation_cost,
         load_recoveries,
@@ -253,8 +253,8 @@ def _send(
 ) -> None:
     """One ledger intent per HIT; a failed row is recorded and the others go on (CLT)."""
     from mturkmake.errors import ServiceError
-    from mturkmake.plugins.hit_types import HitTypes, create_hit, register_truth
-    from mturkmake.plugins.spending import budget_of
+    from mturkmake.mturk.hits import HitTypes, create_hit, register_truth
+    from mturkmake.mturk.money import budget_of
 
     console = _Console(ctx, request.clt)
     types = HitTypes(client)

@@ -176,11 +176,11 @@ def advance(args: Mapping[str, Any], ctx: Context) -> int:
 
 def reset(args: Mapping[str, Any], ctx: Context) -> int:
     """Empty the marketplace: a fresh balance, clock and crowd, as on first use."""
-    from mturkmake.core.ledger import open_ledger
     from mturkmake.core.state import StateDB
     from mturkmake.marketplace.inprocess import open_local_marketplace
-    from mturkmake.plugins.batch import known_batches
-    from mturkmake.plugins.results_cache import ResultsCache
+    from mturkmake.mturk.batch import known_batches
+    from mturkmake.mturk.ledger import open_ledger
+    from mturkmake.mturk.results_cache import ResultsCache
     from mturkmake.plugins.switch_endpoint import archive_target_names
 
     marketplace = open_local_marketplace(ctx.config)

@@ -24,8 +24,8 @@ from typing import Any
 
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, hookimpl
-from mturkmake.plugins.decisions import Decider, Order, open_decider
-from mturkmake.plugins.review_prompts import ask_comment, confirm, error, say
+from mturkmake.mturk.decisions import Decider, Order, open_decider
+from mturkmake.mturk.prompts import ask_comment, confirm, error, say
 
 __all__ = ["handle_reject_work"]
 

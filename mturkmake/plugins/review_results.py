@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, hookimpl
-from mturkmake.plugins.decisions import Order, open_decider
-from mturkmake.plugins.review_prompts import confirm, error, say
+from mturkmake.mturk.decisions import Order, open_decider
+from mturkmake.mturk.prompts import confirm, error, say
 
 __all__ = ["handle_review_results"]
 

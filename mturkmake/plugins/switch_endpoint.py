@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 from mturkmake.core.config import classify_endpoint
 from mturkmake.core.fsio import ProjectLock
-from mturkmake.core.ledger import open_ledger
 from mturkmake.errors import LedgerError, UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Event, Flag, hookimpl
+from mturkmake.mturk.ledger import open_ledger
 
 #: The targets a batch's rules make (DESIGN §2); hand-written files are left alone.
 TARGET_SUFFIXES = ("success", "failure", "results", "approved", "preview.html")

@@ -13,7 +13,7 @@ from mturkmake.core.config import CORE_KEYS, Config, ProjectTable, build_config
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ConfigError, ConfirmationRefused, FormatError, PluginError
 from mturkmake.hookspecs import Assignment, Context, Verdict
-from mturkmake.plugins.answer_key import (
+from mturkmake.mturk.answer_key import (
     GOLD_FILE_OPTION,
     AnswerKeyEvaluator,
     answers_match,

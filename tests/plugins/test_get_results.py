@@ -16,14 +16,14 @@ import pytest
 
 from mturkmake.formats.results import ASSIGNMENT_COLUMNS, HIT_COLUMNS, open_results
 from mturkmake.formats.success import SuccessRow, write_success
+from mturkmake.mturk.results_cache import Fetcher
 from mturkmake.plugins.get_results import (
     BatchInputs,
     completion_lines,
     render_results,
 )
-from mturkmake.plugins.results_cache import Fetcher
 from mturkmake.testing import Project
-from tests.plugins.test_results_cache import Local, open_local
+from tests.mturk.test_results_cache import Local, open_local
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 CLT_RESULTS = SHARED / "clt-samples" / "samples" / "external_hit" / "external_hit.results"
@@ -58,7 +58,7 @@ from mturkmake import hookimpl
 
 @hookimpl(tryfirst=True)
 def mturkmake_make_client(config):
-    from mturkmake.plugins.client import make_client
+    from mturkmake.mturk.endpoint import make_client
     client = make_client(config)
     log = config.root / "calls.log"
 
@@ -379,7 +379,7 @@ def test_missing_success_file_is_one_line_exit_2(mturkmake_project: Project) -> 
 
 
 def test_completion_lines_without_work() -> None:
-    from mturkmake.plugins.results_cache import Snapshot
+    from mturkmake.mturk.results_cache import Snapshot
 
     assert completion_lines(Snapshot(())) == [
         "Assignments completed: 0/0 (0%)",

@@ -9,10 +9,10 @@ import pytest
 
 from mturkmake.core.config import Config
 from mturkmake.core.fsio import ProjectLock
-from mturkmake.core.ledger import Recoveries, open_ledger
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ConfigError, EndpointError, LedgerError, LockTimeout, UsageError
 from mturkmake.hookspecs import Context, Event, hookimpl
+from mturkmake.mturk.ledger import Recoveries, open_ledger
 from mturkmake.plugins import switch_endpoint as plugin
 
 BATCH = "survey.input"

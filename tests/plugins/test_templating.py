@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from mturkmake.errors import ConfigError, FormatError
+from mturkmake.formats.velocity import Reference
 from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
 from mturkmake.plugins import templating
 from mturkmake.plugins.templating import VelocityEngine, VelocityTemplate, escape
-from mturkmake.plugins.velocity_refs import Reference
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples" / "samples"
 TODAY = datetime(2026, 11, 22, 23, 51, 28, tzinfo=timezone.utc)

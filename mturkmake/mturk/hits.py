@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake import fees
-from mturkmake.core.recovery import Recoveries
 from mturkmake.errors import MturkmakeError
-from mturkmake.plugins.batch import (
+from mturkmake.mturk.batch import (
     CREATE_OPERATION,
     EXPIRE_OPERATION,
     ROW_NOTE,
@@ -30,13 +29,14 @@ from mturkmake.plugins.batch import (
     pair_adopted,
     question_digest,
 )
-from mturkmake.plugins.client import ledger_call, service_call
+from mturkmake.mturk.endpoint import ledger_call, service_call
+from mturkmake.mturk.recovery import Recoveries
 
 if TYPE_CHECKING:
     from mturkmake.core.config import Config
-    from mturkmake.core.ledger import Ledger
-    from mturkmake.plugins.preflight import PreparedHIT
-    from mturkmake.plugins.spending import Cost
+    from mturkmake.mturk.ledger import Ledger
+    from mturkmake.mturk.money import Cost
+    from mturkmake.mturk.preflight import PreparedHIT
 
 
 class HitTypes:
@@ -69,7 +69,7 @@ class HitTypes:
 def load_recoveries() -> Recoveries:
     """The recovery table for a load: DESIGN §3's standard one (every operation, so pending
     intents of other commands are resolved too)."""
-    from mturkmake.plugins.recoveries import standard_recoveries
+    from mturkmake.mturk.lookups import standard_recoveries
 
     return standard_recoveries()
 
@@ -111,7 +111,7 @@ def register_truth(
 
 def creation_cost(hits: Sequence[PreparedHIT]) -> Cost:
     """The most creating ``hits`` can cost, grouped by reward, assignments and Masters."""
-    from mturkmake.plugins.spending import Cost, hits_cost
+    from mturkmake.mturk.money import Cost, hits_cost
 
     groups: dict[tuple[Decimal, int, bool], int] = {}
     for hit in hits:
@@ -203,7 +203,7 @@ def adopt_success(
     """Record the HITs of an existing ``.success`` the ledger does not know; how many.
 
     A fresh clone or a deleted ``.mturkmake/``: each listed HIT is matched to a row by its
-    Question (GetHIT), else by order (:func:`~mturkmake.plugins.batch.pair_adopted`), and
+    Question (GetHIT), else by order (:func:`~mturkmake.mturk.batch.pair_adopted`), and
     recorded as adopted — never created again.
     """
     from mturkmake.formats.success import read_success

@@ -24,21 +24,21 @@ from typing import Any
 import pytest
 
 from mturkmake.core.config import Config, RetrySettings
-from mturkmake.core.ledger import (
+from mturkmake.errors import BudgetExceeded, EndpointError, LedgerError, ServiceError
+from mturkmake.mturk.endpoint import (
+    ledger_call,
+    make_client,
+    open_run_ledger,
+    service_call,
+    token_retry,
+)
+from mturkmake.mturk.ledger import (
     Intent,
     Ledger,
     Recoveries,
     Resolution,
     open_ledger,
     request_token,
-)
-from mturkmake.errors import BudgetExceeded, EndpointError, LedgerError, ServiceError
-from mturkmake.plugins.client import (
-    ledger_call,
-    make_client,
-    open_run_ledger,
-    service_call,
-    token_retry,
 )
 from tests.plugins.mturk_double import MTurkDouble
 
@@ -212,9 +212,9 @@ CHILD = textwrap.dedent(
     import sys
     from pathlib import Path
     from mturkmake.core.config import Config, RetrySettings
-    from mturkmake.core.ledger import Recoveries
+    from mturkmake.mturk.ledger import Recoveries
     from mturkmake.errors import LedgerError
-    from mturkmake.plugins.client import make_client, open_run_ledger, ledger_call, token_retry
+    from mturkmake.mturk.endpoint import make_client, open_run_ledger, ledger_call, token_retry
 
     url, root, subject = sys.argv[1:4]
     params = dict(Title="Tag a picture", Description="Say what you see", Reward="0.50",
@@ -601,8 +601,8 @@ def test_adopted_and_reset_entries(tmp_path: Path) -> None:
 
 
 def _first_token(state_dir: Path, subject: str) -> str:
-    from mturkmake.core.ledger import Recoveries as _Recoveries
-    from mturkmake.core.ledger import open_ledger as _open
+    from mturkmake.mturk.ledger import Recoveries as _Recoveries
+    from mturkmake.mturk.ledger import open_ledger as _open
 
     ledger = _open(state_dir, "local")
     try:
@@ -625,7 +625,7 @@ def test_tokens_derive_from_the_intent_not_from_call_order(tmp_path: Path) -> No
 
 
 def test_an_archived_intent_gets_a_new_token(tmp_path: Path) -> None:
-    from mturkmake.core.ledger import open_ledger as _open
+    from mturkmake.mturk.ledger import open_ledger as _open
 
     before = _first_token(tmp_path, "r1")
     ledger = _open(tmp_path, "local")

@@ -3,7 +3,7 @@
 Shared by the ``%.approved`` rule and the CLT commands approveWork, rejectWork, reviewResults
 and ``unreject``. Every approval or rejection is one ledger intent (``ApproveAssignment`` or
 ``RejectAssignment``, subject = the assignment id) recorded before the call and resolved
-after; a pending one is resolved by :meth:`~mturkmake.core.ledger.Ledger.recover` (lookup by
+after; a pending one is resolved by :meth:`~mturkmake.mturk.ledger.Ledger.recover` (lookup by
 GetAssignment, never a second call). Before an intent is recorded, :class:`Decider` checks
 that *no* decision of either kind exists for the assignment on this endpoint, in any batch,
 and asks MTurk for the assignment's status: work that was auto-approved or decided on the
@@ -28,11 +28,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from mturkmake import fees
-from mturkmake.core.exposure import to_cents
-from mturkmake.core.ledger import Intent, Ledger
 from mturkmake.errors import LedgerError, ServiceError
-from mturkmake.plugins.batch import CREATE_OPERATION, ROW_NOTE
-from mturkmake.plugins.client import ledger_call, service_call
+from mturkmake.mturk.batch import CREATE_OPERATION, ROW_NOTE
+from mturkmake.mturk.endpoint import ledger_call, service_call
+from mturkmake.mturk.exposure import to_cents
+from mturkmake.mturk.ledger import Intent, Ledger
 from mturkmake.plugins.evaluators import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ def _utc(value: Any) -> datetime | None:
 class Decider:
     """Decides assignments once each, with one run's ledger and client.
 
-    Call :meth:`~mturkmake.core.ledger.Ledger.recover` on the ledger first.
+    Call :meth:`~mturkmake.mturk.ledger.Ledger.recover` on the ledger first.
     """
 
     def __init__(self, ledger: Ledger, client: Any) -> None:
@@ -306,7 +306,7 @@ class Decider:
     def mark_changed(self) -> None:
         """Mark the ``.results``/``.approved`` of every batch this run decided in incomplete:
         their statuses changed remotely (DESIGN §2)."""
-        from mturkmake.plugins.results_cache import mark_batch_changed
+        from mturkmake.mturk.results_cache import mark_batch_changed
 
         by_success: dict[str, set[str]] = {}
         for hit_id in self.changed:
@@ -493,8 +493,8 @@ class Decider:
 
 
 def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (:func:`mturkmake.plugins.client.run_client`)."""
-    from mturkmake.plugins.client import run_client
+    """The run's MTurk client (:func:`mturkmake.mturk.endpoint.run_client`)."""
+    from mturkmake.mturk.endpoint import run_client
 
     return run_client(ctx)
 
@@ -503,8 +503,8 @@ def make_client(ctx: Context) -> Any:
 def open_decider(ctx: Context) -> Iterator[Decider]:
     """A :class:`Decider` for one run: client, ledger, pending intents resolved first, and
     unreleased rejections released; the ledger is closed afterwards."""
-    from mturkmake.plugins.client import open_run_ledger
-    from mturkmake.plugins.recoveries import standard_recoveries
+    from mturkmake.mturk.endpoint import open_run_ledger
+    from mturkmake.mturk.lookups import standard_recoveries
 
     client = make_client(ctx)
     ledger = open_run_ledger(ctx.config, client)

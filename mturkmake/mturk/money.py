@@ -22,7 +22,7 @@ from mturkmake.hookspecs import Context, Event
 
 if TYPE_CHECKING:
     from mturkmake.core.config import Config
-    from mturkmake.core.ledger import Ledger
+    from mturkmake.mturk.ledger import Ledger
 
 ZERO = Decimal("0.00")
 

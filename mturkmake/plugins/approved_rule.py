@@ -37,8 +37,8 @@ from mturkmake.errors import FormatError
 from mturkmake.formats.results import ResultsEntry, open_results
 from mturkmake.formats.tabfile import write_row
 from mturkmake.hookspecs import Assignment, Context, Event, Job, Outcome, Rule, Verdict, hookimpl
-from mturkmake.plugins.answer_key import GOLD_FILE_OPTION
-from mturkmake.plugins.decisions import Decision, Order, Result, read_decisions
+from mturkmake.mturk.answer_key import GOLD_FILE_OPTION
+from mturkmake.mturk.decisions import Decision, Order, Result, read_decisions
 from mturkmake.plugins.evaluators import (
     DEFAULT_MAX_REJECT_SHARE,
     check_reject_share,
@@ -48,7 +48,7 @@ from mturkmake.plugins.evaluators import (
 
 if TYPE_CHECKING:
     from mturkmake.core.config import Config
-    from mturkmake.plugins.decisions import Decider
+    from mturkmake.mturk.decisions import Decider
 
 __all__ = ["APPROVED_HEADER", "build_approved", "preview_approved", "write_approved"]
 
@@ -135,7 +135,7 @@ def _ask_yes(question: str) -> bool:
 
 def _approval_cost(entries: Sequence[ResultsEntry], approve: set[str]) -> Any:
     """What paying the approvals costs, from the ``reward`` and ``assignments`` columns."""
-    from mturkmake.plugins.spending import Cost
+    from mturkmake.mturk.money import Cost
 
     payments, fee_total = Decimal("0.00"), Decimal("0.00")
     for entry in entries:
@@ -153,7 +153,7 @@ def _approval_cost(entries: Sequence[ResultsEntry], approve: set[str]) -> Any:
 
 
 def _batch_name(ledger: Any, stem: str) -> str:
-    from mturkmake.plugins.batch import known_batches
+    from mturkmake.mturk.batch import known_batches
 
     for batch, success in known_batches(ledger, f"{stem}.input").items():
         if success == f"{stem}.success":
@@ -169,9 +169,9 @@ def _results_final(state: Any, results_rel: str) -> bool:
 
 def build_approved(job: Job) -> Outcome:
     """The ``%.approved`` action: decide the undecided submitted work, write the projection."""
-    from mturkmake.plugins import spending
-    from mturkmake.plugins.batch import batch_rows
-    from mturkmake.plugins.decisions import open_decider
+    from mturkmake.mturk import money as spending
+    from mturkmake.mturk.batch import batch_rows
+    from mturkmake.mturk.decisions import open_decider
 
     ctx = job.context
     results_rel = f"{job.stem}.results"
@@ -234,7 +234,7 @@ def _decided(decider: Decider, assignment_id: str) -> bool:
 
 def _adopt(decider: Decider, assignment_id: str, batch: str) -> Result:
     from mturkmake.errors import ServiceError
-    from mturkmake.plugins.client import service_call
+    from mturkmake.mturk.endpoint import service_call
 
     try:
         reply = service_call(decider.client, "GetAssignment", AssignmentId=assignment_id)

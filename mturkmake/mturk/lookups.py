@@ -1,6 +1,6 @@
 """DESIGN §3's recovery table: how a pending intent of each side-effecting operation is resolved.
 
-:func:`standard_recoveries` returns a :class:`~mturkmake.core.recovery.Recoveries` with every
+:func:`standard_recoveries` returns a :class:`~mturkmake.mturk.recovery.Recoveries` with every
 operation registered; a command may register its own over an entry. Token operations
 (CreateHIT, CreateHITWithHITType, CreateAdditionalAssignmentsForHIT, SendBonus) are retried
 with their token while it is young; every operation has a lookup, which never causes a side
@@ -19,10 +19,10 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from mturkmake.core.ledger import Intent
-from mturkmake.core.recovery import Recoveries, Resolution, Resolver
 from mturkmake.errors import LedgerError, ServiceError
-from mturkmake.plugins.client import refused_before_effect, service_call, token_retry
+from mturkmake.mturk.endpoint import refused_before_effect, service_call, token_retry
+from mturkmake.mturk.ledger import Intent
+from mturkmake.mturk.recovery import Recoveries, Resolution, Resolver
 
 #: How far before its intent a matching remote record may be dated (clock differences).
 CLOCK_MARGIN = timedelta(hours=1)

@@ -14,18 +14,18 @@ from typing import Any
 import pytest
 
 from mturkmake.core.config import Config
-from mturkmake.core.ledger import Ledger
 from mturkmake.errors import LedgerError
 from mturkmake.marketplace.inprocess import make_local_client, open_local_marketplace
 from mturkmake.marketplace.service import Marketplace
-from mturkmake.plugins.client import (
+from mturkmake.mturk.endpoint import (
     endpoint_clock,
     ledger_call,
     open_run_ledger,
     register_endpoint_clock,
     service_call,
 )
-from mturkmake.plugins.recoveries import standard_recoveries
+from mturkmake.mturk.ledger import Ledger
+from mturkmake.mturk.lookups import standard_recoveries
 
 BATCH = "survey.input"
 DAY = 24 * 3600

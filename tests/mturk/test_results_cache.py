@@ -20,7 +20,7 @@ from mturkmake.errors import ServiceError
 from mturkmake.formats.success import SuccessRow
 from mturkmake.marketplace.inprocess import make_local_client, open_local_marketplace
 from mturkmake.marketplace.service import Marketplace
-from mturkmake.plugins.results_cache import (
+from mturkmake.mturk.results_cache import (
     PAGE_SIZE,
     Fetcher,
     ResultsCache,

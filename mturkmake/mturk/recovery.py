@@ -4,7 +4,7 @@ A pending intent is one whose call may or may not have reached MTurk (a crash, a
 exhausted retries). Each command registers, per operation, a ``retry`` — the same call with
 the same ``UniqueRequestToken``, which MTurk deduplicates for 24 h — and a ``lookup`` that
 finds the side effect without causing one (GetHIT, GetAssignment, ListBonusPayments…).
-:meth:`mturkmake.core.ledger.Ledger.recover` picks between them by the intent's age.
+:meth:`mturkmake.mturk.ledger.Ledger.recover` picks between them by the intent's age.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mturkmake.core.ledger import Intent
+    from mturkmake.mturk.ledger import Intent
 
 #: MTurk forgets a UniqueRequestToken after 24 h; an hour of margin for clock differences.
 RETRY_WINDOW = timedelta(hours=23)

@@ -7,7 +7,7 @@ never moves twice" is tested without a marketplace.
 
 What the ledger keeps per created HIT (``CreateHITWithHITType`` intents, subject = the row
 key): the call's parameters, plus the row under ``params["_row"]`` (``_`` keys are notes
-that are never sent, :func:`mturkmake.plugins.client.sendable`), also copied into the
+that are never sent, :func:`mturkmake.mturk.endpoint.sendable`), also copied into the
 outcome's ``result["row"]``, because adopted HITs have no call. :func:`batch_rows` reads them
 back as :class:`BatchRow` — the API ``getResults`` uses for its ``Input.<column>`` columns.
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake.errors import ConfigError, LedgerError, UsageError
 
 if TYPE_CHECKING:
-    from mturkmake.core.ledger import Ledger
+    from mturkmake.mturk.ledger import Ledger
 
 #: The ledger operation of one HIT (one type per distinct type-level property set).
 CREATE_OPERATION = "CreateHITWithHITType"

@@ -26,10 +26,9 @@ from mturkmake.core.config import (
     build_config,
     read_project_table,
 )
-from mturkmake.core.ledger import utc_now
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ConfigError, EndpointError, ServiceError
-from mturkmake.plugins.client import (
+from mturkmake.mturk.endpoint import (
     LOCAL_URL,
     PRODUCTION_URL,
     SANDBOX_URL,
@@ -37,10 +36,11 @@ from mturkmake.plugins.client import (
     endpoint_clock,
     endpoint_url_for,
     make_client,
-    mturkmake_make_client,
     refused_before_effect,
     service_call,
 )
+from mturkmake.mturk.ledger import utc_now
+from mturkmake.plugins.client import mturkmake_make_client
 from tests.plugins.mturk_double import MTurkDouble
 
 ACCESS_KEY = "AKIAMTURKMAKETESTKEY"
@@ -276,7 +276,7 @@ logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # more than -v ever
 from mturkmake.core.config import CORE_KEYS, build_config, read_project_table
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ServiceError
-from mturkmake.plugins.client import service_call
+from mturkmake.mturk.endpoint import service_call
 
 root = Path(sys.argv[1])
 config = build_config(root, keys=CORE_KEYS, table=read_project_table(root), environ={})

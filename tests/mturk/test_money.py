@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from mturkmake.core.config import Config, EndpointKind
-from mturkmake.core.ledger import Recoveries, open_ledger
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import BudgetExceeded, ConfigError, ConfirmationRefused
 from mturkmake.hookspecs import Context, Event, hookimpl
-from mturkmake.plugins.spending import (
+from mturkmake.mturk.ledger import Recoveries, open_ledger
+from mturkmake.mturk.money import (
     Cost,
     begin_money_step,
     bonuses_cost,
