@@ -248,7 +248,7 @@ class Edited:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Reconciliation:
     """What a reconciliation does.
 
     :param create: rows without a HIT, to create (appended or new rows).
@@ -266,7 +266,7 @@ class Plan:
 
 def plan_batch(
     rows: Sequence[PlanRow], records: Sequence[BatchRow], *, limit: int | None = None
-) -> Plan:
+) -> Reconciliation:
     """Compare the input with the ledger's records of the batch.
 
     A row whose key is recorded is skipped. A row whose key is not recorded is *edited* when
@@ -305,7 +305,7 @@ def plan_batch(
             create.append(row)
     claimed = {e.old.hit_id for e in edited}
     deleted = tuple(r for r in unplaced if r.hit_id not in claimed and r.index >= 0)
-    return Plan(tuple(create), tuple(skip), tuple(edited), deleted)
+    return Reconciliation(tuple(create), tuple(skip), tuple(edited), deleted)
 
 
 def growth_limit(existing: int) -> int:
@@ -313,7 +313,7 @@ def growth_limit(existing: int) -> int:
     return max(10, existing // 10)
 
 
-def additions(plan: Plan, records: Sequence[BatchRow]) -> int:
+def additions(plan: Reconciliation, records: Sequence[BatchRow]) -> int:
     """How many HITs ``plan`` adds beyond what earlier loads of the batch meant to post.
 
     Rows an interrupted load had planned (index below its ``planned``) are its unfinished
@@ -443,8 +443,8 @@ __all__ = [
     "BatchRow",
     "Edited",
     "Listed",
-    "Plan",
     "PlanRow",
+    "Reconciliation",
     "additions",
     "batch_for_success",
     "batch_rows",

@@ -16,22 +16,23 @@ import importlib
 import logging
 import random
 import re
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mturkmake.errors import EndpointError, ServiceError
 from mturkmake.mturk.ledger import Intent, Ledger, Resolution, open_ledger, utc_now
+from mturkmake.mturk.settings import PRODUCTION_URL, SANDBOX_URL, settings
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config, RetrySettings
-    from mturkmake.hookspecs import Context
+    from mypy_boto3_mturk import MTurkClient
 
-SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
-PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
+    from mturkmake.hookspecs import Config, Context
+    from mturkmake.mturk.settings import RetrySettings
+
 #: The in-process local client's URL: ``.invalid`` never resolves, so if the in-process
 #: handler were missing the call would fail instead of reaching a real service.
 LOCAL_URL = "https://local.mturkmake.invalid"
@@ -46,22 +47,36 @@ TOKEN_OPERATIONS = frozenset(
 #: Signed requests from a loopback endpoint (``marketplace serve``) need some credentials;
 #: the local marketplace ignores them, so none of the user's are ever needed there.
 _LOCAL_CREDENTIALS = ("mturkmake-local", "local")
-#: Local clients made here → their marketplace's clock (weak: clients come and go).
-_CLOCKS: weakref.WeakKeyDictionary[Any, Callable[[], datetime]] = weakref.WeakKeyDictionary()
 #: CreateHIT's duplicate-token refusal names the HIT ("… HITId 3X…"); fall back to any id.
 _DUPLICATE_HIT = re.compile(r"(?<=HITId )[A-Z0-9]+|\b[A-Z0-9]{20,64}\b")
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """The MTurk endpoint of a run.
+
+    :param client: the boto3 ``mturk`` client (or one compatible with it).
+    :param clock: the endpoint's clock: wall time in UTC, or the local marketplace's virtual
+        clock — intents age on it (DESIGN §3).
+    :param marketplace: the local marketplace handle (true answers, the clock) or ``None``.
+    """
+
+    client: MTurkClient
+    clock: Callable[[], datetime] = utc_now
+    marketplace: Any | None = None
+
+
 def endpoint_url_for(config: Config) -> str:
     """The URL a client for ``config`` must use."""
-    if config.endpoint == "local":
+    mturk = settings(config)
+    if mturk.endpoint == "local":
         return LOCAL_URL
-    if config.endpoint in ENDPOINT_URLS:
-        return ENDPOINT_URLS[config.endpoint]
-    if config.endpoint_url:
-        return config.endpoint_url
+    if mturk.endpoint in ENDPOINT_URLS:
+        return ENDPOINT_URLS[mturk.endpoint]
+    if mturk.url:
+        return mturk.url
     raise EndpointError(
-        f"unknown endpoint '{config.endpoint}'",
+        f"unknown endpoint '{mturk.endpoint}'",
         hint="use local, sandbox, production or an http(s) URL",
     )
 
@@ -86,7 +101,7 @@ def check_endpoint(client: Any, config: Config) -> None:
     if not _same_url(actual, expected):
         raise EndpointError(
             f"the MTurk client talks to {actual or 'an unknown endpoint'}, but this run's "
-            f"endpoint is {config.endpoint} ({expected}); nothing was sent",
+            f"endpoint is {settings(config).endpoint} ({expected}); nothing was sent",
             hint="check the plugin that provides mturkmake_make_client",
         )
     region = getattr(client.meta, "region_name", REGION)
@@ -189,19 +204,20 @@ def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) 
     client with an explicit ``endpoint_url``. Credentials: ``mturk.properties``' keys when
     present, else the standard AWS chain; a loopback URL needs none.
     """
-    if config.endpoint == "local":
-        return _make_local_client(config, answer_fn=answer_fn)
+    if settings(config).endpoint == "local":
+        return make_endpoint(config, answer_fn=answer_fn).client
     import boto3
     from botocore.config import Config as BotoConfig
 
-    retry = config.retry
+    retry = settings(config).retry
     total = DEFAULT_TOTAL_ATTEMPTS if retry.attempts is None else max(1, retry.attempts + 1)
     access_key: str | None = None
     secret_key: str | None = None
-    if config.credentials is not None:
-        access_key, secret_key = config.credentials.access_key, config.credentials.secret_key
+    credentials = settings(config).credentials
+    if credentials is not None:
+        access_key, secret_key = credentials.access_key, credentials.secret_key
         hide_secrets(access_key, secret_key)
-    elif config.endpoint_kind == "local":
+    elif settings(config).kind == "local":
         access_key, secret_key = _LOCAL_CREDENTIALS
     session = boto3.session.Session(
         aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=REGION
@@ -246,7 +262,14 @@ def _chain_secrets(session: Any) -> tuple[str, ...]:
     return tuple(str(value) for value in frozen if value)
 
 
-def _make_local_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) -> Any:
+def make_endpoint(config: Config, *, answer_fn: Callable[..., Any] | None = None) -> Endpoint:
+    """The built-in factory: ``config``'s endpoint with its client and clock.
+
+    ``local`` opens the in-process marketplace once and keeps the handle: the ledger ages
+    intents on its virtual clock (DESIGN §3) and a load registers true answers on it.
+    """
+    if settings(config).endpoint != "local":
+        return Endpoint(make_client(config, answer_fn=answer_fn))
     try:
         module: Any = importlib.import_module("mturkmake.marketplace.inprocess")
     except ImportError:
@@ -254,50 +277,46 @@ def _make_local_client(config: Config, *, answer_fn: Callable[..., Any] | None =
             "the local marketplace is not installed",
             hint="use --endpoint sandbox, or install a mturkmake with mturkmake.marketplace",
         ) from None
-    # Opened here, not inside make_local_client, to keep hold of the marketplace's clock:
-    # the ledger must age intents on it (DESIGN §3), not on the wall clock.
     marketplace = module.open_local_marketplace(config, answer_fn=answer_fn)
     client = module.make_local_client(config, marketplace=marketplace)
     check_endpoint(client, config)
-    register_endpoint_clock(client, marketplace.now)
-    return client
+    return Endpoint(client, marketplace.now, marketplace)
 
 
-def register_endpoint_clock(client: Any, clock: Callable[[], datetime]) -> None:
-    """Declare ``client``'s endpoint clock (a plugin making local clients itself calls this,
-    so the ledger ages intents on the marketplace's virtual clock)."""
-    _CLOCKS[client] = clock
+def run_endpoint(ctx: Context) -> Endpoint:
+    """The MTurk endpoint of this run (the ``mturkmake_make_client`` hook), checked against
+    the configured endpoint before anything is sent.
 
-
-def endpoint_clock(client: Any) -> Callable[[], datetime]:
-    """The clock of ``client``'s endpoint: the local marketplace's virtual clock for a
-    local client made here, else wall time in UTC."""
-    try:
-        return _CLOCKS.get(client, utc_now)
-    except TypeError:  # not weak-referenceable: not one of ours
-        return utc_now
+    A plugin's factory may answer with an :class:`Endpoint` or a bare client (which then
+    runs on wall time, without a marketplace handle). The built-in factory answers when no
+    plugin does (it was blocked with ``-p no:client``, or the plugin list was trimmed).
+    """
+    made = ctx.host.make_client(ctx.config)
+    if made is None:
+        made = make_endpoint(ctx.config, answer_fn=ctx.host.simulate_answer)
+    endpoint = made if isinstance(made, Endpoint) else Endpoint(made)
+    check_endpoint(endpoint.client, ctx.config)
+    return endpoint
 
 
 def run_client(ctx: Context) -> Any:
-    """The MTurk client of this run (the ``mturkmake_make_client`` hook), checked against the
-    configured endpoint before anything is sent. The built-in factory answers when no plugin
-    does (it was blocked with ``-p no:client``, or the plugin list was trimmed)."""
-    client = ctx.host.make_client(ctx.config)
-    if client is None:
-        client = make_client(ctx.config, answer_fn=ctx.host.simulate_answer)
-    check_endpoint(client, ctx.config)
-    return client
+    """The client of :func:`run_endpoint`."""
+    return run_endpoint(ctx).client
 
 
 def open_run_ledger(
-    config: Config, client: Any, *, clock: Callable[[], datetime] | None = None
+    config: Config, endpoint: Endpoint | Any, *, clock: Callable[[], datetime] | None = None
 ) -> Ledger:
-    """The ledger for a run with ``client``: every intent first re-checks the client's
-    endpoint; intents age on the endpoint's clock (:func:`endpoint_clock`) unless ``clock``."""
+    """The ledger for a run on ``endpoint`` (an :class:`Endpoint`, or a bare client on wall
+    time): every intent first re-checks the client's endpoint; intents age on the
+    endpoint's clock unless ``clock`` is given."""
+    if not isinstance(endpoint, Endpoint):
+        endpoint = Endpoint(endpoint)
+    client = endpoint.client
     return open_ledger(
         config.state_dir,
-        config.endpoint,
-        clock=clock or endpoint_clock(client),
+        settings(config).identity,
+        clock=clock or endpoint.clock,
         guard=lambda: check_endpoint(client, config),
     )
 
@@ -437,3 +456,38 @@ def token_retry(
         return Resolution.found(remote_id(response))
 
     return retry
+
+
+# --------------------------------------------------------------------------------------------
+# A session: endpoint + ledger, pending intents resolved first
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """What a side-effecting step works with: the endpoint and the ledger of this run."""
+
+    endpoint: Endpoint
+    ledger: Ledger
+
+    @property
+    def client(self) -> Any:
+        """The endpoint's client."""
+        return self.endpoint.client
+
+
+@contextmanager
+def open_session(ctx: Context) -> Iterator[Session]:
+    """Open the run's endpoint and ledger and resolve every pending intent first, with the
+    recoveries the loaded plugins declare (``mturkmake_recoveries``) — the way for any
+    command, built-in or not, to get tokens and crash recovery. The ledger is closed after.
+    """
+    from mturkmake.mturk.recovery import Recoveries
+
+    endpoint = run_endpoint(ctx)
+    ledger = open_run_ledger(ctx.config, endpoint)
+    try:
+        ledger.recover(endpoint.client, Recoveries.of(ctx.host.recoveries()))
+        yield Session(endpoint, ledger)
+    finally:
+        ledger.close()

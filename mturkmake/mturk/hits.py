@@ -30,10 +30,9 @@ from mturkmake.mturk.batch import (
     question_digest,
 )
 from mturkmake.mturk.endpoint import ledger_call, service_call
-from mturkmake.mturk.recovery import Recoveries
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
+    from mturkmake.hookspecs import Config
     from mturkmake.mturk.ledger import Ledger
     from mturkmake.mturk.money import Cost
     from mturkmake.mturk.preflight import PreparedHIT
@@ -66,21 +65,12 @@ class HitTypes:
         return list(dict.fromkeys(self._ids.values()))
 
 
-def load_recoveries() -> Recoveries:
-    """The recovery table for a load: DESIGN §3's standard one (every operation, so pending
-    intents of other commands are resolved too)."""
-    from mturkmake.mturk.lookups import standard_recoveries
-
-    return standard_recoveries()
-
-
-def truth_marketplace(config: Config) -> Any:
-    """The local marketplace, to register true answers (``gold_columns``); else ``None``."""
-    if config.endpoint != "local" or not config.get("gold_columns"):
+def truth_marketplace(config: Config, marketplace: Any | None) -> Any | None:
+    """The endpoint's local marketplace handle when true answers are to be registered
+    (``gold_columns``); else ``None``."""
+    if marketplace is None or not config.get("gold_columns"):
         return None
-    from mturkmake.marketplace.inprocess import open_local_marketplace
-
-    return open_local_marketplace(config)
+    return marketplace
 
 
 def register_truth(
@@ -249,7 +239,6 @@ __all__ = [
     "create_hit",
     "creation_cost",
     "expire_hit",
-    "load_recoveries",
     "register_truth",
     "truth_marketplace",
 ]

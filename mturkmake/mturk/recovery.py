@@ -9,10 +9,12 @@ finds the side effect without causing one (GetHIT, GetAssignment, ListBonusPayme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from mturkmake.hookspecs import Recovery
 
 if TYPE_CHECKING:
     from mturkmake.mturk.ledger import Intent
@@ -51,14 +53,6 @@ class Resolution:
 Resolver = Callable[[Any, "Intent"], Resolution]
 
 
-@dataclass(frozen=True)
-class Recovery:
-    """How one operation's pending intents are resolved: ``retry`` (same token) and ``lookup``."""
-
-    retry: Resolver | None = None
-    lookup: Resolver | None = None
-
-
 class Recoveries:
     """The recovery table of DESIGN §3: each command registers its operations' resolvers."""
 
@@ -77,7 +71,18 @@ class Recoveries:
         """
         if retry is None and lookup is None:
             raise ValueError(f"{operation}: a recovery needs a retry or a lookup")
-        self._table[operation] = Recovery(retry, lookup)
+        self._table[operation] = Recovery(operation, retry, lookup)
+
+    @classmethod
+    def of(cls, declared: Iterable[Recovery]) -> Recoveries:
+        """A registry of the recoveries plugins declared (``mturkmake_recoveries``); a later
+        declaration of an operation replaces an earlier one."""
+        recoveries = cls()
+        for recovery in declared:
+            recoveries.register_recovery(
+                recovery.operation, retry=recovery.retry, lookup=recovery.lookup
+            )
+        return recoveries
 
     def get(self, operation: str) -> Recovery | None:
         """The registered recovery of ``operation``, if any."""

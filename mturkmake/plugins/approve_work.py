@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mturkmake.errors import UsageError
-from mturkmake.hookspecs import CommandSpec, Context, hookimpl
+from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.decisions import Decider, Order, open_decider
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
 
@@ -127,3 +127,11 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
     from mturkmake.plugins import clt_catalog
 
     return (clt_catalog.command("approveWork").spec(handle_approve_work),)
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [recovery_for(operation) for operation in ("ApproveAssignment",)]

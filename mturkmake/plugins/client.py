@@ -1,4 +1,4 @@
-"""The built-in ``mturkmake_make_client``: the MTurk endpoint of a run (DESIGN §4).
+"""The built-in ``mturkmake_make_client`` and MTurk's configuration keys (DESIGN §4).
 
 The factory itself lives in :mod:`mturkmake.mturk.endpoint`; this module only plugs it in, so
 ``-p no:client`` (or a plugin answering first) can replace it.
@@ -6,17 +6,15 @@ The factory itself lives in :mod:`mturkmake.mturk.endpoint`; this module only pl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from mturkmake.hookspecs import hookimpl
-
-if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.core.plugins import PluginHost
+from mturkmake.hookspecs import Config, ConfigKey, ConfigLayer, Host, hookimpl
 
 
 @hookimpl(trylast=True)
-def mturkmake_make_client(config: Config, host: PluginHost) -> Any:
+def mturkmake_make_client(config: Config, host: Host) -> Any:
     """The built-in client factory; another plugin may answer first.
 
     On the local endpoint, simulated workers answer through ``mturkmake_simulate_answer``.
@@ -24,3 +22,27 @@ def mturkmake_make_client(config: Config, host: PluginHost) -> Any:
     from mturkmake.mturk.endpoint import make_client
 
     return make_client(config, answer_fn=host.simulate_answer)
+
+
+@hookimpl
+def mturkmake_config_keys() -> Sequence[ConfigKey]:
+    """``endpoint`` and ``budget``."""
+    from mturkmake.mturk.settings import MTURK_KEYS
+
+    return MTURK_KEYS
+
+
+@hookimpl
+def mturkmake_config_layers(root: Path) -> Sequence[ConfigLayer]:
+    """The CLT's ``mturk.properties``, when the project has one."""
+    from mturkmake.mturk.settings import properties_layer
+
+    return properties_layer(root)
+
+
+@hookimpl
+def mturkmake_configure(config: Config) -> None:
+    """Refuse a production ``service_url`` nobody named, a bad endpoint or budget."""
+    from mturkmake.mturk.settings import check_settings
+
+    check_settings(config)

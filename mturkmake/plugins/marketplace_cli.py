@@ -18,7 +18,7 @@ from mturkmake.errors import ConfigError, ExitCode, UsageError
 from mturkmake.hookspecs import CommandSpec, ConfigKey, Context, Flag
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
+    from mturkmake.hookspecs import Config
 
 # Same values as mturkmake.marketplace.server's, which cannot be imported here (botocore).
 DEFAULT_HOST = "127.0.0.1"

@@ -35,8 +35,7 @@ from mturkmake.formats.velocity import (
 from mturkmake.hookspecs import ConfigKey, hookimpl
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.hookspecs import TemplateEngine
+    from mturkmake.hookspecs import Config, TemplateEngine
 
 #: Values of ``strict_references``.
 STRICT_MODES = ("formal", "all", "off")

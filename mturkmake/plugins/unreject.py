@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import UsageError
-from mturkmake.hookspecs import CommandSpec, Flag, hookimpl
+from mturkmake.hookspecs import CommandSpec, Flag, Recovery, hookimpl
 from mturkmake.mturk.decisions import Decider, Order, assignment_price, open_decider
 from mturkmake.mturk.prompts import say
 
@@ -71,3 +71,11 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
             ),
         ),
     )
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [recovery_for(operation) for operation in ("ApproveAssignment",)]

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from mturkmake.core.config import Config, RetrySettings
 from mturkmake.errors import BudgetExceeded, EndpointError, LedgerError, ServiceError
+from mturkmake.hookspecs import Config
 from mturkmake.mturk.endpoint import (
     ledger_call,
     make_client,
@@ -40,6 +40,7 @@ from mturkmake.mturk.ledger import (
     open_ledger,
     request_token,
 )
+from mturkmake.mturk.settings import RetrySettings, mturk_config
 from tests.plugins.mturk_double import MTurkDouble
 
 BATCH = "survey.input"
@@ -69,15 +70,7 @@ class FakeClock:
 
 
 def url_config(root: Path, url: str, retry: RetrySettings | None = None) -> Config:
-    return Config(
-        root=root,
-        endpoint=url,
-        endpoint_kind="local",
-        endpoint_url=url,
-        values={},
-        sources={},
-        retry=retry or RetrySettings(),
-    )
+    return mturk_config(root, url, values={}, sources={}, retry=retry or RetrySettings())
 
 
 @pytest.fixture
@@ -211,7 +204,8 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mturkmake.core.config import Config, RetrySettings
+    from mturkmake.hookspecs import Config
+from mturkmake.mturk.settings import RetrySettings, mturk_config
     from mturkmake.mturk.ledger import Recoveries
     from mturkmake.errors import LedgerError
     from mturkmake.mturk.endpoint import make_client, open_run_ledger, ledger_call, token_retry
@@ -220,8 +214,7 @@ CHILD = textwrap.dedent(
     params = dict(Title="Tag a picture", Description="Say what you see", Reward="0.50",
                   LifetimeInSeconds=3600, AssignmentDurationInSeconds=600,
                   Question="<HTMLQuestion/>", RequesterAnnotation=subject)
-    config = Config(root=Path(root), endpoint=url, endpoint_kind="local", endpoint_url=url,
-                    values={}, sources={})
+    config = mturk_config(Path(root), url)
     client = make_client(config)
     recoveries = Recoveries()
     recoveries.register_recovery("CreateHIT", retry=token_retry(lambda r: r["HIT"]["HITId"]))

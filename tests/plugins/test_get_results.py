@@ -24,8 +24,9 @@ from mturkmake.plugins.get_results import (
 )
 from mturkmake.testing import Project
 from tests.mturk.test_results_cache import Local, open_local
+from tests.reference import REFERENCE
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+SHARED = REFERENCE
 CLT_RESULTS = SHARED / "clt-samples" / "samples" / "external_hit" / "external_hit.results"
 GOLDEN = Path(__file__).parent / "golden" / "survey.results"
 HEAVY = ("boto3", "botocore", "airspeed", "defusedxml", "tqdm")

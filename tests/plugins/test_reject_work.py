@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from mturkmake.plugins.evaluators import DEFAULT_REJECT_FEEDBACK
+from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK
 from mturkmake.testing import Project
 from tests.plugins.test_approved_rule import (
     assignments,

@@ -19,7 +19,7 @@ from mturkmake.mturk.answer_key import (
     answers_match,
     read_gold_file,
 )
-from mturkmake.plugins.evaluators import (
+from mturkmake.mturk.evaluation import (
     DEFAULT_REJECT_FEEDBACK,
     MAX_FEEDBACK_CHARS,
     ApproveAllEvaluator,
@@ -30,7 +30,7 @@ from mturkmake.plugins.evaluators import (
     select_evaluators,
 )
 
-MODULE = "mturkmake.plugins.evaluators"
+MODULE = "mturkmake.mturk.evaluation"
 
 
 def _host() -> PluginHost:
