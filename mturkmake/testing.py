@@ -110,6 +110,31 @@ class Project:
 
         return [dict(row.values) for row in open_input(self.path(name), require_rows=False).rows()]
 
+    def marketplace_call(
+        self, operation: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Call an MTurk operation (``ListHITs`` …) on the project's local marketplace
+        directly, as another tool would: nothing goes through mturkmake or its ledger."""
+        from mturkmake.marketplace.inprocess import LOCAL_DB_NAME
+        from mturkmake.marketplace.service import Marketplace
+
+        market = Marketplace(self.root / ".mturkmake" / LOCAL_DB_NAME)
+        try:
+            return dict(market.call(operation, dict(params or {})))
+        finally:
+            market.close()
+
+    def hits(self) -> list[dict[str, Any]]:
+        """Every HIT of the local marketplace (``ListHITs``, all pages), oldest first."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"MaxResults": 100}
+        while True:
+            page = self.marketplace_call("ListHITs", params)
+            found += page.get("HITs", [])
+            if not page.get("NextToken") or not page.get("HITs"):
+                return found
+            params["NextToken"] = page["NextToken"]
+
     def run(self, *args: str, cwd: Path | None = None) -> CliResult:
         """Run ``mturkmake ARGS`` in-process, in ``cwd`` (default: the project root);
         capture its output."""
