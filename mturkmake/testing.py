@@ -269,7 +269,11 @@ def make_context(
     values = {"endpoint": "local", **(config or {})}
     table = ProjectTable(values=values, source=root / "mturkmake.toml")
     built = build_config(
-        root, keys=[*CORE_KEYS, *host.config_keys()], table=table, environ=environ or {}
+        root,
+        keys=[*CORE_KEYS, *host.config_keys()],
+        table=table,
+        layers=host.config_layers(root),
+        environ=environ or {},
     )
     host.configure(built)
     return Context(root=root, config=built, host=host, options=dict(options or {}))

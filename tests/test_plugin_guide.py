@@ -78,7 +78,7 @@ def test_every_public_type_has_a_section_naming_its_members() -> None:
         assert heading in sections, f"docs/plugins.md has no section '### {heading}'"
         body = sections[heading]
         for member in members:
-            written = f"`{member}" in body or f".{member}(" in body
+            written = re.search(rf"[`.]{re.escape(member)}\b", body) is not None
             assert written, f"{name}.{member} is not documented"
     # config access, which Context.config gives, is API too
     assert "`config.get(key, default=None)`" in sections["`Config`"]

@@ -61,7 +61,7 @@ def test_make_context_builds_a_real_configuration(tmp_path: Path) -> None:
     plugin = _Plugin()
     ctx = make_context(tmp_path, {"colour": "blue"}, plugins=[plugin], options={"yes": True})
     assert ctx.config.get("colour") == "blue"
-    assert ctx.config.endpoint == "local"
+    assert ctx.config.get("endpoint") == "local"
     assert ctx.config.sources["colour"] == str(tmp_path / "mturkmake.toml")
     assert plugin.seen is ctx.config
     assert ctx.options["yes"] is True

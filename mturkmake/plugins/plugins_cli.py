@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mturkmake.errors import PluginError
 from mturkmake.hookspecs import CommandSpec, Context, hookimpl
 
 #: The prefix every hook name shares; the listing leaves it out.
@@ -51,7 +52,11 @@ def _where(plugin: object) -> str:
 
 def list_plugins(args: Mapping[str, Any], ctx: Context) -> int:
     """Handler of ``plugins``: print one block per plugin."""
-    rows = plugin_rows(ctx.host.pm)
+    # The Host protocol plugins see has no manager; the run's PluginHost does.
+    pm = getattr(ctx.host, "pm", None)
+    if pm is None:
+        raise PluginError("this run's plugin host cannot list its plugins")
+    rows = plugin_rows(pm)
     width = max((len(name) for name, *_ in rows), default=0)
     for name, origin, where, hooks in rows:
         print(f"{name:<{width}}  {origin}" + (f"  ({where})" if where else ""))

@@ -21,8 +21,7 @@ from mturkmake import hookimpl
 from mturkmake.hookspecs import ConfigKey
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.hookspecs import Evaluator, Rule
+    from mturkmake.hookspecs import Config, Evaluator, Rule
 
 __all__ = [
     "mturkmake_config_keys",

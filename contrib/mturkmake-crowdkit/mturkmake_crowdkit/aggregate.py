@@ -52,7 +52,7 @@ class Label:
 
 def label_of(answer: str) -> str:
     """The canonical text of an answer: its ``|``-separated parts, normalised, sorted."""
-    from mturkmake.plugins.answer_key import normalise_answer
+    from mturkmake.mturk.answer_key import normalise_answer
 
     return "|".join(sorted(normalise_answer(answer)))
 

@@ -113,7 +113,7 @@ def score_workers(
     :param labels: question → HIT id → aggregated label.
     :param truth: assignment id → the known answers of its item (question → answer).
     """
-    from mturkmake.plugins.answer_key import answers_match
+    from mturkmake.mturk.answer_key import answers_match
 
     counts: dict[str, list[int]] = {}
     for assignment in assignments:
@@ -181,7 +181,7 @@ class CrowdkitEvaluator:
 
 def _truth(assignments: Sequence[Assignment], ctx: Context) -> dict[str, Mapping[str, str]]:
     """The known answers of each assignment's item, as ``answer-key`` finds them."""
-    from mturkmake.plugins.answer_key import GOLD_FILE_OPTION, read_gold_file, truth_for
+    from mturkmake.mturk.answer_key import GOLD_FILE_OPTION, read_gold_file, truth_for
 
     gold = None
     value: Any = ctx.options.get(GOLD_FILE_OPTION)
