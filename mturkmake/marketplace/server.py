@@ -184,7 +184,10 @@ class MarketplaceServer:
 
     def start(self) -> None:
         """Serve in background threads (returns at once); :meth:`close` stops."""
-        thread = threading.Thread(target=self.httpd.serve_forever, name="marketplace-http")
+        # Polling for shutdown every 0.1 s (not 0.5) makes close() quick: tests start many.
+        thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="marketplace-http"
+        )
         thread.daemon = True
         thread.start()
         self._threads.append(thread)
@@ -260,6 +263,8 @@ def encode_response(
         f"Date: {formatdate(usegmt=True)}",
         *(f"{name}: {value}" for name, value in headers.items()),
     ]
+    if not any(name.lower() == "content-length" for name in headers):
+        lines.append(f"Content-Length: {len(body)}")
     if close:
         lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -10,7 +10,7 @@ calls :meth:`Marketplace.call` and encodes the answer:
   *virtual* clock, so answers are reproducible;
 - ``ThrottlingException`` (400, "Rate exceeded"), which botocore retries;
 - protocol errors use the names AWS uses: ``UnknownOperationException``, ``SerializationException``
-  (also for a body nested deeper than :data:`MAX_JSON_DEPTH`, refused before it is parsed).
+  (also for a body nested deeper than :data:`MAX_JSON_DEPTH`, refused before validation).
 
 Every error also names its type in ``x-amzn-ErrorType``, as AWS's JSON services do.
 
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from itertools import accumulate
 from typing import Any, Protocol
 
 from mturkmake.marketplace.errors import MarketplaceError, ServiceFault
@@ -44,12 +43,8 @@ log = logging.getLogger(__name__)
 _ATTEMPT = re.compile(r"attempt=(\d+)")
 
 # The deepest MTurk input (AssignmentReviewPolicy → Parameters → MapEntries → Values) nests 7
-# levels; a body nested deeper than this is refused before the parser recurses into it.
+# levels; a body nested deeper is refused before validation, whose messages quote values.
 MAX_JSON_DEPTH = 32
-# A JSON string, escapes included; possessive, so an unterminated one cannot backtrack.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
-_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 class MarketplaceLike(Protocol):
@@ -98,20 +93,17 @@ def handle(
         return _protocol_error(
             request_id, "UnknownOperationException", f"Unknown operation {target!r}"
         )
-    if too_deep(body):
-        return _protocol_error(
-            request_id,
-            "SerializationException",
-            f"The JSON body nests more than {MAX_JSON_DEPTH} levels deep",
-        )
     try:
         params = json.loads(body.decode("utf-8")) if body.strip() else {}
     except (UnicodeDecodeError, ValueError) as exc:
         return _protocol_error(request_id, "SerializationException", f"Malformed JSON: {exc}")
-    except RecursionError:  # pragma: no cover - too_deep refuses such bodies first
-        return _protocol_error(request_id, "SerializationException", "The JSON body nests too deep")
+    except RecursionError:  # the parser's (C) recursion is guarded: a clean error, no crash
+        return _too_deep(request_id)
     if not isinstance(params, dict):
         return _protocol_error(request_id, "SerializationException", "The body must be an object")
+    # Fewer brackets than the limit cannot nest deeper than it: most requests skip the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and nested_deeper(params):
+        return _too_deep(request_id)
     try:
         if faults is not None:
             injected = faults.before(operation, body, _attempt(lower))
@@ -148,16 +140,24 @@ def error_response(error: MarketplaceError, request_id: str, epoch_ms: int) -> W
     return WireResponse(error.status, headers, payload)
 
 
-def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether the JSON ``body`` nests arrays and objects more than ``limit`` levels deep.
+def nested_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests lists and objects more than ``limit`` levels deep;
+    iterative, so that no depth can exhaust the stack."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, level = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                if level >= limit:
+                    return True
+                if child:  # an empty one nests no further: not worth a stack entry
+                    stack.append((child, level + 1))
+    return False
 
-    Found without parsing (strings removed, then a running count of the brackets left), so
-    that a hostile body cannot make the parser recurse; every step runs in C.
-    """
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False  # too few brackets to nest that deep, whatever the strings hold
-    skeleton = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    return max(accumulate(map(_DEPTH_STEP.__getitem__, skeleton)), default=0) > limit
+
+def _too_deep(request_id: str) -> WireResponse:
+    message = f"The JSON body nests more than {MAX_JSON_DEPTH} levels deep"
+    return _protocol_error(request_id, "SerializationException", message)
 
 
 def _protocol_error(request_id: str, error_type: str, message: str) -> WireResponse:
