@@ -7,12 +7,12 @@ the marketplace checks no signature, so anyone who can reach it can use it. ``re
 virtual clock to wall time (a background thread advances it every ``tick`` seconds).
 
 Hardening, all within the standard library's server: a body's Content-Length is checked
-(present, one, a number, at most :data:`MAX_BODY`) before a byte of it is read; JSON nested
-deeper than :data:`~mturkmake.marketplace.wire.MAX_JSON_DEPTH` is refused unparsed; every refusal,
-the base handler's own included (over-long request line or headers, unknown method), is
-MTurk's JSON error, never an HTML page; a socket timeout closes idle and half-sent connections;
-at most ``max_connections`` are served at once. Each answer leaves in one write on a
-``TCP_NODELAY`` socket, so no delayed ACK holds it back.
+(present, one, a number, at most :data:`MAX_BODY`) before a byte of it is read; the wire refuses
+JSON nested deeper than :data:`~mturkmake.marketplace.wire.MAX_JSON_DEPTH`; every refusal, the
+base handler's own included (over-long request line or headers, unknown method), is MTurk's
+JSON error, never an HTML page; a socket timeout closes idle and half-sent connections; at most
+``max_connections`` are served at once. Each answer leaves in one write on a ``TCP_NODELAY``
+socket, so no delayed ACK holds it back.
 
 ``python -m mturkmake.marketplace.server --db PATH`` runs it without the CLI (tests start it in
 another process this way); it prints one line ``listening on http://HOST:PORT`` once ready.
