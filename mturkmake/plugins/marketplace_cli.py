@@ -129,9 +129,7 @@ def serve(args: Mapping[str, Any], ctx: Context) -> int:
     )
     print(
         f"Serving the local MTurk marketplace at {server.url} "
-        f"(clock {_when(marketplace.now())}); Ctrl-C stops.\n"
-        f"  aws mturk get-account-balance --endpoint-url {server.url} --region us-east-1\n"
-        f"  boto3.client('mturk', endpoint_url='{server.url}', region_name='us-east-1')",
+        f"(clock {_when(marketplace.now())}); Ctrl-C stops.\n" + serve_examples(server.url),
         flush=True,
     )
     try:
@@ -139,6 +137,17 @@ def serve(args: Mapping[str, Any], ctx: Context) -> int:
     except KeyboardInterrupt:
         print("Stopped.", flush=True)
     return int(ExitCode.OK)
+
+
+def serve_examples(url: str) -> str:
+    """Two ways in that work as printed, even on a machine without AWS credentials: the
+    marketplace checks no signature, so the CLI need not sign and boto3 may sign with any key."""
+    return (
+        f"  aws mturk get-account-balance --no-sign-request --region us-east-1"
+        f" --endpoint-url {url}\n"
+        f"  boto3.client('mturk', endpoint_url='{url}', region_name='us-east-1',"
+        f" aws_access_key_id='local', aws_secret_access_key='local')"
+    )
 
 
 def status(args: Mapping[str, Any], ctx: Context) -> int:
