@@ -51,6 +51,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
     "mturkmake.plugins.load_hits",
+    "mturkmake.plugins.preview",
     "mturkmake.plugins.approved_rule",
     "mturkmake.plugins.approve_work",
     "mturkmake.plugins.reject_work",
