@@ -146,9 +146,64 @@ def safe_url(url: str) -> str | None:
 # ------------------------------------------------------------------------------------------
 
 _ALLOWED_TAGS = frozenset(
-    "a abbr address b big blockquote br caption center cite code col colgroup dd del dfn div "
-    "dl dt em font h1 h2 h3 h4 h5 h6 hr i img ins kbd li ol p pre q s samp small span strike "
-    "strong sub sup table tbody td tfoot th thead tr tt u ul var".split()
+    [
+        "a",
+        "abbr",
+        "address",
+        "b",
+        "big",
+        "blockquote",
+        "br",
+        "caption",
+        "center",
+        "cite",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "del",
+        "dfn",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "font",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    ]
 )
 _VOID_TAGS = frozenset({"br", "col", "hr", "img"})
 #: Elements dropped with everything inside them.
@@ -157,9 +212,36 @@ _DROPPED = frozenset(
     | {"title", "head", "noscript", "template", "svg", "math"}
 )
 _ALLOWED_ATTRS = frozenset(
-    "abbr align alt bgcolor border cellpadding cellspacing color colspan dir face headers "
-    "height href hspace lang rowspan scope size span src start summary title type valign "
-    "vspace width".split()
+    [
+        "abbr",
+        "align",
+        "alt",
+        "bgcolor",
+        "border",
+        "cellpadding",
+        "cellspacing",
+        "color",
+        "colspan",
+        "dir",
+        "face",
+        "headers",
+        "height",
+        "href",
+        "hspace",
+        "lang",
+        "rowspan",
+        "scope",
+        "size",
+        "span",
+        "src",
+        "start",
+        "summary",
+        "title",
+        "type",
+        "valign",
+        "vspace",
+        "width",
+    ]
 )
 
 
@@ -187,12 +269,9 @@ class _Sanitizer(HTMLParser):
         for name, value in attrs:
             if name not in _ALLOWED_ATTRS or value is None:
                 continue
-            if name in ("href", "src"):
-                checked = safe_url(value)
-                if checked is None:
-                    continue
-                value = checked
-            kept.append(f' {name}="{esc(value)}"')
+            shown = safe_url(value) if name in ("href", "src") else value
+            if shown is not None:
+                kept.append(f' {name}="{esc(shown)}"')
         if tag == "a":
             kept.append(' target="_blank" rel="noopener noreferrer"')
         self.out.append(f"<{tag}{''.join(kept)}>")
@@ -324,7 +403,7 @@ def _free_text_hints(spec: FreeTextSpec) -> list[str]:
 
 
 def _text_box(
-    spec: FreeTextSpec, name: str, qid: str, value: str | None, required: bool, label: str
+    spec: FreeTextSpec, name: str, qid: str, *, value: str | None, required: bool, label: str
 ) -> str:
     shown = spec.default_text if value is None else value
     attrs = f' name="{esc(name)}" data-qid="{esc(qid)}" aria-label="{esc(label)}"'
@@ -352,6 +431,7 @@ def _selection(
     spec: SelectionSpec,
     name: str,
     qid: str,
+    *,
     chosen: Sequence[str],
     other_text: str | None,
     required: bool,
@@ -429,21 +509,26 @@ def _form_question(
                 spec,
                 name,
                 q.identifier,
-                tuple(given or ()),
-                other[0] if other else None,
-                q.is_required,
+                chosen=tuple(given or ()),
+                other_text=other[0] if other else None,
+                required=q.is_required,
             )
         )
     elif isinstance(spec, FileUploadSpec):
         out.append(
             f'<input type="file" name="{esc(name)}" data-qid="{esc(q.identifier)}"'
-            f'{" required" if q.is_required else ""}>'
+            f"{' required' if q.is_required else ''}>"
             f'<p class="mm-hint">A file of {spec.min_bytes:,} to {spec.max_bytes:,} bytes.</p>'
         )
     else:
         out.append(
             _text_box(
-                spec, name, q.identifier, given[0] if given else None, q.is_required, label
+                spec,
+                name,
+                q.identifier,
+                value=given[0] if given else None,
+                required=q.is_required,
+                label=label,
             )
         )
         out += [f'<p class="mm-hint">{esc(h)}</p>' for h in _free_text_hints(spec)]

@@ -26,6 +26,7 @@ from mturkmake.errors import EndpointError
 from mturkmake.marketplace.clock import parse_duration
 from mturkmake.marketplace.faults import FaultInjector, FaultSettings, parse_latency
 from mturkmake.marketplace.wire import MarketplaceLike, handle
+from mturkmake.marketplace.worker_site import WebResponse, is_worker_path, respond
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -162,6 +163,10 @@ def _handler_class(
                 self.send_error(413, "Request body too large")
                 return
             body = self.rfile.read(length) if length else b""
+            if is_worker_path(self.path):  # the worker site: marketplace/worker_site.py
+                page = respond(marketplace, "POST", self.path, dict(self.headers.items()), body)
+                self._send_page(page)
+                return
             answer = handle(marketplace, dict(self.headers.items()), body, faults=faults)
             self.send_response(answer.status)
             for name, value in answer.headers.items():
@@ -170,12 +175,26 @@ def _handler_class(
             self.wfile.write(answer.body)
 
         def do_GET(self) -> None:
+            if is_worker_path(self.path):  # the worker site: marketplace/worker_site.py
+                page = respond(marketplace, "GET", self.path, dict(self.headers.items()), b"")
+                self._send_page(page)
+                return
             body = b"mturkmake local MTurk marketplace: POST AWS JSON 1.1 requests to /\n"
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _send_page(self, page: WebResponse) -> None:
+            self.send_response(page.status)
+            for name, value in page.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(page.body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            self.wfile.write(page.body)
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             # One line per request would drown the terminal; errors still reach stderr
