@@ -172,7 +172,9 @@ def respond(
     try:
         return site.route(request)
     except RequestError as exc:
-        return _problem(409, exc.message, request.one("worker") or request.one("workerId"))
+        missing = (exc.turk_error_code or "").endswith("DoesNotExist")
+        worker = request.one("worker") or request.one("workerId")
+        return _problem(404 if missing else 409, exc.message, worker)
 
 
 class _Site:
