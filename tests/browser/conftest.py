@@ -117,21 +117,31 @@ if (p.get('assignmentId') == 'ASSIGNMENT_ID_NOT_AVAILABLE') {
 </script></body></html>"""
 
 
+#: The batch's image (240×120), served at ``/circle.svg``.
+CIRCLE_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="120"><rect width="240" '
+    'height="120" fill="#e8b04a"/><circle cx="60" cy="60" r="40" fill="#7a4b12"/></svg>'
+)
+
+
 @pytest.fixture
 def page_server() -> Iterator[str]:
-    """A requester's page server on 127.0.0.1 serving :data:`EXTERNAL_PAGE` at ``/task``;
-    yields its base URL."""
+    """A requester's server on 127.0.0.1 serving :data:`EXTERNAL_PAGE` at ``/task`` and
+    :data:`CIRCLE_SVG` at ``/circle.svg``; yields its base URL."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Pages(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if not self.path.startswith("/task"):
+            if self.path.startswith("/task"):
+                body, kind = EXTERNAL_PAGE.encode("utf-8"), "text/html; charset=utf-8"
+            elif self.path == "/circle.svg":
+                body, kind = CIRCLE_SVG.encode("utf-8"), "image/svg+xml"
+            else:
                 self.send_error(404)
                 return
-            body = EXTERNAL_PAGE.encode("utf-8")
             self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

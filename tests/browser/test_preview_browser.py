@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mturkmake.testing import Project
-from tests.browser.conftest import PHONE, screenshot
+from tests.browser.conftest import CIRCLE_SVG, PHONE, screenshot
 
 NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas"
 PROPERTIES = (
@@ -18,10 +18,6 @@ PROPERTIES = (
     "assignments:1\n"
     "assignmentduration:1800\n"
     "hitlifetime:86400\n"
-)
-SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="120"><rect width="240" '
-    'height="120" fill="#e8b04a"/><circle cx="60" cy="60" r="40" fill="#7a4b12"/></svg>'
 )
 
 
@@ -89,7 +85,7 @@ def _by(name: str) -> Any:
 
 def test_preview_in_chromium(browser: Any, mturkmake_project: Project, tmp_path: Path) -> None:
     project = mturkmake_project
-    project.write({"mturkmake.toml": 'endpoint = "local"\n', "circle.svg": SVG})
+    project.write({"mturkmake.toml": 'endpoint = "local"\n', "circle.svg": CIRCLE_SVG})
     image = project.path("circle.svg").as_uri()
     _write(project, "form", form_question(image), ["AT&T <b>", "Acme & Sons"])
     result = project.run("form.preview.html")
