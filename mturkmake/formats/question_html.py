@@ -497,9 +497,9 @@ def _form_question(
     out = [f'<section class="mm-question" data-question="{esc(q.identifier)}">']
     if q.display_name:
         out.append(f'<h3 class="mm-title">{head}{esc(q.display_name)}</h3>')
-    elif head:
-        out.append(f"<p>{head}<span class='mm-note'>required</span></p>")
     out.append(content)
+    if head and not q.display_name:
+        out.append(f'<p class="mm-note">{head}required</p>')
     given = values.get(name)
     spec = q.answer
     if isinstance(spec, SelectionSpec):

@@ -20,6 +20,8 @@ from tests.browser.test_preview_browser import (
 )
 
 NOTE = "AT&T <b> & more"
+#: Readable on a phone: nothing wider than the (phone-sized) viewport.
+NO_SIDEWAYS = "return document.documentElement.scrollWidth <= window.innerWidth"
 
 
 def _by(name: str) -> Any:
@@ -77,6 +79,7 @@ def test_a_person_does_three_hits(
         base = server.url
         browser.get(f"{base}/worker/")
         assert len(browser.find_elements(css, "table.mm-list tbody tr")) == 3
+        assert browser.execute_script(NO_SIDEWAYS), "the HIT list scrolls sideways"
         screenshot(browser, tmp_path, "worker-list.png")
 
         # A QuestionForm HIT: the site's own form
@@ -87,6 +90,7 @@ def test_a_person_does_three_hits(
         browser.find_element(css, "textarea[name=note]").send_keys(NOTE)
         width = browser.execute_script("return document.querySelector('article img').naturalWidth")
         assert width == 240  # the batch's image, from where the requester put it
+        assert browser.execute_script(NO_SIDEWAYS), "the work page scrolls sideways"
         screenshot(browser, tmp_path, "worker-form.png")
         browser.find_element(by_id, "submit").click()
         assert "was submitted" in _wait_for(browser, "submitted").text
