@@ -17,14 +17,13 @@ own from elsewhere (:data:`STYLE` is inline).
 
 from __future__ import annotations
 
-import html
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from html.parser import HTMLParser
 
 from mturkmake.formats.answers import Answer
+from mturkmake.formats.html_page import STYLE, duration_text, hit_header, page, reward_text
+from mturkmake.formats.html_sanitize import esc, safe_url, sanitize_html
 from mturkmake.formats.question import (
     ExternalQuestion,
     FileUploadSpec,
@@ -48,55 +47,7 @@ AUTO_FRAME_HEIGHT = 600
 #: that cannot reach the page around it.
 HTML_SANDBOX = "allow-scripts allow-forms allow-popups allow-top-navigation-by-user-activation"
 
-_SAFE_SCHEMES = frozenset({"", "http", "https", "ftp", "mailto", "file"})
 _LIST_STYLES = frozenset({"list", "dropdown", "combobox", "multichooser"})
-
-STYLE = """
-*{box-sizing:border-box}
-body{margin:0;padding:0 10px;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
-Helvetica,Arial,sans-serif;color:#1d1d1d;background:#f3f4f6}
-main{max-width:960px;margin:0 auto;padding:8px 0 32px}
-h1{font-size:1.4em;margin:.6em 0}
-img,video,audio,iframe,table{max-width:100%}
-img{height:auto}
-a{color:#0b5cad}
-.mm-note{color:#555;font-size:.9em}
-.mm-hit{background:#fff;border:1px solid #d6d9de;border-radius:8px;margin:16px 0;padding:12px 14px}
-.mm-hit-header h2{font-size:1.2em;margin:0 0 .3em}
-.mm-hit-header p{margin:.2em 0 .6em}
-.mm-facts{display:flex;flex-wrap:wrap;gap:4px 18px;margin:0;font-size:.92em}
-.mm-facts div{display:flex;gap:6px}
-.mm-facts dt{font-weight:600}
-.mm-facts dd{margin:0;overflow-wrap:anywhere}
-.mm-question{border-top:1px solid #e5e7eb;padding:10px 0}
-.mm-overview{padding:6px 0}
-.mm-text{white-space:pre-line;margin:.4em 0}
-.mm-title{font-size:1.1em;margin:.5em 0 .3em}
-.mm-required{color:#b00020;font-weight:600}
-.mm-choice{display:flex;align-items:flex-start;gap:8px;padding:6px 0;min-height:44px}
-.mm-choice input{margin-top:.3em;width:1.2em;height:1.2em;flex:none}
-.mm-choice img{max-width:min(100%,480px)}
-input[type=text],input[type=number],textarea,select{width:100%;max-width:640px;font:inherit;
-padding:8px;border:1px solid #9aa1aa;border-radius:4px}
-select[multiple],select[size]{height:auto}
-.mm-hint{color:#555;font-size:.88em;margin:.3em 0}
-.mm-problem{color:#b00020;font-weight:600;margin:.3em 0}
-.mm-frame{display:block;width:100%;border:1px solid #d6d9de;border-radius:4px;background:#fff}
-.mm-formatted{overflow-x:auto}
-button,.mm-button{font:inherit;padding:10px 18px;border-radius:6px;border:1px solid #0b5cad;
-background:#0b5cad;color:#fff;cursor:pointer;text-decoration:none;display:inline-block}
-.mm-secondary{background:#fff;color:#0b5cad}
-.mm-actions{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
-table.mm-list{border-collapse:collapse;width:100%}
-table.mm-list td,table.mm-list th{border-bottom:1px solid #e5e7eb;padding:8px 6px;
-text-align:left;vertical-align:top}
-@media (max-width:600px){body{padding:0 6px}.mm-hit{padding:10px}}
-"""
-
-
-def esc(value: object) -> str:
-    """``value`` as HTML text or attribute value (quotes escaped too)."""
-    return html.escape(str(value), quote=True)
 
 
 @dataclass(frozen=True)
@@ -129,188 +80,6 @@ def frame_url(url: str, params: FrameParams) -> str:
     if base.endswith(("?", "&")):
         joiner = ""
     return base + joiner + urllib.parse.urlencode(params.query()) + hash_ + fragment
-
-
-def safe_url(url: str) -> str | None:
-    """``url`` when its scheme may be linked or loaded (never ``javascript:``), else None."""
-    text = url.strip()
-    try:
-        scheme = urllib.parse.urlsplit(text).scheme.lower()
-    except ValueError:
-        return None
-    return text if scheme in _SAFE_SCHEMES else None
-
-
-# ------------------------------------------------------------------------------------------
-# Formatted content: the requester's XHTML, through an allow-list
-# ------------------------------------------------------------------------------------------
-
-_ALLOWED_TAGS = frozenset(
-    [
-        "a",
-        "abbr",
-        "address",
-        "b",
-        "big",
-        "blockquote",
-        "br",
-        "caption",
-        "center",
-        "cite",
-        "code",
-        "col",
-        "colgroup",
-        "dd",
-        "del",
-        "dfn",
-        "div",
-        "dl",
-        "dt",
-        "em",
-        "font",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "hr",
-        "i",
-        "img",
-        "ins",
-        "kbd",
-        "li",
-        "ol",
-        "p",
-        "pre",
-        "q",
-        "s",
-        "samp",
-        "small",
-        "span",
-        "strike",
-        "strong",
-        "sub",
-        "sup",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "tt",
-        "u",
-        "ul",
-        "var",
-    ]
-)
-_VOID_TAGS = frozenset({"br", "col", "hr", "img"})
-#: Elements dropped with everything inside them.
-_DROPPED = frozenset(
-    {"script", "style", "iframe", "object", "embed", "applet", "form", "textarea", "select"}
-    | {"title", "head", "noscript", "template", "svg", "math"}
-)
-_ALLOWED_ATTRS = frozenset(
-    [
-        "abbr",
-        "align",
-        "alt",
-        "bgcolor",
-        "border",
-        "cellpadding",
-        "cellspacing",
-        "color",
-        "colspan",
-        "dir",
-        "face",
-        "headers",
-        "height",
-        "href",
-        "hspace",
-        "lang",
-        "rowspan",
-        "scope",
-        "size",
-        "span",
-        "src",
-        "start",
-        "summary",
-        "title",
-        "type",
-        "valign",
-        "vspace",
-        "width",
-    ]
-)
-
-
-class _Sanitizer(HTMLParser):
-    """Re-emits allowed tags and attributes, escapes all text, keeps the nesting balanced
-    (a stray ``</div>`` cannot close the page's own elements)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.open: list[str] = []
-        self.dropping: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.dropping:
-            if tag == self.dropping[-1] and tag not in _VOID_TAGS:
-                self.dropping.append(tag)
-            return
-        if tag in _DROPPED:
-            self.dropping.append(tag)
-            return
-        if tag not in _ALLOWED_TAGS:
-            return
-        kept: list[str] = []
-        for name, value in attrs:
-            if name not in _ALLOWED_ATTRS or value is None:
-                continue
-            shown = safe_url(value) if name in ("href", "src") else value
-            if shown is not None:
-                kept.append(f' {name}="{esc(shown)}"')
-        if tag == "a":
-            kept.append(' target="_blank" rel="noopener noreferrer"')
-        self.out.append(f"<{tag}{''.join(kept)}>")
-        if tag not in _VOID_TAGS:
-            self.open.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag not in _VOID_TAGS and self.open and self.open[-1] == tag:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.dropping:
-            if tag == self.dropping[-1]:
-                self.dropping.pop()
-            return
-        if tag not in self.open:
-            return
-        while self.open:
-            top = self.open.pop()
-            self.out.append(f"</{top}>")
-            if top == tag:
-                break
-
-    def handle_data(self, data: str) -> None:
-        if not self.dropping:
-            self.out.append(html.escape(data, quote=False))
-
-    def result(self) -> str:
-        self.close()
-        return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
-
-
-def sanitize_html(fragment: str) -> str:
-    """The requester's FormattedContent, keeping only harmless markup (no scripts, frames,
-    forms, styles or event handlers; links and images with safe URLs only)."""
-    sanitizer = _Sanitizer()
-    sanitizer.feed(fragment)
-    return sanitizer.result()
 
 
 # ------------------------------------------------------------------------------------------
@@ -611,66 +380,6 @@ def render_question(
     if isinstance(question, HTMLQuestion):
         return render_html_question(question, src=html_src)
     return render_external_question(question, params)
-
-
-# ------------------------------------------------------------------------------------------
-# The HIT's header and the page
-# ------------------------------------------------------------------------------------------
-
-
-def duration_text(seconds: int | float | str) -> str:
-    """``3600`` → ``1 hour``; ``5400`` → ``1 hour 30 minutes`` (as MTurk states time allotted)."""
-    try:
-        total = int(float(seconds))
-    except (TypeError, ValueError):
-        return str(seconds)
-    parts: list[str] = []
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        count, total = divmod(total, size)
-        if count:
-            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
-    return " ".join(parts[:2]) or "0 seconds"
-
-
-def reward_text(reward: object) -> str:
-    """``0.05`` → ``$0.05``."""
-    try:
-        return f"${Decimal(str(reward)):.2f}"
-    except InvalidOperation:
-        return str(reward)
-
-
-def hit_header(
-    *,
-    title: str,
-    description: str,
-    reward: object,
-    duration: object,
-    keywords: str = "",
-    extra: Sequence[tuple[str, str]] = (),
-) -> str:
-    """The HIT's header: title, description, reward, time allotted and keywords."""
-    facts = [
-        ("Reward", reward_text(reward)),
-        ("Time allotted", duration_text(str(duration))),
-        ("Keywords", keywords or "—"),
-        *extra,
-    ]
-    items = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
-    return (
-        f'<header class="mm-hit-header"><h2>{esc(title)}</h2><p>{esc(description)}</p>'
-        f'<dl class="mm-facts">{items}</dl></header>'
-    )
-
-
-def page(title: str, body: str, *, head: str = "") -> str:
-    """A whole HTML document with the inline :data:`STYLE` (nothing loaded from elsewhere)."""
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"{head}<title>{esc(title)}</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>\n"
-    )
 
 
 # ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 from mturkmake.formats.answers import ANSWERS_NS, parse_answer_records
 from mturkmake.marketplace.server import MarketplaceServer
-from mturkmake.marketplace.worker_site import point_forms_here
+from mturkmake.marketplace.worker_forms import point_forms_here
 from mturkmake.testing import Project
 from tests.html_elements import read_page
 from tests.marketplace.conftest import HTML_QUESTION
@@ -265,6 +265,56 @@ def test_return_gives_the_slot_back(
 def test_unknown_paths_and_the_api_still_answer(server: MarketplaceServer) -> None:
     assert fetch(f"{server.url}/worker/nothing/here")[0] == 404
     assert fetch(f"{server.url}/")[0] == 200  # the API's GET answer is unchanged
+
+
+UPLOAD = (
+    f'<QuestionForm xmlns="{NS}/2005-10-01/QuestionForm.xsd"><Question><QuestionIdentifier>'
+    "photo</QuestionIdentifier><IsRequired>true</IsRequired><QuestionContent><Text>A photo"
+    "</Text></QuestionContent><AnswerSpecification><FileUploadAnswer><MaxFileSizeInBytes>100"
+    "</MaxFileSizeInBytes><MinFileSizeInBytes>5</MinFileSizeInBytes></FileUploadAnswer>"
+    "</AnswerSpecification></Question></QuestionForm>"
+)
+
+
+def _multipart(base: str, path: str, name: str, data: bytes) -> int:
+    boundary = "mturkmake-test-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.request(
+            "POST", path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_file_upload_records_key_and_size(
+    marketplace: Any, server: MarketplaceServer, http_client: Any
+) -> None:
+    base = server.url
+    hit_id = create_hit(http_client, UPLOAD)
+    aid = accept(base, hit_id, first_worker(marketplace))
+    forms = read_page(fetch(f"{base}/worker/assignments/{aid}")[2]).find("form")
+    (form,) = [f for f in forms if f.attrs["action"].endswith("/submit")]
+    assert form.attrs["enctype"] == "multipart/form-data"
+    assert _multipart(base, form.attrs["action"], "photo", b"x" * 500) == 400  # too big
+    assert submitted(http_client, hit_id) == []
+    assert _multipart(base, form.attrs["action"], "photo", b"\xff\xd8jpeg-bytes") == 200
+    (assignment,) = submitted(http_client, hit_id)
+    (answer,) = parse_answer_records(assignment["Answer"], source="a")
+    assert answer.uploaded_file_size == 12
+    assert (answer.uploaded_file_key or "").endswith("/photo")
 
 
 def test_point_forms_here_keeps_the_rest_of_the_page() -> None:
