@@ -165,6 +165,15 @@ def handle_preview(args: Mapping[str, Any], ctx: Context) -> int:
     if not target.strip():
         raise UsageError("-previewfile needs a file name", hint="e.g. -previewfile preview.html")
     output = cwd / target
+    for line in (  # the CLT's opening lines, as loadHITs prints them
+        "--[Initializing]----------",
+        f" Input: {files['input']}",
+        f" Properties: {files['properties']}",
+        f" Question File: {files['question']}",
+        " Preview mode enabled",
+        f" Preview file: {target}",
+    ):
+        ctx.report(Event("info", line))
     temp = temp_path_for(output)
     try:
         shown = write_preview(

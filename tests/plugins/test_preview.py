@@ -245,6 +245,8 @@ def test_loadhits_preview_writes_the_page_and_creates_nothing(
     )
     result = project.run(*args, "-previewfile", "look.html")
     assert result.exit_code == 0, result.output
+    assert " Preview mode enabled" in result.stdout
+    assert "Wrote a preview of 2 HITs to look.html; nothing was sent." in result.stdout
     doc = read_page(project.read("look.html"))
     assert sorted(_rows(doc.elements)) == [1, 2]
     assert "Label dog" in doc.text
