@@ -366,3 +366,45 @@ def test_unknown_hits_and_assignments(server: MarketplaceServer, path: str) -> N
     status, _, body = fetch(f"{server.url}{path}")
     assert status == 404
     assert "does not exist" in body
+
+
+def test_a_persons_work_is_the_crowds_like_any_other(mturkmake_project: Project) -> None:
+    """loadHITs, a person's answer on the worker site, getResults, then the evaluators."""
+    project = mturkmake_project
+    project.write(
+        {
+            "mturkmake.toml": 'endpoint = "local"\n',
+            "s.input": "word\ncat\n",
+            "s.question": FORM.replace("Colour?", "Colour of ${word}?"),
+            "s.properties": (
+                "title:Colours\ndescription:Pick colours\nreward:0.10\nassignments:1\n"
+                "assignmentduration:600\nhitlifetime:86400\n"
+            ),
+        }
+    )
+    assert project.run("s.success").exit_code == 0
+    from mturkmake.marketplace.service import Marketplace
+
+    marketplace = Marketplace(project.root / ".mturkmake" / "local-marketplace.db")
+    with MarketplaceServer(marketplace, "127.0.0.1", 0) as server:
+        base = server.url
+        listing = read_page(fetch(f"{base}/worker/")[2])
+        (link,) = [a for a in listing.find("a") if "/worker/hits/" in a.attrs.get("href", "")]
+        hit_id = urllib.parse.urlsplit(link.attrs["href"]).path.rsplit("/", 1)[1]
+        aid = accept(base, hit_id, first_worker(marketplace))
+        status = fetch(
+            f"{base}/worker/assignments/{aid}/submit", "POST", {"color": ["blue"], "age": ["7"]}
+        )[0]
+        assert status == 200
+    result = project.run("s.results")
+    assert result.exit_code == 0, result.output
+    header, row = project.read("s.results").splitlines()[:2]
+    cells = dict(zip(header.split("\t"), row.split("\t"), strict=False))
+    assert cells['"Answer.color"'] == '"blue"'
+    assert cells['"Answer.age"'] == '"7"'
+    assert cells['"assignmentid"'] == f'"{aid}"'
+    approved = project.run("s.approved")
+    assert approved.exit_code == 0, approved.output
+    with marketplace.store.read() as conn:
+        state = conn.execute("SELECT state FROM assignments WHERE id = ?", (aid,)).fetchone()[0]
+    assert state == "Approved"
