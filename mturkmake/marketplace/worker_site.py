@@ -27,6 +27,7 @@ on an HTMLQuestion's page only its inline scripts (no remote script), in a sandb
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from mturkmake.marketplace.store import Row, Tx, get_meta, loads
 from mturkmake.marketplace.worker_forms import SUBMIT_PATH, parse_body, point_forms_here
 from mturkmake.marketplace.workers import is_blocked
 
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 SITE_CSP = (
     "default-src 'self'; script-src 'none'; style-src 'unsafe-inline'; img-src * data:; "
     "media-src *; frame-src *; form-action 'self'; base-uri 'none'; object-src 'none'"
@@ -128,7 +130,9 @@ def respond(
         return _problem(404, "This marketplace has no worker site.")
     parts = urllib.parse.urlsplit(target)
     form, files = parse_body(headers, body) if method == "POST" else ({}, {})
-    host = {k.lower(): v for k, v in headers.items()}.get("host", "127.0.0.1")
+    host = {k.lower(): v for k, v in headers.items()}.get("host", "")
+    if not _HOST.fullmatch(host):  # turkSubmitTo is built from it: no odd characters
+        host = "127.0.0.1"
     request = _Request(
         method,
         parts.path,
@@ -158,7 +162,8 @@ class _Site:
 
     def route(self, r: _Request) -> WebResponse:
         path = r.path.rstrip("/")
-        segments = path.split("/")[1:]  # ["worker", "hits", ID, "accept"]
+        # ["worker", "hits", ID, "accept"]
+        segments = [urllib.parse.unquote(p) for p in path.split("/")[1:]]
         if path == SUBMIT_PATH:
             fields = {**r.query, **r.form} if r.method == "GET" else r.form
             return self.external_submit(fields)

@@ -42,13 +42,18 @@ EXTERNAL = (
 
 
 def fetch(
-    url: str, method: str = "GET", data: dict[str, Any] | None = None
+    url: str,
+    method: str = "GET",
+    data: dict[str, Any] | None = None,
+    host: str | None = None,
 ) -> tuple[int, dict[str, str], str]:
     """One HTTP request (redirects are not followed): status, headers, body."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     body = urllib.parse.urlencode(data, doseq=True) if data is not None else None
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    if host is not None:
+        headers["Host"] = host
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request(method, path, body, headers)
@@ -203,6 +208,24 @@ def test_external_submit_checks_the_assignment(
     assert fetch(submit, "POST", {"assignmentId": aid, "rating": "1"})[0] == 409
     (assignment,) = submitted(http_client, hit_id)
     assert parse_answer_records(assignment["Answer"], source="a")[0].free_text == "5"
+
+
+def test_turk_submit_to_is_where_the_browser_came_from(
+    marketplace: Any, server: MarketplaceServer, http_client: Any
+) -> None:
+    hit_id = create_hit(http_client, EXTERNAL)
+    aid = accept(server.url, hit_id, first_worker(marketplace))
+
+    def submit_to(host: str) -> list[str]:
+        (frame,) = read_page(fetch(f"{server.url}/worker/assignments/{aid}", host=host)[2]).find(
+            "iframe"
+        )
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(frame.attrs["src"]).query)[
+            "turkSubmitTo"
+        ]
+
+    assert submit_to("localhost:8765") == ["http://localhost:8765"]
+    assert submit_to('evil.example/"><x') == ["http://127.0.0.1"]
 
 
 def test_only_hits_the_worker_qualifies_for(
