@@ -347,7 +347,8 @@ class _Site:
             return _html(200, "Assignment", body)
         back = (
             f'<form method="post" action="/worker/assignments/{esc(aid)}/return">'
-            '<button type="submit" class="mm-secondary">Return this HIT</button></form>'
+            '<button type="submit" id="return" class="mm-secondary">Return this HIT</button>'
+            "</form>"
         )
         if isinstance(question, QuestionForm):
             enctype = (

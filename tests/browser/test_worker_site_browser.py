@@ -40,7 +40,12 @@ def _open_hit(browser: Any, base: str, title: str) -> None:
     browser.get(f"{base}/worker/")
     browser.find_element(_by("LINK_TEXT"), title).click()
     browser.find_element(_by("ID"), "accept").click()
-    assert "/worker/assignments/" in browser.current_url
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # the click posts a form; the work page follows its redirect
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/worker/assignments/"))
+    _wait_for(browser, "return")
 
 
 def _wait_for(browser: Any, element_id: str) -> Any:
