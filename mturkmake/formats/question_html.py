@@ -11,8 +11,10 @@ the local worker site and the review page.
   (``assignmentId``, ``hitId``, and while working ``turkSubmitTo`` and ``workerId``).
 
 Everything from the batch is escaped with :func:`html.escape`: a cell holding ``AT&T <b>``
-shows as text. Pure: no network, no files; the page has no script, stylesheet or font of its
-own from elsewhere (:data:`STYLE` is inline).
+shows as text. The page around questions (inline style, the HIT's header) is
+:mod:`mturkmake.formats.html_page`, the allow-list for formatted content
+:mod:`mturkmake.formats.html_sanitize`; both are re-exported here. Pure: no network, no files,
+no script, stylesheet or font of its own from elsewhere.
 """
 
 from __future__ import annotations
