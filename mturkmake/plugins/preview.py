@@ -165,6 +165,11 @@ def handle_preview(args: Mapping[str, Any], ctx: Context) -> int:
     if not target.strip():
         raise UsageError("-previewfile needs a file name", hint="e.g. -previewfile preview.html")
     output = cwd / target
+    if not output.parent.is_dir():
+        raise UsageError(
+            f"-previewfile {target}: the folder {output.parent} does not exist; nothing was done",
+            hint="create it first, or name a file in an existing folder",
+        )
     for line in (  # the CLT's opening lines, as loadHITs prints them
         "--[Initializing]----------",
         f" Input: {files['input']}",

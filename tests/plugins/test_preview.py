@@ -255,6 +255,10 @@ def test_loadhits_preview_writes_the_page_and_creates_nothing(
     assert project.path("preview.html").exists()  # the CLT's default name
     _no_api_call(project)
     assert not project.path("s.success").exists()
+    result = project.run(*args, "-previewfile", "no/such/folder.html")
+    assert result.exit_code == 2
+    assert "-previewfile no/such/folder.html: the folder" in result.stderr
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("mode", ["make", "clt"])
