@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, UsageError
 from mturkmake.hookspecs import ConfigKey, Event, Job, Outcome, Rule, hookimpl
-from mturkmake.plugins.preflight import Prepared, SourceFile, preflight
+from mturkmake.mturk.preflight import Prepared, SourceFile, preflight
+from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.hookspecs import Context, TemplateEngine
+    from mturkmake.hookspecs import Config, Context, TemplateEngine
 
 DEFAULT_ROWS = 10
 DEFAULT_FILE = "preview.html"
@@ -66,7 +66,7 @@ def prepare(
         question,
         properties,
         engine=_engine(ctx),
-        endpoint_kind=ctx.config.endpoint_kind,
+        endpoint_kind=settings(ctx.config).kind,
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
         limit=preview_rows(ctx.config),
     )

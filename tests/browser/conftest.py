@@ -46,13 +46,13 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
     except ImportError:
-        _missing("selenium is not installed (pip install selenium)")
+        _missing("the browser tests need selenium (pip install selenium)")
     chromium = _find(CHROMIUM)
     driver_path = _find(CHROMEDRIVER)
     if chromium is None:
-        _missing("chromium is not installed (apt-get install chromium)")
+        _missing("the browser tests need chromium (apt-get install chromium)")
     if driver_path is None:
-        _missing("chromedriver is not installed (apt-get install chromium-driver)")
+        _missing("the browser tests need chromedriver (apt-get install chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in (
@@ -79,7 +79,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     try:
         driver = webdriver.Chrome(service=service, options=options)
     except Exception as exc:  # any start-up failure means "no usable browser"
-        _missing(f"chromium did not start: {str(exc).splitlines()[0]}")
+        _missing(f"the browser did not start: {str(exc).splitlines()[0]}")
     driver.set_page_load_timeout(30)
     # A phone's viewport, as the browser's device emulation gives it (a window cannot be
     # made that narrow).

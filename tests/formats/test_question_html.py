@@ -28,6 +28,7 @@ from mturkmake.formats.question_html import (
     sanitize_html,
 )
 from tests.html_elements import own_remote_assets, read_page
+from tests.reference import ABSENT, REFERENCE
 
 QF = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionForm.xsd"
 HQ = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
@@ -35,7 +36,6 @@ EQ = (
     "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2006-07-14/"
     "ExternalQuestion.xsd"
 )
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 #: What a cell holding ``AT&T <b>`` becomes in XML after the template's escaping.
 NASTY_XML = "AT&amp;T &lt;b&gt;"
 NASTY = "AT&T <b>"
@@ -341,7 +341,7 @@ def test_page_is_self_contained_and_phone_ready() -> None:
 
 
 def _sample_tests() -> list[Path]:
-    samples = SHARED / "clt-samples" / "samples"
+    samples = REFERENCE / "clt-samples" / "samples"
     if not samples.is_dir():
         return []
     return sorted(
@@ -354,7 +354,7 @@ def _sample_tests() -> list[Path]:
 @pytest.mark.parametrize("path", _sample_tests() or [None], ids=lambda p: p and p.parent.name)
 def test_sample_qualification_tests_render(path: Path | None) -> None:
     if path is None:
-        pytest.skip("../shared/clt-samples is absent")
+        pytest.skip(ABSENT)
     parsed = load_question(path)
     assert isinstance(parsed, QuestionForm)
     doc = read_page(render_question_form(parsed))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -18,12 +17,13 @@ from mturkmake.formats.question import (
     parse_question,
 )
 from mturkmake.formats.question_content import ContentBlock, Overview
-from mturkmake.plugins.preflight import SourceFile, preflight
+from mturkmake.mturk.preflight import SourceFile, preflight
 from mturkmake.plugins.templating import VelocityEngine
 from mturkmake.testing import Project
 from tests.html_elements import Element, own_remote_assets, read_page
+from tests.reference import ABSENT, REFERENCE
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "clt-samples" / "samples"
+SAMPLES = REFERENCE / "clt-samples" / "samples"
 BATCHES = [
     "helloworld",
     "simple_survey",
@@ -165,7 +165,7 @@ def _check_row(question: object, elements: list[Element]) -> None:
 def test_every_clt_sample_batch_previews(mturkmake_project: Project, name: str) -> None:
     source = SAMPLES / name
     if not source.is_dir():
-        pytest.skip("../shared/clt-samples is absent (the reference corpus is not checked out)")
+        pytest.skip(ABSENT)
     project = mturkmake_project
     for path in source.iterdir():
         if path.suffix in (".input", ".question", ".properties"):
