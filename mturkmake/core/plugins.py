@@ -54,6 +54,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.switch_endpoint",
     "mturkmake.plugins.plugins_cli",
     "mturkmake.plugins.load_hits",
+    "mturkmake.plugins.preview",
     "mturkmake.plugins.approved_rule",
     "mturkmake.plugins.approve_work",
     "mturkmake.plugins.reject_work",

@@ -17,6 +17,7 @@ from typing import TypeAlias
 
 from mturkmake.formats.html_form import HTMLField, html_fields
 from mturkmake.formats.javaprops import read_text
+from mturkmake.formats.question_content import ContentBlock, Overview, content_blocks
 from mturkmake.formats.safexml import (
     MAX_XML_BYTES,
     XmlDocument,
@@ -98,6 +99,8 @@ class Selection:
 
     identifier: str
     text: str
+    #: what the worker sees (a text, formatted content or an image); see question_content.
+    content: tuple[ContentBlock, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,8 @@ class FormQuestion:
     display_name: str | None = None
     text: str = ""
     line: int = field(default=0, compare=False)
+    #: the QuestionContent's blocks, for display (:mod:`mturkmake.formats.question_html`).
+    content: tuple[ContentBlock, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,8 @@ class QuestionForm:
     version: str
     questions: tuple[FormQuestion, ...]
     overview: tuple[str, ...] = ()
+    #: Overviews and questions in document order, for display.
+    sections: tuple[Overview | FormQuestion, ...] = field(default=(), compare=False)
 
     def question(self, identifier: str) -> FormQuestion:
         """The question with this identifier (``KeyError`` if none)."""
@@ -274,7 +281,7 @@ def _selection_answer(doc: XmlDocument, element: ET.Element) -> SelectionSpec:
             raise doc.error(
                 node, f"SelectionIdentifier '{identifier}' is repeated", "make each id unique"
             )
-        selections.append(Selection(identifier, _plain_text(node)))
+        selections.append(Selection(identifier, _plain_text(node), content_blocks(node)))
     other_node = child(container, "OtherSelection")
     other = _free_text(doc, other_node) if other_node is not None else None
     if not selections:
@@ -328,10 +335,12 @@ def _answer_spec(doc: XmlDocument, question: ET.Element) -> AnswerSpec:
 def _question_form(doc: XmlDocument, version: str) -> QuestionForm:
     questions: list[FormQuestion] = []
     overview: list[str] = []
+    sections: list[Overview | FormQuestion] = []
     for node in doc.root:
         name = local_name(node)
         if name == "Overview":
             overview.append(_plain_text(node))
+            sections.append(Overview(content_blocks(node)))
             continue
         if name != "Question":
             raise doc.error(
@@ -358,11 +367,13 @@ def _question_form(doc: XmlDocument, version: str) -> QuestionForm:
                 display_name=child_text(node, "DisplayName"),
                 text=_plain_text(content),
                 line=doc.line(node),
+                content=content_blocks(content),
             )
         )
+        sections.append(questions[-1])
     if not questions:
         raise doc.error(doc.root, "the QuestionForm has no <Question>", "add at least one")
-    return QuestionForm(version, tuple(questions), tuple(overview))
+    return QuestionForm(version, tuple(questions), tuple(overview), tuple(sections))
 
 
 # ------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from mturkmake.marketplace.wire import (
     error_response,
     handle,
 )
+from mturkmake.marketplace.worker_site import WebResponse, is_worker_path, respond
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -293,6 +294,10 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < length:  # the client closed before sending it all: nobody to answer
             self.close_connection = True
             return
+        if is_worker_path(self.path):  # the worker site: marketplace/worker_site.py
+            page = respond(self.marketplace, "POST", self.path, dict(self.headers.items()), body)
+            self._send_page(page)
+            return
         answer = handle(self.marketplace, dict(self.headers.items()), body, faults=self.faults)
         self._send(answer.status, answer.headers, answer.body)
 
@@ -301,6 +306,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers
         ):
             self.close_connection = True  # a body we do not read must not pass for a request
+        if is_worker_path(self.path):  # the worker site: marketplace/worker_site.py
+            page = respond(self.marketplace, "GET", self.path, dict(self.headers.items()), b"")
+            self._send_page(page)
+            return
         body = b"mturkmake local MTurk marketplace: POST AWS JSON 1.1 requests to /\n"
         self._send(200, {"Content-Type": "text/plain; charset=utf-8"}, body)
 
@@ -370,6 +379,10 @@ class _Handler(BaseHTTPRequestHandler):
         # One line per request would drown the terminal; errors still reach stderr
         # through log_error.
         return
+
+    def _send_page(self, page: WebResponse) -> None:
+        headers = {**page.headers, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        self._send(page.status, headers, page.body)
 
     def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         if self.command == "HEAD":

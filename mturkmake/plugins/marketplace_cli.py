@@ -39,6 +39,7 @@ SERVE_FLAGS = (
     Flag("fault-rate", "SHARE", "share of requests answered ServiceFault (HTTP 500), e.g. 0.05"),
     Flag("rps", "N", "requests per second before ThrottlingException"),
     Flag("plugins", None, "let project plugins answer for the simulated workers"),
+    Flag("open", None, "print the local worker site's URL, where you do HITs in a browser"),
 )
 
 
@@ -132,6 +133,8 @@ def serve(args: Mapping[str, Any], ctx: Context) -> int:
         f"(clock {_when(marketplace.now())}); Ctrl-C stops.\n" + serve_examples(server.url),
         flush=True,
     )
+    if args.get("open"):  # the worker site: mturkmake/marketplace/worker_site.py
+        print(f"Worker site: {server.url}/worker/", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
