@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--throttle-rate", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--rps", type=float, default=None)
+    parser.add_argument("--allow-http-external", action="store_true")
     options = parser.parse_args(argv)
     faults = FaultSettings(
         latency=parse_latency(options.latency, parse_duration),
@@ -208,7 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rps=options.rps,
         seed=options.seed,
     )
-    marketplace = Marketplace(options.db, MarketplaceSettings(seed=options.seed))
+    settings = MarketplaceSettings(
+        seed=options.seed, allow_http_external=options.allow_http_external
+    )
+    marketplace = Marketplace(options.db, settings)
     server = MarketplaceServer(
         marketplace, options.host, options.port, faults=faults, realtime=options.realtime
     )

@@ -39,6 +39,11 @@ SERVE_FLAGS = (
     Flag("fault-rate", "SHARE", "share of requests answered ServiceFault (HTTP 500), e.g. 0.05"),
     Flag("rps", "N", "requests per second before ThrottlingException"),
     Flag("plugins", None, "let project plugins answer for the simulated workers"),
+    Flag(
+        "allow-http-external",
+        None,
+        "accept ExternalQuestions on http:// pages (MTurk refuses them; so does serve without it)",
+    ),
 )
 
 
@@ -118,7 +123,13 @@ def serve(args: Mapping[str, Any], ctx: Context) -> int:
     from mturkmake.marketplace.server import MarketplaceServer
 
     answer_fn = ctx.host.simulate_answer if args.get("plugins") else None
-    marketplace = open_local_marketplace(ctx.config, answer_fn=answer_fn)
+    marketplace = open_local_marketplace(
+        ctx.config,
+        answer_fn=answer_fn,
+        allow_http_external=bool(
+            args.get("allow-http-external") or args.get("allow_http_external")
+        ),
+    )
     server = MarketplaceServer(
         marketplace,
         str(args.get("host") or DEFAULT_HOST),
