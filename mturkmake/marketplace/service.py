@@ -326,7 +326,12 @@ class Marketplace:
                 f"HITId {row['subject']}.",
                 "AWS.MechanicalTurk.HitAlreadyExists",
             )
-        raise RequestError(f'The idempotency token "{token}" has already been processed.')
+        # The message of a real duplicate (reference §2.3); MTurk names the request, not a
+        # specific code, so the generic one.
+        raise RequestError(
+            f'The idempotency token "{token}" has already been processed.',
+            "AWS.MechanicalTurk.InvalidParameterValue",
+        )
 
     # ------------------------------------------------------------------ the clock
 
