@@ -21,6 +21,7 @@ from mturkmake.marketplace import (
     crowd,
     hits,
     ids,
+    layouts,
     money,
     notifications,
     qualifications,
@@ -463,6 +464,23 @@ class Marketplace:
         with self.store.write() as conn:
             tx = Tx(conn, self._clock(conn), self.seed)
             return qualifications.submit_request(tx, type_id, worker_id, answer)
+
+    def register_layout(self, name: str, content: str) -> str:
+        """Register a HIT layout (local-only: MTurk's layouts are made on its website);
+        returns its HITLayoutId. :raises ValueError: an empty name or template."""
+        with self.store.write() as conn:
+            return layouts.register(Tx(conn, self._clock(conn), self.seed), name, content)
+
+    def layouts(self) -> list[dict[str, Any]]:
+        """Every registered layout (id, name, placeholders)."""
+        with self.store.read() as conn:
+            return layouts.listing(Tx(conn, self._clock(conn), self.seed))
+
+    def events(self, after: int = 0) -> list[dict[str, Any]]:
+        """The notification messages logged after sequence number ``after``, oldest first
+        (each: ``seq``, ``transport``, ``destination``, ``message``)."""
+        with self.store.read() as conn:
+            return notifications.log_after(Tx(conn, self._clock(conn), self.seed), after)
 
     def request_log(self) -> list[tuple[str, str]]:
         """Every accepted side-effecting call as (operation, subject id), in order."""
