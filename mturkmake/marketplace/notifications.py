@@ -44,7 +44,9 @@ EVENT_TYPES = (
 # Destinations per transport, as MTurk documents them: an e-mail address, an SQS queue URL
 # (https://sqs.<region>.amazonaws.com/<account>/<queue>), an SNS topic ARN.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SQS = re.compile(r"^https://sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_SQS = re.compile(
+    r"^https://sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$"
+)
 _SNS = re.compile(r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 _DESTINATIONS = {
     "Email": (_EMAIL, "an e-mail address"),
@@ -182,6 +184,4 @@ def render(row: Row) -> dict[str, Any]:
 
 def log_after(tx: Tx, seq: int = 0) -> list[dict[str, Any]]:
     """Every logged message after sequence number ``seq``, oldest first."""
-    return [
-        render(r) for r in tx.all("SELECT * FROM event_log WHERE seq > ? ORDER BY seq", (seq,))
-    ]
+    return [render(r) for r in tx.all("SELECT * FROM event_log WHERE seq > ? ORDER BY seq", (seq,))]

@@ -97,9 +97,7 @@ def parse(slot: str, spec: Mapping[str, Any]) -> Policy:
             BAD_VALUE,
         )
     if LEVELS[slot] != name:
-        raise _refuse(
-            slot, f"{name} is not a policy of this level; {slot} takes {LEVELS[slot]}."
-        )
+        raise _refuse(slot, f"{name} is not a policy of this level; {slot} takes {LEVELS[slot]}.")
     specs = _SPECS[name]
     policy = Policy(name)
     seen: set[str] = set()

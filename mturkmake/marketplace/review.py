@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mturkmake.errors import MturkmakeError
@@ -44,50 +45,49 @@ DEFAULT_EXTEND_MAXIMUM = 5  # ScoreMyKnownAnswers' documented default
 # ----------------------------------------------------------------------------- recording
 
 
-def _action(
-    tx: Tx,
-    hit_id: str,
-    level: str,
-    name: str,
-    target: str,
-    target_type: str,
-    run: Callable[[], str],
-) -> str:
-    """Run one action inside a savepoint and record its outcome; returns its ActionId."""
-    number = tx.one("SELECT COUNT(*) AS n FROM review_actions WHERE hit_id = ?", (hit_id,))
-    action_id = ids.derive(tx.seed, "reviewaction", hit_id, number["n"] if number else 0)
-    tx.conn.execute("SAVEPOINT review_action")
-    try:
-        result = run()
-        status, code = "Succeeded", None
-        tx.conn.execute("RELEASE review_action")
-    except RequestError as exc:
-        tx.conn.execute("ROLLBACK TO review_action")
-        tx.conn.execute("RELEASE review_action")
-        result, status, code = exc.message, "Failed", exc.turk_error_code
-    tx.conn.execute(
-        "INSERT INTO review_actions (hit_id, level, action_id, name, target_id, target_type, "
-        "status, complete_time, result, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (hit_id, level, action_id, name, target, target_type, status, tx.now, result, code),
-    )
-    return action_id
+@dataclass
+class _Report:
+    """Where one policy run records its actions and results (a HIT, a level)."""
 
+    tx: Tx
+    hit_id: str
+    level: str
+    review_id: str | None = None  # the run's "review" action, which its results cite
 
-def _result(
-    tx: Tx,
-    hit_id: str,
-    level: str,
-    action_id: str | None,
-    subject: tuple[str, str],
-    key: str,
-    value: object,
-    question: str | None = None,
-) -> None:
-    tx.conn.execute(
-        "INSERT INTO review_results (hit_id, level, action_id, subject_id, subject_type, "
-        "question_id, key, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (hit_id, level, action_id, subject[0], subject[1], question, key, str(value)),
-    )
+    def action(self, name: str, target: tuple[str, str], run: Callable[[], str]) -> bool:
+        """Run one action inside a savepoint and record its outcome (Failed, with the
+        TurkErrorCode, when it raised: nothing it did stays); returns whether it succeeded."""
+        tx = self.tx
+        number = tx.one("SELECT COUNT(*) AS n FROM review_actions WHERE hit_id = ?", (self.hit_id,))
+        action_id = ids.derive(tx.seed, "reviewaction", self.hit_id, number["n"] if number else 0)
+        tx.conn.execute("SAVEPOINT review_action")
+        try:
+            result = run()
+            status, code = "Succeeded", None
+            tx.conn.execute("RELEASE review_action")
+        except RequestError as exc:
+            tx.conn.execute("ROLLBACK TO review_action")
+            tx.conn.execute("RELEASE review_action")
+            result, status, code = exc.message, "Failed", exc.turk_error_code
+        tx.conn.execute(
+            "INSERT INTO review_actions (hit_id, level, action_id, name, target_id, "
+            "target_type, status, complete_time, result, error_code) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.hit_id, self.level, action_id, name, *target, status, tx.now, result, code),
+        )
+        if name == "review":
+            self.review_id = action_id
+        return status == "Succeeded"
+
+    def result(
+        self, subject: tuple[str, str], key: str, value: object, question: str | None = None
+    ) -> None:
+        """Record one computed value about ``subject`` (id, type)."""
+        self.tx.conn.execute(
+            "INSERT INTO review_results (hit_id, level, action_id, subject_id, subject_type, "
+            "question_id, key, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.hit_id, self.level, self.review_id, *subject, question, key, str(value)),
+        )
 
 
 def _answers(row: Row) -> dict[str, frozenset[str]]:
@@ -183,60 +183,35 @@ def on_submitted(tx: Tx, assignment_id: str) -> bool:
     policy = policies.parse("AssignmentReviewPolicy", spec)
     given = _answers(row)
     key = policy.answer_key
-    right = 0
+    correct = {
+        question: bool(given.get(question)) and given.get(question) == expected
+        for question, expected in key.items()
+    }
+    right = sum(correct.values())
+    score = _percent(right, len(key))
     subject = (assignment_id, ASSIGNMENT)
     plural = "" if len(key) == 1 else "s"
-    for question, expected in key.items():
-        answer = given.get(question, frozenset())
-        correct = bool(answer) and answer == expected
-        right += correct
-    score = _percent(right, len(key))
-    review = _action(
-        tx,
-        hit.id,
-        ASSIGNMENT,
+    report = _Report(tx, hit.id, ASSIGNMENT)
+    report.action(
         "review",
-        assignment_id,
-        ASSIGNMENT,
+        subject,
         lambda: f"Reviewed {len(key)} known answer{plural}; {right}/{len(key)} correct",
     )
-    for question, expected in key.items():
-        answer = given.get(question, frozenset())
-        _result(
-            tx,
-            hit.id,
-            ASSIGNMENT,
-            review,
-            subject,
-            "KnownAnswerCorrect",
-            int(bool(answer) and answer == expected),
-            question,
-        )
-    _result(tx, hit.id, ASSIGNMENT, review, subject, "KnownAnswerScore", score)
+    for question, ok in correct.items():
+        report.result(subject, "KnownAnswerCorrect", int(ok), question)
+    report.result(subject, "KnownAnswerScore", score)
     approve_at = policy.int("ApproveIfKnownAnswerScoreIsAtLeast")
     reject_below = policy.int("RejectIfKnownAnswerScoreIsLessThan")
     extend_below = policy.int("ExtendIfKnownAnswerScoreIsLessThan")
     if approve_at is not None and score >= approve_at:
-        reason = policy.text("ApproveReason")
-        _action(
-            tx, hit.id, ASSIGNMENT, "approve", assignment_id, ASSIGNMENT, _approve(tx, assignment_id, reason)
-        )
+        report.action("approve", subject, _approve(tx, assignment_id, policy.text("ApproveReason")))
     elif reject_below is not None and score < reject_below:
-        reason = policy.text("RejectReason")
-        _action(
-            tx, hit.id, ASSIGNMENT, "reject", assignment_id, ASSIGNMENT, _reject(tx, assignment_id, reason)
-        )
+        report.action("reject", subject, _reject(tx, assignment_id, policy.text("RejectReason")))
     if extend_below is not None and score < extend_below:
         maximum = policy.int("ExtendMaximumAssignments", DEFAULT_EXTEND_MAXIMUM) or 0
         seconds = policy.int("ExtendMinimumTimeInSeconds", 0) or 0
-        run = _extend(tx, hit.id, maximum, seconds)
-        return _succeeded(tx, _action(tx, hit.id, ASSIGNMENT, "extend", hit.id, HIT, run))
+        return report.action("extend", (hit.id, HIT), _extend(tx, hit.id, maximum, seconds))
     return False
-
-
-def _succeeded(tx: Tx, action_id: str) -> bool:
-    row = tx.one("SELECT status FROM review_actions WHERE action_id = ?", (action_id,))
-    return row is not None and row["status"] == "Succeeded"
 
 
 def on_reviewable(tx: Tx, hit_id: str) -> bool:
@@ -261,13 +236,11 @@ def on_reviewable(tx: Tx, hit_id: str) -> bool:
     threshold = policy.int("QuestionAgreementThreshold", 0) or 0
     # A fresh run replaces the results of an earlier one (the HIT was extended since).
     tx.conn.execute("DELETE FROM review_results WHERE hit_id = ? AND level = ?", (hit_id, HIT))
-    review = _action(
-        tx,
-        hit_id,
-        HIT,
+    report = _Report(tx, hit_id, HIT)
+    the_hit = (hit_id, HIT)
+    report.action(
         "review",
-        hit_id,
-        HIT,
+        the_hit,
         lambda: f"Compared {len(rows)} assignments on {len(policy.question_ids)} questions",
     )
     agreed: dict[str, frozenset[str]] = {}
@@ -281,14 +254,12 @@ def on_reviewable(tx: Tx, hit_id: str) -> bool:
         top, count = ranking[0]
         level = _percent(count, len(given))
         tie = len(ranking) > 1 and ranking[1][1] == count
-        _result(tx, hit_id, HIT, review, (hit_id, HIT), "PluralityLevel", level, question)
+        report.result(the_hit, "PluralityLevel", level, question)
         if level > threshold and not tie:
             agreed[question] = top
-            _result(
-                tx, hit_id, HIT, review, (hit_id, HIT), "PluralityAnswer", "|".join(sorted(top)), question
-            )
+            report.result(the_hit, "PluralityAnswer", "|".join(sorted(top)), question)
     hit_score = _percent(len(agreed), evaluated)
-    _result(tx, hit_id, HIT, review, (hit_id, HIT), "HITAgreementScore", hit_score)
+    report.result(the_hit, "HITAgreementScore", hit_score)
     worker_scores: dict[str, int] = {}
     for assignment_id, given_answers in answers.items():
         subject = (assignment_id, ASSIGNMENT)
@@ -299,19 +270,16 @@ def on_reviewable(tx: Tx, hit_id: str) -> bool:
             compared += 1
             same = given_answers[question] == answer
             matched += same
-            _result(tx, hit_id, HIT, review, subject, "AgreedWithPlurality", int(same), question)
+            report.result(subject, "AgreedWithPlurality", int(same), question)
         if compared:
             worker_scores[assignment_id] = _percent(matched, compared)
-            _result(
-                tx, hit_id, HIT, review, subject, "WorkerAgreementScore", worker_scores[assignment_id]
-            )
+            report.result(subject, "WorkerAgreementScore", worker_scores[assignment_id])
     extend_below = policy.int("ExtendIfHITAgreementScoreIsLessThan")
     if extend_below is not None and hit_score < extend_below:
         maximum = policy.int("ExtendMaximumAssignments", 0) or 0
         if hit.max_assignments < maximum:
             seconds = policy.int("ExtendMinimumTimeInSeconds", 0) or 0
-            run = _extend(tx, hit_id, maximum, seconds)
-            if _succeeded(tx, _action(tx, hit_id, HIT, "extend", hit_id, HIT, run)):
+            if report.action("extend", the_hit, _extend(tx, hit_id, maximum, seconds)):
                 return True  # the workers are judged once the plurality is settled
     approve_at = policy.int("ApproveIfWorkerAgreementScoreIsAtLeast")
     reject_below = policy.int("RejectIfWorkerAgreementScoreIsLessThan")
@@ -319,12 +287,13 @@ def on_reviewable(tx: Tx, hit_id: str) -> bool:
     for assignment_id, score in worker_scores.items():
         if states.get(assignment_id) != "Submitted":
             continue  # already decided (by the requester or the assignment-level policy)
+        subject = (assignment_id, ASSIGNMENT)
         if approve_at is not None and score >= approve_at:
-            run = _approve(tx, assignment_id, policy.text("ApproveReason"))
-            _action(tx, hit_id, HIT, "approve", assignment_id, ASSIGNMENT, run)
+            reason = policy.text("ApproveReason")
+            report.action("approve", subject, _approve(tx, assignment_id, reason))
         elif reject_below is not None and score < reject_below:
-            run = _reject(tx, assignment_id, policy.text("RejectReason"))
-            _action(tx, hit_id, HIT, "reject", assignment_id, ASSIGNMENT, run)
+            reason = policy.text("RejectReason")
+            report.action("reject", subject, _reject(tx, assignment_id, reason))
     return False
 
 

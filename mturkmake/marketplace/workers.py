@@ -10,7 +10,7 @@ from mturkmake import fees
 from mturkmake.marketplace import assignments, hits, money
 from mturkmake.marketplace.clock import wire_time
 from mturkmake.marketplace.errors import RequestError
-from mturkmake.marketplace.store import Tx, dumps, page
+from mturkmake.marketplace.store import Tx, page
 
 BAD_VALUE = "AWS.MechanicalTurk.InvalidParameterValue"
 

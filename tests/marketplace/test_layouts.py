@@ -17,7 +17,7 @@ from .conftest import inprocess_client
 from .test_awscli import mturkmake_cli, offline_env
 
 LAYOUT = (
-    "<!DOCTYPE html><html><body><h1>${title}</h1><img src=\"${image_url}\" alt=\"${title}\"/>"
+    '<!DOCTYPE html><html><body><h1>${title}</h1><img src="${image_url}" alt="${title}"/>'
     '<form name="mturk_form" method="post" action="https://www.mturk.com/mturk/externalSubmit">'
     '<input type="hidden" name="assignmentId" value=""/>'
     '<input type="radio" name="animal" value="cat"/><input type="radio" name="animal" '
@@ -97,7 +97,8 @@ def test_the_layout_add_command_registers_a_layout(tmp_path: Path) -> None:
     )
     assert added.returncode == 0, added.stderr
     layout_id = added.stdout.strip()
-    assert layout_id.isalnum() and layout_id.isupper()
+    assert layout_id.isalnum()
+    assert layout_id.isupper()
     market = Marketplace(project / ".mturkmake" / "local-marketplace.db")
     assert market.layouts() == [
         {"HITLayoutId": layout_id, "Name": "animals", "Parameters": ["title", "image_url"]}

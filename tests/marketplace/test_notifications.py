@@ -103,8 +103,7 @@ def test_subscribed_events_are_logged_in_mturks_format(tmp_path: Path) -> None:
     assert {e["HITId"] for e in events} == {watched_hit}  # the other type has no subscription
     assert quiet_hit not in json.dumps(messages)
     assignments = {
-        a["AssignmentId"]
-        for a in client.list_assignments_for_hit(HITId=watched_hit)["Assignments"]
+        a["AssignmentId"] for a in client.list_assignments_for_hit(HITId=watched_hit)["Assignments"]
     }
     submitted = [e for e in events if e["EventType"] == "AssignmentSubmitted"]
     assert {e["AssignmentId"] for e in submitted} == assignments
@@ -165,4 +164,5 @@ def test_test_events_and_the_events_command(tmp_path: Path) -> None:
         check=False,
     )
     assert plain.returncode == 0, plain.stderr
-    assert "Ping" in plain.stdout and SQS in plain.stdout
+    assert "Ping" in plain.stdout
+    assert SQS in plain.stdout

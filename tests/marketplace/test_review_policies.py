@@ -204,7 +204,8 @@ def test_known_answers_extend_the_hit_up_to_the_maximum(tmp_path: Path) -> None:
         ("reject", "Succeeded"),
         ("extend", "Succeeded"),
     ]
-    assert actions[2]["TargetId"] == hit_id and actions[2]["TargetType"] == "HIT"
+    assert actions[2]["TargetId"] == hit_id
+    assert actions[2]["TargetType"] == "HIT"
     # The rejected slot is released, the extra one reserved.
     slot = fees.assignment_cost(REWARD, max_assignments=2, masters=False)
     assert balance(client) == start - slot
@@ -227,13 +228,13 @@ def test_plurality_reports_agreement_and_judges_the_workers(tmp_path: Path) -> N
     market.advance(3600)
     workers = by_worker(client, hit_id)
     results = report(client, hit_id, "HIT")["ReviewResults"]
-    hit_results = {(r["Key"], r.get("QuestionId")): r["Value"] for r in results if r["SubjectType"] == "HIT"}
+    hit_results = {
+        (r["Key"], r.get("QuestionId")): r["Value"] for r in results if r["SubjectType"] == "HIT"
+    }
     assert hit_results[("PluralityAnswer", "label")] == "cat"
     assert hit_results[("PluralityLevel", "label")] == "66"
     assert hit_results[("HITAgreementScore", None)] == "100"
-    agreement = {
-        r["SubjectId"]: r["Value"] for r in results if r["Key"] == "WorkerAgreementScore"
-    }
+    agreement = {r["SubjectId"]: r["Value"] for r in results if r["Key"] == "WorkerAgreementScore"}
     assert agreement == {
         workers[GOOD]["AssignmentId"]: "100",
         workers[OTHER]["AssignmentId"]: "100",
