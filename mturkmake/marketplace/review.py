@@ -15,7 +15,9 @@
   ExtendIfHITAgreementScoreIsLessThan the HIT gets one more assignment (up to
   ExtendMaximumAssignments in all) and the workers' approvals wait for the next run (a new
   answer can change the plurality); otherwise Submitted assignments are approved or rejected
-  by their Worker Agreement Score.
+  by their Worker Agreement Score. A HIT with no answers to compare (it expired unworked)
+  gets its review action and nothing else. A later run (after an extension) replaces the
+  HIT-level results; actions stay on record.
 
 Approvals, rejections and extensions go through the same code as the API calls (money through
 :mod:`mturkmake.fees`); an action that fails (InsufficientFunds, a wrong state) is recorded
@@ -258,6 +260,8 @@ def on_reviewable(tx: Tx, hit_id: str) -> bool:
         if level > threshold and not tie:
             agreed[question] = top
             report.result(the_hit, "PluralityAnswer", "|".join(sorted(top)), question)
+    if not evaluated:
+        return False  # no answers to compare (the HIT expired unworked): no score, no action
     hit_score = _percent(len(agreed), evaluated)
     report.result(the_hit, "HITAgreementScore", hit_score)
     worker_scores: dict[str, int] = {}

@@ -315,3 +315,61 @@ def test_policies_mturk_refuses_are_refused(
     assert fragment in response["Error"]["Message"]
     assert client.list_hits()["NumResults"] == 0
     assert balance(client) == Decimal("10000.00")
+
+
+def test_plurality_settles_after_the_extension_brings_another_answer(tmp_path: Path) -> None:
+    answers = {GOOD: "cat", BAD: "dog"}
+    market = market_with(tmp_path, answers)
+    client = inprocess_client(market)
+    hit_id = create(
+        client,
+        2,
+        HITReviewPolicy=plurality(
+            ExtendIfHITAgreementScoreIsLessThan="100",
+            ExtendMaximumAssignments="3",
+            ExtendMinimumTimeInSeconds="3600",
+            ApproveIfWorkerAgreementScoreIsAtLeast="100",
+            RejectIfWorkerAgreementScoreIsLessThan="100",
+        ),
+    )
+    market.advance(1800)
+    assert client.get_hit(HITId=hit_id)["HIT"]["MaxAssignments"] == 3
+    # A third worker joins the crowd (the same database, one more planted worker).
+    answers[OTHER] = "cat"
+    market = market_with(tmp_path, answers)
+    client = inprocess_client(market)
+    market.advance(3600)
+    statuses = {w: a["AssignmentStatus"] for w, a in by_worker(client, hit_id).items()}
+    assert statuses == {GOOD: "Approved", OTHER: "Approved", BAD: "Rejected"}
+    results = report(client, hit_id, "HIT")
+    # The second run replaced the first run's results; every action stays on record.
+    keys = {(r["Key"], r.get("QuestionId"), r["Value"]) for r in results["ReviewResults"]}
+    assert ("PluralityAnswer", "label", "cat") in keys
+    assert ("PluralityLevel", "label", "66") in keys
+    assert ("HITAgreementScore", None, "100") in keys
+    assert ("HITAgreementScore", None, "0") not in keys
+    names = [a["ActionName"] for a in results["ReviewActions"]]
+    assert names[:3] == ["review", "extend", "review"]
+    assert sorted(names[3:]) == ["approve", "approve", "reject"]  # in submission order
+    assert client.get_hit(HITId=hit_id)["HIT"]["MaxAssignments"] == 3  # no second extension
+    assert market.status()["balanced"]
+
+
+def test_a_hit_that_expires_unworked_is_not_extended(tmp_path: Path) -> None:
+    market = market_with(tmp_path, {})
+    client = inprocess_client(market)
+    hit_id = create(
+        client,
+        2,
+        HITReviewPolicy=plurality(
+            ExtendIfHITAgreementScoreIsLessThan="100",
+            ExtendMaximumAssignments="3",
+            ExtendMinimumTimeInSeconds="3600",
+        ),
+    )
+    market.advance(86400 + 60)
+    hit = client.get_hit(HITId=hit_id)["HIT"]
+    assert (hit["MaxAssignments"], hit["HITStatus"]) == (2, "Reviewable")
+    results = report(client, hit_id, "HIT")
+    assert results["ReviewResults"] == []
+    assert [a["ActionName"] for a in results["ReviewActions"]] == ["review"]
