@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mturkmake.core.config import Config
 from mturkmake.marketplace.inprocess import make_local_client
 from mturkmake.marketplace.service import Marketplace, MarketplaceSettings
+from mturkmake.mturk.settings import mturk_config
 
 FORM = """<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/\
 2017-11-06/QuestionForm.xsd">
@@ -45,14 +45,7 @@ FORM = """<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanical
 def client_for(market: Marketplace, folder: Path) -> Any:
     """The client mturkmake itself uses on the local endpoint (``make_local_client``),
     answered in process by ``market``."""
-    config = Config(
-        root=folder,
-        endpoint="local",
-        endpoint_kind="local",
-        endpoint_url=None,
-        values={},
-        sources={},
-    )
+    config = mturk_config(folder, "local", values={}, sources={})
     return make_local_client(config, marketplace=market)
 
 

@@ -199,7 +199,7 @@ def _main(argv: list[str]) -> ExitCode | int:
         if command_args.get("sandbox"):
             flags["endpoint"] = "sandbox"
         ctx = _context(root, host, table, flags, {**vars(options), **command_args})
-        if (spec.spends_money or spec.confirms) and not _is_placeholder(spec):
+        if (spec.spends_money or spec.confirms) and spec.implemented:
             with _project_lock(ctx):
                 return spec.handler(command_args, ctx)
         return spec.handler(command_args, ctx)
@@ -215,10 +215,6 @@ def _main(argv: list[str]) -> ExitCode | int:
         )
     ctx = _context(root, host, table, _config_flags(options), vars(options))
     return _build(ctx, options)
-
-
-def _is_placeholder(spec: CommandSpec) -> bool:
-    return getattr(spec.handler, "mturkmake_placeholder", False) is True
 
 
 def _config_flags(options: argparse.Namespace) -> dict[str, Any]:
@@ -242,7 +238,13 @@ def _context(
     from mturkmake.core.config import CORE_KEYS, build_config
     from mturkmake.hookspecs import Context
 
-    config = build_config(root, keys=[*CORE_KEYS, *host.config_keys()], table=table, flags=flags)
+    config = build_config(
+        root,
+        keys=[*CORE_KEYS, *host.config_keys()],
+        table=table,
+        layers=host.config_layers(root),
+        flags=flags,
+    )
     host.configure(config)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     return Context(

@@ -19,6 +19,13 @@ BASE_RATE = Decimal("0.20")
 LARGE_BATCH_RATE = Decimal("0.20")
 LARGE_BATCH_ASSIGNMENTS = 10
 MASTERS_RATE = Decimal("0.05")
+#: The Masters qualification's type id on each endpoint (the one place that spells them; the
+#: formats, the preflight and the local marketplace read them here). Requiring either one adds
+#: :data:`MASTERS_RATE`.
+MASTERS_QUALIFICATION_IDS: dict[str, str] = {
+    "production": "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH",
+    "sandbox": "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6",
+}
 MINIMUM_FEE = CENT
 
 

@@ -17,13 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import pluggy
-
-if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.core.plugins import PluginHost
 
 PROJECT_NAME = "mturkmake"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -56,6 +52,60 @@ class ConfigKey:
     env: bool = True
 
 
+#: The attribute that marks a command handler as a placeholder (:attr:`CommandSpec.implemented`).
+PLACEHOLDER_MARK = "mturkmake_placeholder"
+
+#: The directory at the project root that holds mturkmake's state (ledger, lock, caches).
+STATE_DIR = ".mturkmake"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The final configuration of a run: every declared key's value and where it came from.
+
+    :param root: the project root (DESIGN §2).
+    :param values: every declared key's final value (``config.get("budget")``).
+    :param sources: where each value came from (a file, a variable, a flag, ``default``).
+    :param extras: what each config layer (``mturkmake_config_layers``) keeps beside its
+        values, by layer name — e.g. credentials that must never become ordinary values.
+    """
+
+    root: Path
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        """``.mturkmake/`` at the project root."""
+        return self.root / STATE_DIR
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key`` (declared keys always have one), else ``default``."""
+        return self.values.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+@dataclass(frozen=True)
+class ConfigLayer:
+    """Configuration read from a file of a plugin's own (the CLT's ``mturk.properties``).
+
+    Layers rank below the project file, the environment and flags, above defaults.
+
+    :param name: the layer's name (the key of its ``extra`` in :attr:`Config.extras`).
+    :param source: the file it was read from, for messages.
+    :param values: values of declared keys it sets.
+    :param extra: anything else the plugin keeps for itself (never printed).
+    """
+
+    name: str
+    source: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    extra: Any = None
+
+
 @dataclass(frozen=True)
 class Event:
     """Something worth telling the user: progress, a cost line, a warning, an outcome.
@@ -86,7 +136,7 @@ class Context:
 
     root: Path
     config: Config
-    host: PluginHost
+    host: Host
     options: Mapping[str, Any] = field(default_factory=dict)
     interactive: bool = False
 
@@ -214,6 +264,12 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     positionals: tuple[Flag, ...] = ()
 
+    @property
+    def implemented(self) -> bool:
+        """``False`` for a CLT command's placeholder (it parses the flags, then says it is not
+        implemented and exits 2): its handler carries the ``mturkmake_placeholder`` mark."""
+        return getattr(self.handler, PLACEHOLDER_MARK, False) is not True
+
 
 @dataclass(frozen=True)
 class Assignment:
@@ -317,6 +373,41 @@ class TemplateEngine(Protocol):
         ...
 
 
+class Host(Protocol):
+    """The run's plugin host as plugins see it (``ctx.host``): typed calls of the hooks."""
+
+    def config_keys(self) -> list[ConfigKey]: ...
+    def rules(self, config: Config) -> list[Rule]: ...
+    def commands(self) -> list[CommandSpec]: ...
+    def template_engines(self) -> dict[str, TemplateEngine]: ...
+    def evaluators(self) -> dict[str, Evaluator]: ...
+    def qualification_evaluators(self) -> dict[str, QualificationEvaluator]: ...
+    def recoveries(self) -> list[Recovery]: ...
+    def make_client(self, config: Config) -> Any: ...
+    def simulate_answer(self, question: Any, worker: Any, truth: Any) -> Any: ...
+    def report(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How a pending intent of one side-effecting operation is resolved after a crash.
+
+    A command that causes side effects declares one per operation it records
+    (``mturkmake_recoveries``), so a third-party command gets crash recovery as the built-ins
+    do (DESIGN §3).
+
+    :param operation: the API operation (``CreateHIT``, ``SendBonus``).
+    :param retry: ``retry(client, intent) -> Resolution``: re-send with the intent's token;
+        used while the token is younger than 23 h.
+    :param lookup: ``lookup(client, intent) -> Resolution``: find out remotely whether the
+        call happened; the only way after 23 h.
+    """
+
+    operation: str
+    retry: Callable[[Any, Any], Any] | None = None
+    lookup: Callable[[Any, Any], Any] | None = None
+
+
 # --------------------------------------------------------------------------------------------
 # Options and configuration
 # --------------------------------------------------------------------------------------------
@@ -345,6 +436,19 @@ def mturkmake_config_keys() -> Sequence[ConfigKey]:
 
 
 @hookspec
+def mturkmake_config_layers(root: Path) -> Sequence[ConfigLayer]:
+    """Read configuration files of a plugin's own (the CLT's ``mturk.properties``).
+
+    Called once per run after the keys are declared, before the project file is applied;
+    a layer's values rank below the project file, the environment and flags.
+
+    :param root: the project root.
+    :returns: the plugin's layers (none when its files are absent).
+    """
+    return ()
+
+
+@hookspec
 def mturkmake_configure(config: Config) -> None:
     """Read the final configuration.
 
@@ -368,6 +472,18 @@ def mturkmake_rules(config: Config) -> Sequence[Rule]:
 
     :param config: the frozen configuration.
     :returns: the plugin's rules.
+    """
+    return ()
+
+
+@hookspec
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """Declare how pending intents of a plugin's side-effecting operations are resolved.
+
+    Called before a run records or resolves intents. Every operation a plugin records in the
+    ledger needs one, or a crash leaves an intent no run can resolve safely.
+
+    :returns: one :class:`Recovery` per operation.
     """
     return ()
 
@@ -418,8 +534,8 @@ def mturkmake_qualification_evaluators() -> Sequence[QualificationEvaluator]:
 
 
 @hookspec(firstresult=True)
-def mturkmake_make_client(config: Config, host: PluginHost) -> Any:
-    """Make the MTurk client (a boto3 ``mturk`` client or compatible) for ``config.endpoint``.
+def mturkmake_make_client(config: Config, host: Host) -> Any:
+    """Make the MTurk client (a boto3 ``mturk`` client or compatible) for the configured endpoint.
 
     firstresult: the first non-``None`` result is used. The core checks the client's
     endpoint against the batch's before every side effect.

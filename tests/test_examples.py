@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mturkmake.testing import Project
-from tests.plugins.test_approve import PLUGINS, approved_rows, assignments, calls
+from tests.plugins.test_approved_rule import PLUGINS, approved_rows, assignments, calls
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: example directory → (batch name, extra arguments its README gives)

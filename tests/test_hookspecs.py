@@ -12,8 +12,10 @@ from mturkmake.core.plugins import PluginHost
 HOOKS = {
     "mturkmake_add_options": (("parser",), False),
     "mturkmake_config_keys": ((), False),
+    "mturkmake_config_layers": (("root",), False),
     "mturkmake_configure": (("config",), False),
     "mturkmake_rules": (("config",), False),
+    "mturkmake_recoveries": ((), False),
     "mturkmake_commands": ((), False),
     "mturkmake_template_engines": ((), False),
     "mturkmake_evaluators": ((), False),
@@ -26,6 +28,9 @@ HOOKS = {
 #: frozen type -> field names, in order. Change only by appending fields with defaults.
 TYPES = {
     "ConfigKey": ("name", "type", "default", "help", "env"),
+    "Config": ("root", "values", "sources", "extras"),
+    "ConfigLayer": ("name", "source", "values", "extra"),
+    "Recovery": ("operation", "retry", "lookup"),
     "Event": ("kind", "message", "target", "data"),
     "Context": ("root", "config", "host", "options", "interactive"),
     "Outcome": ("complete", "error", "message"),

@@ -1,7 +1,8 @@
-"""One frozen, typed configuration from files, environment and flags (DESIGN §2, §4).
+"""One frozen configuration from files, environment and flags (DESIGN §2).
 
 Precedence, highest first: command-line flags > ``MTURKMAKE_*`` environment variables >
-``mturkmake.toml`` / ``[tool.mturkmake]`` > the CLT's ``mturk.properties`` > defaults.
+``mturkmake.toml`` / ``[tool.mturkmake]`` > plugins' config layers (``mturkmake_config_layers``,
+a plugin's own configuration files) > defaults.
 Keys are declared by the core (:data:`CORE_KEYS`) and by plugins (``mturkmake_config_keys``);
 anything else is an error naming the file and the key.
 """
@@ -11,86 +12,32 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from mturkmake.errors import ConfigError
-from mturkmake.hookspecs import ConfigKey
+from mturkmake.hookspecs import STATE_DIR, Config, ConfigKey, ConfigLayer
 
-EndpointKind = Literal["local", "sandbox", "production"]
+__all__ = [
+    "CORE_KEYS",
+    "STATE_DIR",
+    "Config",
+    "ConfigLayer",
+    "build_config",
+    "find_root",
+    "read_project_table",
+]
 
 #: Keys the core itself reads. Plugins declare theirs through ``mturkmake_config_keys``.
 CORE_KEYS: tuple[ConfigKey, ...] = (
-    ConfigKey("endpoint", str, "sandbox", "local, sandbox, production, or a URL"),
     ConfigKey("plugins", list, [], "extra plugin modules to load"),
-    ConfigKey("budget", (int, float), None, "cap on committed exposure in USD"),
     ConfigKey("lock_timeout", (int, float), 30.0, "seconds to wait for the project lock"),
 )
 
 PROJECT_FILE = "mturkmake.toml"
 PYPROJECT_FILE = "pyproject.toml"
-CLT_PROPERTIES_FILE = "mturk.properties"
-STATE_DIR = ".mturkmake"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """AWS credentials from a CLT ``mturk.properties``; never shown (``repr`` hides them)."""
-
-    access_key: str = field(repr=False)
-    secret_key: str = field(repr=False)
-    source: str = ""
-
-    def __repr__(self) -> str:
-        return f"Credentials(source={self.source!r}, access_key=<hidden>, secret_key=<hidden>)"
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """The CLT's retry keys (``retriable_errors``, ``retry_attempts``, ``retry_delay_millis``)."""
-
-    attempts: int | None = None
-    delay_millis: int | None = None
-    retriable_errors: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Config:
-    """The final configuration of a run.
-
-    :param root: the project root.
-    :param endpoint: ``local``, ``sandbox``, ``production``, or the URL given.
-    :param endpoint_kind: the rules that apply: a loopback URL is ``local``, any other URL
-        ``production``.
-    :param endpoint_url: the URL when ``endpoint`` is one, else ``None``.
-    :param values: every declared key's final value.
-    :param sources: where each value came from (a file, a variable, a flag, ``default``).
-    :param credentials: from ``mturk.properties``, when it has real ones.
-    :param retry: the CLT retry settings from ``mturk.properties``.
-    """
-
-    root: Path
-    endpoint: str
-    endpoint_kind: EndpointKind
-    endpoint_url: str | None
-    values: Mapping[str, Any]
-    sources: Mapping[str, str]
-    credentials: Credentials | None = None
-    retry: RetrySettings = field(default_factory=RetrySettings)
-
-    @property
-    def state_dir(self) -> Path:
-        """``.mturkmake/`` at the project root (ledger, lock, local marketplace)."""
-        return self.root / STATE_DIR
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of ``key`` (declared keys always have one), else ``default``."""
-        return self.values.get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.values[key]
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,26 +149,6 @@ def _key_line(table: ProjectTable, key: str) -> int | None:
 # Building the Config
 # --------------------------------------------------------------------------------------------
 
-PLAIN_ENDPOINTS: frozenset[str] = frozenset({"local", "sandbox", "production"})
-LOOPBACK_HOSTS = ("localhost", "127.", "[::1]", "::1")
-
-
-def classify_endpoint(value: str, *, source: str) -> tuple[EndpointKind, str | None]:
-    """``local``/``sandbox``/``production``, or a URL: loopback → local rules, else production."""
-    if value in PLAIN_ENDPOINTS:
-        return value, None  # type: ignore[return-value]  # narrowed by the set test
-    if value.startswith(("http://", "https://")):
-        from urllib.parse import urlsplit
-
-        host = (urlsplit(value).hostname or "").lower()
-        if host == "localhost" or host.startswith("127.") or host == "::1":
-            return "local", value
-        return "production", value
-    raise ConfigError(
-        f"unknown endpoint {value!r} (from {source})",
-        hint="use local, sandbox, production or a URL",
-    )
-
 
 def _convert_env(key: ConfigKey, raw: str, variable: str) -> Any:
     types = key.type if isinstance(key.type, tuple) else (key.type,)
@@ -278,20 +205,28 @@ def build_config(
     *,
     keys: Sequence[ConfigKey],
     table: ProjectTable,
+    layers: Sequence[ConfigLayer] = (),
     environ: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Merge defaults, ``mturk.properties``, the project table, the environment and flags.
+    """Merge defaults, plugins' layers, the project table, the environment and flags.
 
     :param keys: every declared key (core and plugins); anything else in the table is refused.
     :param flags: values from the command line, by key name (``None`` = not given).
-    :raises ConfigError: an unknown key, a wrong type, a malformed or unsafe endpoint.
+    :raises ConfigError: an unknown key or a wrong type.
     """
     environ = os.environ if environ is None else environ
     declared = {key.name: key for key in keys}
     values: dict[str, Any] = {name: key.default for name, key in declared.items()}
     sources: dict[str, str] = dict.fromkeys(declared, "default")
     file_label = str(table.source) if table.source else ""
+    extras: dict[str, Any] = {}
+    for layer in layers:
+        extras[layer.name] = layer.extra
+        for name, value in layer.values.items():
+            if name in declared:
+                values[name] = value
+                sources[name] = layer.source
 
     for name, value in table.values.items():
         key = declared.get(name)
@@ -325,50 +260,12 @@ def build_config(
         values[name] = value
         sources[name] = f"--{name.replace('_', '-')}"
 
-    credentials, retry, service_url = _read_mturk_properties(root)
-    if sources.get("endpoint") == "default" and service_url:
-        # DESIGN §4: the CLT file decides only when nothing above it does.
-        if "sandbox" in service_url.lower():
-            values["endpoint"] = "sandbox"
-            sources["endpoint"] = CLT_PROPERTIES_FILE
-        else:
-            raise ConfigError(
-                f"service_url in {CLT_PROPERTIES_FILE} is not the sandbox ({service_url})",
-                file=str(root / CLT_PROPERTIES_FILE),
-                hint='to use production, say so explicitly: endpoint = "production" in '
-                "mturkmake.toml, or --endpoint production",
-            )
-
-    endpoint = str(values.get("endpoint") or "sandbox")
-    kind, url = classify_endpoint(endpoint, source=sources.get("endpoint", "default"))
     return Config(
         root=root,
-        endpoint=endpoint,
-        endpoint_kind=kind,
-        endpoint_url=url,
         values=MappingProxyType(values),
         sources=MappingProxyType(sources),
-        credentials=credentials,
-        retry=retry,
+        extras=MappingProxyType(extras),
     )
-
-
-def _read_mturk_properties(root: Path) -> tuple[Credentials | None, RetrySettings, str | None]:
-    path = root / CLT_PROPERTIES_FILE
-    if not path.is_file():
-        return None, RetrySettings(), None
-    from mturkmake.formats.mturk_properties import load_mturk_properties
-
-    props = load_mturk_properties(path)
-    credentials = None
-    if props.access_key and props.secret_key:
-        credentials = Credentials(props.access_key, props.secret_key, str(path))
-    retry = RetrySettings(
-        attempts=props.retry_attempts,
-        delay_millis=props.retry_delay_millis,
-        retriable_errors=tuple(props.retriable_errors or ()),
-    )
-    return credentials, retry, props.service_url
 
 
 def iter_declared(keys: Iterable[ConfigKey]) -> list[str]:

@@ -27,13 +27,15 @@ from mturkmake.errors import PluginError
 if TYPE_CHECKING:
     import argparse
 
-    from mturkmake.core.config import Config
     from mturkmake.hookspecs import (
         CommandSpec,
+        Config,
         ConfigKey,
+        ConfigLayer,
         Evaluator,
         Event,
         QualificationEvaluator,
+        Recovery,
         Rule,
         TemplateEngine,
     )
@@ -49,7 +51,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
     "mturkmake.plugins.load_hits",
-    "mturkmake.plugins.approve",
+    "mturkmake.plugins.approved_rule",
     "mturkmake.plugins.approve_work",
     "mturkmake.plugins.reject_work",
     "mturkmake.plugins.review_results",
@@ -187,6 +189,14 @@ class PluginHost:
         """Call ``mturkmake_config_keys``; every plugin's keys, flattened."""
         return _flatten(self.pm.hook.mturkmake_config_keys())
 
+    def config_layers(self, root: Path) -> list[ConfigLayer]:
+        """Call ``mturkmake_config_layers``; every plugin's layers."""
+        return _flatten(self.pm.hook.mturkmake_config_layers(root=root))
+
+    def recoveries(self) -> list[Recovery]:
+        """Call ``mturkmake_recoveries``; every plugin's recoveries."""
+        return _flatten(self.pm.hook.mturkmake_recoveries())
+
     def configure(self, config: Config) -> None:
         """Call ``mturkmake_configure``."""
         self.pm.hook.mturkmake_configure(config=config)
@@ -198,8 +208,8 @@ class PluginHost:
     def commands(self) -> list[CommandSpec]:
         """Call ``mturkmake_commands``; a CLT placeholder gives way to a real implementation."""
         specs: list[CommandSpec] = _flatten(self.pm.hook.mturkmake_commands())
-        real = {spec.name for spec in specs if not _is_placeholder(spec)}
-        return [spec for spec in specs if not (_is_placeholder(spec) and spec.name in real)]
+        real = {spec.name for spec in specs if spec.implemented}
+        return [spec for spec in specs if spec.implemented or spec.name not in real]
 
     def template_engines(self) -> dict[str, TemplateEngine]:
         """Call ``mturkmake_template_engines``; engines by name.
@@ -228,11 +238,6 @@ class PluginHost:
     def report(self, event: Event) -> None:
         """Call ``mturkmake_report``."""
         self.pm.hook.mturkmake_report(event=event)
-
-
-def _is_placeholder(spec: CommandSpec) -> bool:
-    # Marked on the handler so that this check needs no import of the placeholder module.
-    return getattr(spec.handler, "mturkmake_placeholder", False) is True
 
 
 def _flatten(results: Iterable[Iterable[Any] | None]) -> list[Any]:

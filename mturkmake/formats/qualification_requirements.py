@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mturkmake import fees
 from mturkmake.errors import FormatError
 from mturkmake.formats.javaprops import Property
 
@@ -38,10 +39,7 @@ COMPARATORS = {
     )
 }
 LOCALE_ID = "00000000000000000071"
-MASTERS_IDS = {
-    "production": "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH",
-    "sandbox": "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6",
-}
+MASTERS_IDS = fees.MASTERS_QUALIFICATION_IDS
 #: Named system qualifications; ``masters`` differs per endpoint (local uses the sandbox's).
 ALIASES: Mapping[str, str | Mapping[str, str]] = {
     "masters": MASTERS_IDS,

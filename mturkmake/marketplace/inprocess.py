@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 import botocore
@@ -31,8 +31,21 @@ from mturkmake.marketplace.faults import FaultInjector, FaultSettings, settings_
 from mturkmake.marketplace.wire import MarketplaceLike, handle
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
     from mturkmake.marketplace.service import Marketplace, MarketplaceSettings
+
+
+class Config(Protocol):
+    """What the marketplace reads of mturkmake's configuration (structurally: the marketplace
+    imports nothing of mturkmake's core, DESIGN §1)."""
+
+    @property
+    def state_dir(self) -> Path: ...
+
+    @property
+    def sources(self) -> Mapping[str, str]: ...
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
 
 LOCAL_ENDPOINT_URL = "https://local.mturkmake.invalid"
 LOCAL_DB_NAME = "local-marketplace.db"

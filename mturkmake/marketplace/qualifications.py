@@ -14,13 +14,14 @@ from typing import Any
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from mturkmake import fees
 from mturkmake.marketplace import ids
 from mturkmake.marketplace.clock import wire_time
 from mturkmake.marketplace.errors import RequestError
 from mturkmake.marketplace.store import Row, Tx, dumps, loads, page
 
-MASTERS_SANDBOX = "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6"
-MASTERS_PRODUCTION = "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH"
+MASTERS_SANDBOX = fees.MASTERS_QUALIFICATION_IDS["sandbox"]
+MASTERS_PRODUCTION = fees.MASTERS_QUALIFICATION_IDS["production"]
 MASTERS_IDS = frozenset({MASTERS_SANDBOX, MASTERS_PRODUCTION})
 NUMBER_HITS_APPROVED = "00000000000000000040"
 LOCALE = "00000000000000000071"

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mturkmake.errors import UsageError
-from mturkmake.hookspecs import CommandSpec, Context, hookimpl
-from mturkmake.plugins.decisions import Decider, Order, open_decider
-from mturkmake.plugins.review_prompts import ask_comment, confirm, error, say
+from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
+from mturkmake.mturk.decisions import Decider, Order, open_decider
+from mturkmake.mturk.prompts import ask_comment, confirm, error, say
 
 __all__ = ["handle_approve_work"]
 
@@ -49,7 +49,7 @@ def _from_file(path: str) -> list[tuple[str, str | None]]:
 def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
     """(assignment, HIT) for every Submitted assignment of the ``.success`` file's HITs."""
     from mturkmake.formats.success import read_success
-    from mturkmake.plugins.client import service_call
+    from mturkmake.mturk.endpoint import service_call
 
     source = Path(path)
     if not source.is_file():
@@ -127,3 +127,11 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
     from mturkmake.plugins import clt_catalog
 
     return (clt_catalog.command("approveWork").spec(handle_approve_work),)
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [recovery_for(operation) for operation in ("ApproveAssignment",)]

@@ -1,450 +1,48 @@
-"""The MTurk client factory (the built-in ``mturkmake_make_client``) and safe calls.
+"""The built-in ``mturkmake_make_client`` and MTurk's configuration keys (DESIGN §4).
 
-Safety rules (DESIGN §4): every client gets an explicit ``endpoint_url`` and region
-``us-east-1`` — botocore's own default is *production*, and ``AWS_ENDPOINT_URL_MTURK`` or a
-profile's ``endpoint_url`` must never redirect a run. Before every side effect the client's
-endpoint is checked against the run's (:func:`check_endpoint`). Service errors become one-line
-:class:`~mturkmake.errors.ServiceError`\\ s naming the operation, the message and the
-``TurkErrorCode`` (:func:`service_call`). Credentials never reach output or logs.
-
-boto3 is imported only when a client is made, so a no-op run does not load it.
+The factory itself lives in :mod:`mturkmake.mturk.endpoint`; this module only plugs it in, so
+``-p no:client`` (or a plugin answering first) can replace it.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import random
-import re
-import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from mturkmake.core.ledger import Intent, Ledger, Resolution, open_ledger, utc_now
-from mturkmake.errors import EndpointError, ServiceError
-from mturkmake.hookspecs import hookimpl
-
-if TYPE_CHECKING:
-    from mturkmake.core.config import Config, RetrySettings
-    from mturkmake.core.plugins import PluginHost
-    from mturkmake.hookspecs import Context
-
-SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
-PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
-#: The in-process local client's URL: ``.invalid`` never resolves, so if the in-process
-#: handler were missing the call would fail instead of reaching a real service.
-LOCAL_URL = "https://local.mturkmake.invalid"
-ENDPOINT_URLS: Mapping[str, str] = {"sandbox": SANDBOX_URL, "production": PRODUCTION_URL}
-REGION = "us-east-1"
-#: botocore's legacy default; enough for the throttling that large batches meet.
-DEFAULT_TOTAL_ATTEMPTS = 5
-#: Operations that take ``UniqueRequestToken``: they are safe to retry with it.
-TOKEN_OPERATIONS = frozenset(
-    {"CreateHIT", "CreateHITWithHITType", "CreateAdditionalAssignmentsForHIT", "SendBonus"}
-)
-#: Signed requests from a loopback endpoint (``marketplace serve``) need some credentials;
-#: the local marketplace ignores them, so none of the user's are ever needed there.
-_LOCAL_CREDENTIALS = ("mturkmake-local", "local")
-#: Local clients made here → their marketplace's clock (weak: clients come and go).
-_CLOCKS: weakref.WeakKeyDictionary[Any, Callable[[], datetime]] = weakref.WeakKeyDictionary()
-#: CreateHIT's duplicate-token refusal names the HIT ("… HITId 3X…"); fall back to any id.
-_DUPLICATE_HIT = re.compile(r"(?<=HITId )[A-Z0-9]+|\b[A-Z0-9]{20,64}\b")
-
-
-def endpoint_url_for(config: Config) -> str:
-    """The URL a client for ``config`` must use."""
-    if config.endpoint == "local":
-        return LOCAL_URL
-    if config.endpoint in ENDPOINT_URLS:
-        return ENDPOINT_URLS[config.endpoint]
-    if config.endpoint_url:
-        return config.endpoint_url
-    raise EndpointError(
-        f"unknown endpoint '{config.endpoint}'",
-        hint="use local, sandbox, production or an http(s) URL",
-    )
-
-
-def _same_url(a: str, b: str) -> bool:
-    left, right = urlsplit(a), urlsplit(b)
-    return (left.scheme, left.netloc.lower(), left.path.rstrip("/")) == (
-        right.scheme,
-        right.netloc.lower(),
-        right.path.rstrip("/"),
-    )
-
-
-def check_endpoint(client: Any, config: Config) -> None:
-    """Refuse a client that does not talk to ``config``'s endpoint, before any side effect.
-
-    :raises EndpointError: another URL, or a region other than us-east-1 (which would sign
-        for, or resolve to, another service).
-    """
-    expected = endpoint_url_for(config)
-    actual = str(getattr(client.meta, "endpoint_url", ""))
-    if not _same_url(actual, expected):
-        raise EndpointError(
-            f"the MTurk client talks to {actual or 'an unknown endpoint'}, but this run's "
-            f"endpoint is {config.endpoint} ({expected}); nothing was sent",
-            hint="check the plugin that provides mturkmake_make_client",
-        )
-    region = getattr(client.meta, "region_name", REGION)
-    if region != REGION:
-        raise EndpointError(
-            f"the MTurk client uses region {region}; MTurk lives in {REGION}; nothing was sent",
-            hint="check the plugin that provides mturkmake_make_client",
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# Secrets in logs
-# --------------------------------------------------------------------------------------------
-
-
-class SecretRedactor(logging.Filter):
-    """Replaces known secrets in log records (botocore logs the signed request at DEBUG)."""
-
-    def __init__(self) -> None:
-        super().__init__("mturkmake-secrets")
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite ``record``'s text when it contains a secret; never drops records."""
-        if not self.secrets:
-            return True
-        text = record.getMessage()
-        if any(secret in text for secret in self.secrets):
-            for secret in self.secrets:
-                text = text.replace(secret, "<hidden>")
-            record.msg, record.args = text, None
-        return True
-
-
-#: One per process, because logging is per process; attached to the loggers of the AWS
-#: libraries (a logger's filter sees only that logger's records, so each is named).
-_REDACTOR = SecretRedactor()
-_AWS_LOGGER_PREFIXES = ("botocore", "boto3", "urllib3", "s3transfer")
-
-
-def hide_secrets(*secrets: str) -> None:
-    """Keep ``secrets`` out of every AWS library log record from now on."""
-    _REDACTOR.secrets.update(s for s in secrets if s)
-    names = {"botocore", "boto3", "urllib3"} | {
-        name
-        for name in logging.root.manager.loggerDict
-        if name.split(".")[0] in _AWS_LOGGER_PREFIXES
-    }
-    for name in names:
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
-
-
-def secret_filter() -> logging.Filter:
-    """The process's redacting filter, for log handlers the CLI installs (``-v``, log files):
-    a handler filter also sees records of loggers created after :func:`hide_secrets`."""
-    return _REDACTOR
-
-
-def redact(text: str) -> str:
-    """``text`` with every registered secret replaced."""
-    for secret in _REDACTOR.secrets:
-        text = text.replace(secret, "<hidden>")
-    return text
-
-
-# --------------------------------------------------------------------------------------------
-# The factory
-# --------------------------------------------------------------------------------------------
-
-
-def _retry_handler(retry: RetrySettings, total_attempts: int) -> Callable[..., float | None]:
-    """A ``needs-retry`` handler for the CLT's ``retriable_errors`` (codes or HTTP statuses),
-    spaced by ``retry_delay_millis`` × attempt plus jitter, as the CLT's RetryFilter did."""
-    wanted = {code.strip() for code in retry.retriable_errors if code.strip()}
-    step = (retry.delay_millis if retry.delay_millis is not None else 500) / 1000
-
-    def needs_retry(response: Any = None, attempts: int = 1, **_: Any) -> float | None:
-        if response is None or attempts >= total_attempts:
-            return None
-        http, parsed = response
-        error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}
-        codes = {
-            str(http.status_code),
-            str(error.get("Code", "")),
-            str(parsed.get("TurkErrorCode", "")),
-        }
-        if codes & wanted:
-            return step * attempts + random.uniform(0, step)
-        return None
-
-    return needs_retry
-
-
-def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) -> Any:
-    """A boto3 MTurk client for ``config``'s endpoint, with retries and credentials set.
-
-    ``local`` uses the in-process marketplace; sandbox, production and URLs get a real
-    client with an explicit ``endpoint_url``. Credentials: ``mturk.properties``' keys when
-    present, else the standard AWS chain; a loopback URL needs none.
-    """
-    if config.endpoint == "local":
-        return _make_local_client(config, answer_fn=answer_fn)
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    retry = config.retry
-    total = DEFAULT_TOTAL_ATTEMPTS if retry.attempts is None else max(1, retry.attempts + 1)
-    access_key: str | None = None
-    secret_key: str | None = None
-    if config.credentials is not None:
-        access_key, secret_key = config.credentials.access_key, config.credentials.secret_key
-        hide_secrets(access_key, secret_key)
-    elif config.endpoint_kind == "local":
-        access_key, secret_key = _LOCAL_CREDENTIALS
-    session = boto3.session.Session(
-        aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=REGION
-    )
-    options: dict[str, Any] = {
-        "retries": {"mode": "standard", "total_max_attempts": total},
-        # Belt and braces: the explicit endpoint_url already wins over AWS_ENDPOINT_URL*.
-        "ignore_configured_endpoint_urls": True,
-        "user_agent_extra": "mturkmake",
-    }
-    client: Any = session.client(
-        "mturk",
-        region_name=REGION,
-        endpoint_url=endpoint_url_for(config),
-        config=BotoConfig(**options),
-    )
-    if retry.retriable_errors:
-        client.meta.events.register_first(
-            "needs-retry.mturk", _retry_handler(retry, total), unique_id="mturkmake-clt-retry"
-        )
-    # botocore's loggers exist now: hide_secrets() attaches the filter to all of them.
-    from_chain = access_key is None
-    hide_secrets(*(_chain_secrets(session) if from_chain else ()))
-    check_endpoint(client, config)
-    return client
-
-
-def _chain_secrets(session: Any) -> tuple[str, ...]:
-    """Credentials the AWS chain found for ``session``: they are secrets too.
-
-    botocore resolved them when it made the client, so asking again costs nothing.
-    """
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        credentials = session.get_credentials()
-        if credentials is None:
-            return ()
-        frozen = credentials.get_frozen_credentials()
-    except BotoCoreError:
-        return ()
-    return tuple(str(value) for value in frozen if value)
-
-
-def _make_local_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) -> Any:
-    try:
-        module: Any = importlib.import_module("mturkmake.marketplace.inprocess")
-    except ImportError:
-        raise EndpointError(
-            "the local marketplace is not installed",
-            hint="use --endpoint sandbox, or install a mturkmake with mturkmake.marketplace",
-        ) from None
-    # Opened here, not inside make_local_client, to keep hold of the marketplace's clock:
-    # the ledger must age intents on it (DESIGN §3), not on the wall clock.
-    marketplace = module.open_local_marketplace(config, answer_fn=answer_fn)
-    client = module.make_local_client(config, marketplace=marketplace)
-    check_endpoint(client, config)
-    register_endpoint_clock(client, marketplace.now)
-    return client
-
-
-def register_endpoint_clock(client: Any, clock: Callable[[], datetime]) -> None:
-    """Declare ``client``'s endpoint clock (a plugin making local clients itself calls this,
-    so the ledger ages intents on the marketplace's virtual clock)."""
-    _CLOCKS[client] = clock
-
-
-def endpoint_clock(client: Any) -> Callable[[], datetime]:
-    """The clock of ``client``'s endpoint: the local marketplace's virtual clock for a
-    local client made here, else wall time in UTC."""
-    try:
-        return _CLOCKS.get(client, utc_now)
-    except TypeError:  # not weak-referenceable: not one of ours
-        return utc_now
-
-
-def run_client(ctx: Context) -> Any:
-    """The MTurk client of this run (the ``mturkmake_make_client`` hook), checked against the
-    configured endpoint before anything is sent. The built-in factory answers when no plugin
-    does (it was blocked with ``-p no:client``, or the plugin list was trimmed)."""
-    client = ctx.host.make_client(ctx.config)
-    if client is None:
-        client = make_client(ctx.config, answer_fn=ctx.host.simulate_answer)
-    check_endpoint(client, ctx.config)
-    return client
+from mturkmake.hookspecs import Config, ConfigKey, ConfigLayer, Host, hookimpl
 
 
 @hookimpl(trylast=True)
-def mturkmake_make_client(config: Config, host: PluginHost) -> Any:
+def mturkmake_make_client(config: Config, host: Host) -> Any:
     """The built-in client factory; another plugin may answer first.
 
     On the local endpoint, simulated workers answer through ``mturkmake_simulate_answer``.
     """
+    from mturkmake.mturk.endpoint import make_client
+
     return make_client(config, answer_fn=host.simulate_answer)
 
 
-def open_run_ledger(
-    config: Config, client: Any, *, clock: Callable[[], datetime] | None = None
-) -> Ledger:
-    """The ledger for a run with ``client``: every intent first re-checks the client's
-    endpoint; intents age on the endpoint's clock (:func:`endpoint_clock`) unless ``clock``."""
-    return open_ledger(
-        config.state_dir,
-        config.endpoint,
-        clock=clock or endpoint_clock(client),
-        guard=lambda: check_endpoint(client, config),
-    )
+@hookimpl
+def mturkmake_config_keys() -> Sequence[ConfigKey]:
+    """``endpoint`` and ``budget``."""
+    from mturkmake.mturk.settings import MTURK_KEYS
+
+    return MTURK_KEYS
 
 
-# --------------------------------------------------------------------------------------------
-# Calls and errors
-# --------------------------------------------------------------------------------------------
+@hookimpl
+def mturkmake_config_layers(root: Path) -> Sequence[ConfigLayer]:
+    """The CLT's ``mturk.properties``, when the project has one."""
+    from mturkmake.mturk.settings import properties_layer
+
+    return properties_layer(root)
 
 
-def _translate(error: Exception, operation: str) -> ServiceError:
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+@hookimpl
+def mturkmake_configure(config: Config) -> None:
+    """Refuse a production ``service_url`` nobody named, a bad endpoint or budget."""
+    from mturkmake.mturk.settings import check_settings
 
-    if isinstance(error, ClientError):
-        response: Mapping[str, Any] = error.response
-        details = response.get("Error", {})
-        message = str(details.get("Message") or response.get("Message") or details.get("Code"))
-        meta = response.get("ResponseMetadata", {})
-        if meta.get("MaxAttemptsReached"):
-            message += f" (gave up after {meta.get('RetryAttempts', 0) + 1} attempts)"
-        code = response.get("TurkErrorCode") or None
-        hint = None
-        if details.get("Code") not in ("RequestError", None):
-            hint = "MTurk is busy or unavailable; run again later (pending calls resume safely)"
-        return ServiceError(redact(message), operation=operation, turk_error_code=code, hint=hint)
-    if isinstance(error, NoCredentialsError):
-        return ServiceError(
-            "no AWS credentials found",
-            operation=operation,
-            hint="set access_key and secret_key in mturk.properties, or configure the AWS "
-            "credential chain (aws configure, AWS_PROFILE)",
-        )
-    if isinstance(error, BotoCoreError):
-        return ServiceError(
-            redact(str(error)), operation=operation, hint="check the endpoint and the network"
-        )
-    raise TypeError(f"not a service error: {type(error).__name__}")
-
-
-@contextmanager
-def service_errors(operation: str) -> Iterator[None]:
-    """Turn botocore errors raised inside into one-line :class:`ServiceError`\\ s."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except (ClientError, BotoCoreError) as error:
-        raise _translate(error, operation) from error
-
-
-def service_call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
-    """Call ``operation`` (``CreateHIT``) with ``params``; errors become ServiceError."""
-    from botocore import xform_name
-
-    method = getattr(client, xform_name(operation))
-    with service_errors(operation):
-        result: dict[str, Any] = method(**params)
-    return result
-
-
-def refused_before_effect(error: BaseException) -> bool:
-    """Whether ``error`` (a ServiceError or its botocore cause) proves nothing happened.
-
-    A RequestError on the first attempt means MTurk refused the request — except the
-    duplicate-token refusals, which mean the call *did* happen earlier. Faults, throttling,
-    network errors, and any error after botocore retried (an earlier attempt may have been
-    executed, and the refusal may be *because* of it) prove nothing.
-    """
-    from botocore.exceptions import ClientError
-
-    cause = error.__cause__ if isinstance(error, ServiceError) else error
-    if not isinstance(cause, ClientError):
-        return False
-    if cause.response.get("Error", {}).get("Code") != "RequestError":
-        return False
-    if cause.response.get("ResponseMetadata", {}).get("RetryAttempts", 0):
-        return False
-    return not _is_duplicate(cause)
-
-
-def _is_duplicate(error: Any) -> bool:
-    response = getattr(error, "response", {})
-    code = str(response.get("TurkErrorCode", ""))
-    message = str(response.get("Error", {}).get("Message", ""))
-    return code.endswith("HitAlreadyExists") or "already been processed" in message
-
-
-def sendable(params: Mapping[str, Any]) -> dict[str, Any]:
-    """An intent's parameters without its notes (keys starting with ``_``, for lookups)."""
-    return {key: value for key, value in params.items() if not key.startswith("_")}
-
-
-def ledger_call(intent: Intent, client: Any, **params: Any) -> dict[str, Any]:
-    """Send ``intent``'s call with its token; a definite refusal records it as failed.
-
-    :param params: the API parameters; by default the intent's recorded ones.
-
-    The caller records success with :meth:`Intent.done`, since only it knows the remote id.
-    Anything uncertain leaves the intent pending for recovery.
-    """
-    params = params or sendable(intent.params)
-    if intent.operation in TOKEN_OPERATIONS:
-        params["UniqueRequestToken"] = intent.token
-    try:
-        return service_call(client, intent.operation, **params)
-    except ServiceError as error:
-        if refused_before_effect(error):
-            intent.failed(error.message)
-        raise
-
-
-def token_retry(
-    remote_id: Callable[[Mapping[str, Any]], str | None],
-) -> Callable[[Any, Intent], Resolution]:
-    """A recovery ``retry`` for token operations: re-send with the intent's token.
-
-    Success, or MTurk's duplicate-token refusal (CreateHIT's names the HIT), means the call
-    happened; a plain RequestError means it never did.
-
-    :param remote_id: picks the remote id out of a successful response.
-    """
-
-    def retry(client: Any, intent: Intent) -> Resolution:
-        params = sendable(intent.params)
-        params["UniqueRequestToken"] = intent.token
-        try:
-            response = service_call(client, intent.operation, **params)
-        except ServiceError as error:
-            cause = error.__cause__
-            if _is_duplicate(cause):
-                found = _DUPLICATE_HIT.search(
-                    str(getattr(cause, "response", {}).get("Error", {}).get("Message", ""))
-                )
-                return Resolution.found(found.group(0) if found else None, {"duplicate": True})
-            if refused_before_effect(error):
-                return Resolution.absent(error.message)
-            raise
-        return Resolution.found(remote_id(response))
-
-    return retry
+    check_settings(config)

@@ -18,13 +18,13 @@ from typing import Any
 
 from mturkmake import __version__
 from mturkmake.errors import NotImplementedCommand
-from mturkmake.hookspecs import CommandSpec, Context, hookimpl
+from mturkmake.hookspecs import PLACEHOLDER_MARK, CommandSpec, Context, hookimpl
 from mturkmake.plugins.clt_catalog import CLT_COMMANDS, CltCommand, check_one_of
 
-__all__ = ["PlaceholderHandler", "is_placeholder", "mturkmake_commands", "placeholder_specs"]
+__all__ = ["PlaceholderHandler", "mturkmake_commands", "placeholder_specs"]
 
 #: The name of the attribute that marks a placeholder handler.
-MARKER = "mturkmake_placeholder"
+MARKER = PLACEHOLDER_MARK
 
 
 class PlaceholderHandler:
@@ -52,11 +52,6 @@ class PlaceholderHandler:
 
     def __repr__(self) -> str:
         return f"PlaceholderHandler({self.command.name!r})"
-
-
-def is_placeholder(spec: CommandSpec) -> bool:
-    """Whether ``spec`` is one of this module's placeholders."""
-    return getattr(spec.handler, MARKER, False) is True
 
 
 def placeholder_specs() -> tuple[CommandSpec, ...]:

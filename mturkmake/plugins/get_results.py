@@ -6,9 +6,9 @@
 - ``mturkmake survey.results`` (rule ``%.results: %.success``) writes the CLT's columns
   plus ``Input.<column>`` (the raw input values the ledger recorded for each HIT's row).
   Assignments are cached in ``state.db``; a poll fetches only the HITs not yet final
-  (:mod:`mturkmake.plugins.results_cache`). The target is *incomplete* until every HIT is
+  (:mod:`mturkmake.mturk.results_cache`). The target is *incomplete* until every HIT is
   final. ``--wait[=TIMEOUT]`` / ``--poll SECONDS`` poll until final
-  (:mod:`mturkmake.plugins.waiting`); Ctrl-C leaves the target incomplete, never partial.
+  (:mod:`mturkmake.mturk.waiting`); Ctrl-C leaves the target incomplete, never partial.
 
 Times are written in config ``results_timezone`` (an IANA name; unset or ``local``: the
 machine's zone, as the CLT did). This module is loaded on every run: everything heavy
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from mturkmake import hookimpl
-from mturkmake.core.config import Config
 from mturkmake.core.fsio import atomic_write
 from mturkmake.core.state import StateDB
 from mturkmake.errors import ExitCode, FormatError, UsageError
@@ -38,9 +37,20 @@ from mturkmake.formats.results import (
     write_results,
 )
 from mturkmake.formats.success import SuccessRow, read_success
-from mturkmake.hookspecs import CommandSpec, ConfigKey, Context, Event, Flag, Job, Outcome, Rule
+from mturkmake.hookspecs import (
+    CommandSpec,
+    Config,
+    ConfigKey,
+    Context,
+    Event,
+    Flag,
+    Job,
+    Outcome,
+    Rule,
+)
+from mturkmake.mturk.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
+from mturkmake.mturk.settings import settings
 from mturkmake.plugins import clt_catalog
-from mturkmake.plugins.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
 
 __all__ = [
     "ANSWER_PREFIX_FLAG",
@@ -106,7 +116,11 @@ def results_timezone(config: Config) -> str | None:
 
 def requester_url(config: Config) -> str:
     """The requester site ``viewhit`` links to: the sandbox's on sandbox."""
-    return SANDBOX_REQUESTER_URL if config.endpoint == "sandbox" else PRODUCTION_REQUESTER_URL
+    return (
+        SANDBOX_REQUESTER_URL
+        if settings(config).endpoint == "sandbox"
+        else PRODUCTION_REQUESTER_URL
+    )
 
 
 def _int(value: Any) -> int:
@@ -296,10 +310,10 @@ def batch_inputs(config: Config, input_rel: str, success_rel: str) -> BatchInput
     """
     if not (config.state_dir / STATE_FILE).exists():
         return BatchInputs({}, ())
-    from mturkmake.core.ledger import open_ledger
-    from mturkmake.plugins.batch import batch_rows, known_batches
+    from mturkmake.mturk.batch import batch_rows, known_batches
+    from mturkmake.mturk.ledger import open_ledger
 
-    with open_ledger(config.state_dir, config.endpoint) as ledger:
+    with open_ledger(config.state_dir, settings(config).identity) as ledger:
         known = known_batches(ledger, input_rel)
         batch = next((b for b, s in known.items() if s == success_rel), None)
         if batch is None and input_rel in known:
@@ -323,8 +337,8 @@ def _input_header(path: Path) -> tuple[str, ...]:
 
 
 def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (:func:`mturkmake.plugins.client.run_client`)."""
-    from mturkmake.plugins.client import run_client
+    """The run's MTurk client (:func:`mturkmake.mturk.endpoint.run_client`)."""
+    from mturkmake.mturk.endpoint import run_client
 
     return run_client(ctx)
 
@@ -380,7 +394,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
 
 
 def _cache(config: Config) -> ResultsCache:
-    return ResultsCache(StateDB(config.state_dir / STATE_FILE), config.endpoint)
+    return ResultsCache(StateDB(config.state_dir / STATE_FILE), settings(config).identity)
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,8 +428,8 @@ def build_results(job: Job) -> Outcome:
 
 
 def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
-    from mturkmake.core.ledger import utc_now
-    from mturkmake.plugins.waiting import (
+    from mturkmake.mturk.ledger import utc_now
+    from mturkmake.mturk.waiting import (
         ProgressView,
         auto_approval_warning,
         wait_settings,
@@ -423,21 +437,22 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
     )
 
     ctx = job.context
-    settings = wait_settings(ctx.options)  # a bad --wait stops before any call
+    wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     fetcher = Fetcher(make_client(ctx), _cache(ctx.config))
     snapshot = fetcher.poll(rows)
-    if settings is None or snapshot.final:
-        if ctx.config.endpoint_kind != "local":
+    if wait is None or snapshot.final:
+        if settings(ctx.config).kind != "local":
             warning = auto_approval_warning(snapshot, utc_now(), job.target)
             if warning is not None:
                 _say(ctx, warning, job.target, "warning")
         return snapshot
     market = _local_market(ctx)
-    if ctx.config.endpoint_kind == "local" and market is None:
+    if settings(ctx.config).kind == "local" and market is None:
         _say(
             ctx,
-            f"{job.target}: the marketplace at {ctx.config.endpoint} runs in another process; "
-            f"--wait polls it every {settings.poll:g} s of wall time (move its clock with "
+            f"{job.target}: the marketplace at {settings(ctx.config).endpoint} runs in another "
+            "process; "
+            f"--wait polls it every {wait.poll:g} s of wall time (move its clock with "
             "'mturkmake marketplace advance', or serve it with --realtime)",
             job.target,
             "warning",
@@ -445,7 +460,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
     result = wait_until_final(
         snapshot,
         lambda: fetcher.poll(rows),
-        settings,
+        wait,
         view=ProgressView(job.target, lambda line: _say(ctx, line, job.target, "progress")),
         warn=lambda line: _say(ctx, line, job.target, "warning"),
         market=market,
@@ -463,7 +478,7 @@ def _local_market(ctx: Context) -> Any:
     a wait there sleeps like on sandbox). Simulated answers come from the
     ``mturkmake_simulate_answer`` hook, as the events are played in this process.
     """
-    if ctx.config.endpoint != "local":
+    if settings(ctx.config).endpoint != "local":
         return None
     try:
         from mturkmake.marketplace.inprocess import open_local_marketplace

@@ -17,8 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, ConfirmationRefused, MturkmakeError, UsageError
-from mturkmake.hookspecs import CommandSpec, ConfigKey, Event, Job, Outcome, Rule, hookimpl
-from mturkmake.plugins.batch import (
+from mturkmake.hookspecs import (
+    CommandSpec,
+    ConfigKey,
+    Event,
+    Job,
+    Outcome,
+    Recovery,
+    Rule,
+    hookimpl,
+)
+from mturkmake.mturk.batch import (
     BatchRow,
     PlanRow,
     additions,
@@ -33,14 +42,14 @@ from mturkmake.plugins.batch import (
     plan_batch,
     row_keys,
 )
-from mturkmake.plugins.preflight import PreparedHIT, SourceFile, preflight
+from mturkmake.mturk.preflight import PreparedHIT, SourceFile, preflight
+from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
     import argparse
 
-    from mturkmake.core.config import Config
-    from mturkmake.core.ledger import Ledger
-    from mturkmake.hookspecs import Context, TemplateEngine
+    from mturkmake.hookspecs import Config, Context, TemplateEngine
+    from mturkmake.mturk.ledger import Ledger
 
 WORKER_SITES = {
     "production": "https://www.mturk.com",
@@ -115,7 +124,7 @@ def _engine(ctx: Context) -> TemplateEngine:
 
 
 def _client(ctx: Context) -> Any:
-    from mturkmake.plugins.client import run_client
+    from mturkmake.mturk.endpoint import run_client
 
     return run_client(ctx)
 
@@ -127,14 +136,10 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         load failed (the caller writes the projection and exits 2).
     :raises MturkmakeError: a failure before any side effect (nothing was sent).
     """
-    from mturkmake.plugins import spending
-    from mturkmake.plugins.client import open_run_ledger
-    from mturkmake.plugins.hit_types import (
-        adopt_success,
-        creation_cost,
-        load_recoveries,
-        truth_marketplace,
-    )
+    from mturkmake.mturk import money as spending
+    from mturkmake.mturk.endpoint import open_run_ledger, run_endpoint
+    from mturkmake.mturk.hits import adopt_success, creation_cost, truth_marketplace
+    from mturkmake.mturk.recovery import Recoveries
 
     config = ctx.config
     console = _Console(ctx, request.clt)
@@ -143,18 +148,19 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         request.question,
         request.properties,
         engine=_engine(ctx),
-        endpoint_kind=config.endpoint_kind,
+        endpoint_kind=settings(config).kind,
         strict=str(config.get("strict_references", "formal") or "formal"),
         limit=request.limit,
     )
     for warning in prepared.warnings:
         ctx.report(Event("warning", warning))
-    client = _client(ctx)
-    marketplace = truth_marketplace(config)
-    ledger = open_run_ledger(config, client)
+    endpoint = run_endpoint(ctx)
+    client = endpoint.client
+    marketplace = truth_marketplace(config, endpoint.marketplace)
+    ledger = open_run_ledger(config, endpoint)
     result = LoadResult(header=prepared.header)
     try:
-        ledger.recover(client, load_recoveries())
+        ledger.recover(client, Recoveries.of(ctx.host.recoveries()))
         known = known_batches(ledger, request.input_rel)
         batch = pick_batch(
             request.input_rel, request.success_rel, known, new_batch=request.new_batch
@@ -233,8 +239,6 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         result.error = exc.one_line()
     finally:
         ledger.close()
-        if marketplace is not None:
-            marketplace.close()
     return result
 
 
@@ -253,8 +257,8 @@ def _send(
 ) -> None:
     """One ledger intent per HIT; a failed row is recorded and the others go on (CLT)."""
     from mturkmake.errors import ServiceError
-    from mturkmake.plugins.hit_types import HitTypes, create_hit, register_truth
-    from mturkmake.plugins.spending import budget_of
+    from mturkmake.mturk.hits import HitTypes, create_hit, register_truth
+    from mturkmake.mturk.money import budget_of
 
     console = _Console(ctx, request.clt)
     types = HitTypes(client)
@@ -378,7 +382,7 @@ def preview_success(job: Job) -> None:
         request.question,
         request.properties,
         engine=_engine(ctx),
-        endpoint_kind=ctx.config.endpoint_kind,
+        endpoint_kind=settings(ctx.config).kind,
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
     )
     ctx.report(
@@ -484,7 +488,7 @@ def _clt_summary(ctx: Context, result: LoadResult) -> None:
     if result.skipped:
         say(f"Skipped {result.skipped} rows that already have HITs.")
     for type_id in result.hit_types:
-        site = WORKER_SITES.get(ctx.config.endpoint_kind)
+        site = WORKER_SITES.get(settings(ctx.config).kind)
         say("")
         say(f"You may see your HIT(s) with HITTypeId '{type_id}' here: ")
         say("")
@@ -569,3 +573,14 @@ __all__ = [
     "success_base",
     "write_projection",
 ]
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [
+        recovery_for(operation)
+        for operation in ("CreateHIT", "CreateHITWithHITType", "UpdateExpirationForHIT")
+    ]

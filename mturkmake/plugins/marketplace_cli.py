@@ -18,7 +18,7 @@ from mturkmake.errors import ConfigError, ExitCode, UsageError
 from mturkmake.hookspecs import CommandSpec, ConfigKey, Context, Flag
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
+    from mturkmake.hookspecs import Config
 
 # Same values as mturkmake.marketplace.server's, which cannot be imported here (botocore).
 DEFAULT_HOST = "127.0.0.1"
@@ -259,11 +259,11 @@ def layout_add(args: Mapping[str, Any], ctx: Context) -> int:
 
 def reset(args: Mapping[str, Any], ctx: Context) -> int:
     """Empty the marketplace: a fresh balance, clock and crowd, as on first use."""
-    from mturkmake.core.ledger import open_ledger
     from mturkmake.core.state import StateDB
     from mturkmake.marketplace.inprocess import open_local_marketplace
-    from mturkmake.plugins.batch import known_batches
-    from mturkmake.plugins.results_cache import ResultsCache
+    from mturkmake.mturk.batch import known_batches
+    from mturkmake.mturk.ledger import open_ledger
+    from mturkmake.mturk.results_cache import ResultsCache
     from mturkmake.plugins.switch_endpoint import archive_target_names
 
     marketplace = open_local_marketplace(ctx.config)

@@ -11,7 +11,7 @@ column gives one, once for a comment; ``-force`` skips both. Output as seed 003:
     [<assignment>] Assignment successfully rejected with comment (<comment>)
 
 Departures: MTurk requires feedback on a rejection (DESIGN §5), so an empty comment sends
-:data:`~mturkmake.plugins.evaluators.DEFAULT_REJECT_FEEDBACK`, which the line shows; an
+:data:`~mturkmake.mturk.evaluation.DEFAULT_REJECT_FEEDBACK`, which the line shows; an
 assignment already decided is reported and never sent again; without a terminal and without
 ``-force`` the command refuses; any failure exits 2.
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from mturkmake.errors import UsageError
-from mturkmake.hookspecs import CommandSpec, Context, hookimpl
-from mturkmake.plugins.decisions import Decider, Order, open_decider
-from mturkmake.plugins.review_prompts import ask_comment, confirm, error, say
+from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
+from mturkmake.mturk.decisions import Decider, Order, open_decider
+from mturkmake.mturk.prompts import ask_comment, confirm, error, say
 
 __all__ = ["handle_reject_work"]
 
@@ -100,3 +100,11 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
     from mturkmake.plugins import clt_catalog
 
     return (clt_catalog.command("rejectWork").spec(handle_reject_work),)
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [recovery_for(operation) for operation in ("RejectAssignment",)]

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mturkmake.errors import UsageError
-from mturkmake.hookspecs import CommandSpec, Context, hookimpl
-from mturkmake.plugins.decisions import Order, open_decider
-from mturkmake.plugins.review_prompts import confirm, error, say
+from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
+from mturkmake.mturk.decisions import Order, open_decider
+from mturkmake.mturk.prompts import confirm, error, say
 
 __all__ = ["handle_review_results"]
 
@@ -95,3 +95,11 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
     from mturkmake.plugins import clt_catalog
 
     return (clt_catalog.command("reviewResults").spec(handle_review_results),)
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [recovery_for(operation) for operation in ("ApproveAssignment", "RejectAssignment")]

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mturkmake.core.config import classify_endpoint
 from mturkmake.core.fsio import ProjectLock
-from mturkmake.core.ledger import open_ledger
 from mturkmake.errors import LedgerError, UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Event, Flag, hookimpl
+from mturkmake.mturk.ledger import open_ledger
+from mturkmake.mturk.settings import classify_endpoint, settings
 
 #: The targets a batch's rules make (DESIGN §2); hand-written files are left alone.
 TARGET_SUFFIXES = ("success", "failure", "results", "approved", "preview.html")
@@ -73,7 +73,7 @@ def switch_endpoint(args: Mapping[str, Any], ctx: Context) -> int:
         f"mturkmake switch-endpoint {batch} {new}",
     )
     with lock, open_ledger(state_dir, new) as ledger:
-        old = ledger.batch_endpoint(identity) or ctx.config.endpoint
+        old = ledger.batch_endpoint(identity) or settings(ctx.config).identity
         if old == new:
             raise UsageError(f"batch '{stem}' already lives on {new}")
         with open_ledger(state_dir, old) as previous:

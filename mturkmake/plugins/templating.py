@@ -25,18 +25,17 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, FormatError
-from mturkmake.hookspecs import ConfigKey, hookimpl
-from mturkmake.plugins.velocity_refs import (
+from mturkmake.formats.velocity import (
     Reference,
     SourceMap,
     TemplateNames,
     scan,
     syntax_error,
 )
+from mturkmake.hookspecs import ConfigKey, hookimpl
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.hookspecs import TemplateEngine
+    from mturkmake.hookspecs import Config, TemplateEngine
 
 #: Values of ``strict_references``.
 STRICT_MODES = ("formal", "all", "off")

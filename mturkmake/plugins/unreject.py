@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import UsageError
-from mturkmake.hookspecs import CommandSpec, Flag, hookimpl
-from mturkmake.plugins.decisions import Decider, Order, assignment_price, open_decider
-from mturkmake.plugins.review_prompts import say
+from mturkmake.hookspecs import CommandSpec, Flag, Recovery, hookimpl
+from mturkmake.mturk.decisions import Decider, Order, assignment_price, open_decider
+from mturkmake.mturk.prompts import say
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
@@ -28,8 +28,8 @@ EVALUATOR = "unreject"
 def _begin(ctx: Context, decider: Decider, assignment_id: str) -> None:
     """The money step's preamble for a Rejected assignment: cost line, budget, and the
     production confirmation; the other cases are refused by the decision itself."""
-    from mturkmake.plugins import spending
-    from mturkmake.plugins.client import service_call
+    from mturkmake.mturk import money as spending
+    from mturkmake.mturk.endpoint import service_call
 
     reply = service_call(decider.client, "GetAssignment", AssignmentId=assignment_id)
     if reply["Assignment"].get("AssignmentStatus") != "Rejected":
@@ -71,3 +71,11 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
             ),
         ),
     )
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [recovery_for(operation) for operation in ("ApproveAssignment",)]

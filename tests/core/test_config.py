@@ -6,16 +6,16 @@ import textwrap
 
 import pytest
 
-from mturkmake.core.config import classify_endpoint
-from mturkmake.errors import ConfigError
 from mturkmake.testing import Project
 
 SHOW = textwrap.dedent(
     """
     from mturkmake import CommandSpec, hookimpl
+    from mturkmake.mturk.settings import settings
     def _show(args, ctx):
         c = ctx.config
-        print(f"endpoint={c.endpoint} kind={c.endpoint_kind} from={c.sources['endpoint']}")
+        s = settings(c)
+        print(f"endpoint={s.endpoint} kind={s.kind} from={c.sources['endpoint']}")
         print(f"budget={c.get('budget')!r} root={c.root.name}")
         return 0
     @hookimpl
@@ -109,25 +109,3 @@ def test_bad_environment_value(project: Project, monkeypatch: pytest.MonkeyPatch
     result = project.run("show")
     assert result.exit_code == 2
     assert "MTURKMAKE_BUDGET='ten'" in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("value", "kind"),
-    [
-        ("local", "local"),
-        ("sandbox", "sandbox"),
-        ("production", "production"),
-        ("http://localhost:9000", "local"),
-        ("http://127.0.0.5:9000/", "local"),
-        ("http://[::1]:9000/", "local"),
-        ("https://mturk-requester.us-east-1.amazonaws.com", "production"),
-        ("http://10.0.0.1:9000", "production"),
-    ],
-)
-def test_classify_endpoint(value: str, kind: str) -> None:
-    assert classify_endpoint(value, source="test")[0] == kind
-
-
-def test_unknown_endpoint_word() -> None:
-    with pytest.raises(ConfigError, match="unknown endpoint 'prod'"):
-        classify_endpoint("prod", source="test")

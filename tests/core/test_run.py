@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from mturkmake.core.config import Config
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.core.run import Runner
 from mturkmake.core.state import StateDB
 from mturkmake.errors import BuildError, ExitCode
-from mturkmake.hookspecs import Context, Event, Job, Outcome, Rule, hookimpl
+from mturkmake.hookspecs import Config, Context, Event, Job, Outcome, Rule, hookimpl
 
 SECOND = 10**9
 
@@ -60,14 +59,7 @@ class Project:
 
     def context(self) -> Context:
         pm = make_plugin_manager(builtins=(), entrypoints=False, extra=[(self.recorder, "rec")])
-        config = Config(
-            root=self.root,
-            endpoint="local",
-            endpoint_kind="local",
-            endpoint_url=None,
-            values={},
-            sources={},
-        )
+        config = Config(root=self.root, values={}, sources={})
         return Context(root=self.root, config=config, host=PluginHost(pm))
 
     def run(self, *goals: str, **flags: Any) -> ExitCode:

@@ -27,9 +27,10 @@ from mturkmake.formats.answerkey import (
 )
 from mturkmake.formats.answers import Answer, AnswerValue, build_answers, parse_answers
 from mturkmake.formats.question import parse_question
+from tests.reference import REFERENCE
 
 FIXTURES = Path(__file__).parent / "fixtures_xml"
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 
 
 def test_parse_options_defaults_and_range_mapping() -> None:

@@ -19,8 +19,9 @@ from mturkmake.formats.hit_properties import (
     load_hit_properties,
     parse_hit_properties,
 )
+from tests.reference import REFERENCE
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 BASE = """\
 title:Answer a question
 description:Please answer.

@@ -11,8 +11,9 @@ from mturkmake.errors import FormatError
 from mturkmake.formats import inputfile
 from mturkmake.formats.inputfile import InputRow, open_input
 from mturkmake.formats.success import write_failure
+from tests.reference import REFERENCE
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 needs_samples = pytest.mark.skipif(
     not SAMPLES.is_dir(), reason=f"the CLT sample corpus is not at {SAMPLES}"
 )

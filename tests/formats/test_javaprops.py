@@ -12,8 +12,9 @@ import pytest
 from mturkmake.errors import FormatError
 from mturkmake.formats import javaprops
 from mturkmake.formats.javaprops import Property
+from tests.reference import REFERENCE
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 
 
 def pairs(text: str) -> dict[str, str]:

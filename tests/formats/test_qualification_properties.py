@@ -15,8 +15,9 @@ from mturkmake.formats.qualification_properties import (
     load_qualification_properties,
     parse_qualification_properties,
 )
+from tests.reference import REFERENCE
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 
 
 def parse(text: str, *, for_create: bool = True) -> QualificationProperties:

@@ -23,9 +23,10 @@ from mturkmake.formats.question import (
     question_identifiers,
 )
 from mturkmake.formats.question_writer import build_question
+from tests.reference import REFERENCE
 
 FIXTURES = Path(__file__).parent / "fixtures_xml"
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 QF_2005 = (
     "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionForm.xsd"
 )

@@ -26,9 +26,10 @@ from mturkmake.formats.results import (
     results_columns,
     write_results,
 )
+from tests.reference import REFERENCE
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 

@@ -15,9 +15,10 @@ from mturkmake.formats.success import (
     write_failure,
     write_success,
 )
+from tests.reference import REFERENCE
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples"
+SAMPLES = REFERENCE / "clt-samples"
 
 
 def read(data: bytes) -> list[SuccessRow]:

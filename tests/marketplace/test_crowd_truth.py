@@ -231,7 +231,10 @@ def test_bad_crowd_settings_name_the_key(table: dict[str, Any], message: str) ->
 
 def _config(root: Path, local: Any) -> Any:
     host = PluginHost(
-        make_plugin_manager(builtins=("mturkmake.plugins.marketplace_cli",), entrypoints=False)
+        make_plugin_manager(
+            builtins=("mturkmake.plugins.marketplace_cli", "mturkmake.plugins.client"),
+            entrypoints=False,
+        )
     )
     table = ProjectTable(
         values={"endpoint": "local", "local": local}, source=root / "mturkmake.toml"

@@ -242,13 +242,11 @@ def test_server_refuses_non_loopback_hosts(tiny: TinyMarketplace) -> None:
 def test_local_client_is_fenced_to_the_invalid_endpoint(
     tmp_path: Path, tiny: TinyMarketplace
 ) -> None:
-    from mturkmake.core.config import Config
+    from mturkmake.mturk.settings import mturk_config
 
-    config = Config(
-        root=tmp_path,
-        endpoint="local",
-        endpoint_kind="local",
-        endpoint_url=None,
+    config = mturk_config(
+        tmp_path,
+        "local",
         values={"local": {"seed": 3, "faults": {"throttle-rate": 1.0, "latency": "10ms"}}},
         sources={"local": "mturkmake.toml"},
     )
@@ -301,13 +299,11 @@ def test_a_retried_call_is_not_acted_on_twice(marketplace: Any) -> None:
 
 
 def _config(tmp_path: Path, local: Any) -> Any:
-    from mturkmake.core.config import Config
+    from mturkmake.mturk.settings import mturk_config
 
-    return Config(
-        root=tmp_path,
-        endpoint="local",
-        endpoint_kind="local",
-        endpoint_url=None,
+    return mturk_config(
+        tmp_path,
+        "local",
         values={"local": local},
         sources={"local": str(tmp_path / "mturkmake.toml")},
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from mturkmake.testing import Project
-from tests.plugins.test_approve import (
+from tests.plugins.test_approved_rule import (
     approved_rows,
     assignments,
     balance,

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from mturkmake.testing import Project
-from tests.plugins.test_approve import assignments, batch_files, calls, fetched, on_terminal
+from tests.plugins.test_approved_rule import assignments, batch_files, calls, fetched, on_terminal
 
 
 def test_one_assignment_prints_seed_003s_output(mturkmake_project: Project) -> None:

@@ -15,10 +15,9 @@ import pytest
 
 from mturkmake.testing import Project
 from tests.plugins.test_load_hits import marketplace_hits, project_toml, success_ids
+from tests.reference import REFERENCE
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples" / "samples"
-if not SAMPLES.is_dir():  # the checkout sits elsewhere: fall back to the shared tree
-    SAMPLES = Path("/work/shared/clt-samples/samples")
+SAMPLES = REFERENCE / "clt-samples" / "samples"
 
 BATCHES = [
     "helloworld",

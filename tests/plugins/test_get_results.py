@@ -16,16 +16,17 @@ import pytest
 
 from mturkmake.formats.results import ASSIGNMENT_COLUMNS, HIT_COLUMNS, open_results
 from mturkmake.formats.success import SuccessRow, write_success
+from mturkmake.mturk.results_cache import Fetcher
 from mturkmake.plugins.get_results import (
     BatchInputs,
     completion_lines,
     render_results,
 )
-from mturkmake.plugins.results_cache import Fetcher
 from mturkmake.testing import Project
-from tests.plugins.test_results_cache import Local, open_local
+from tests.mturk.test_results_cache import Local, open_local
+from tests.reference import REFERENCE
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+SHARED = REFERENCE
 CLT_RESULTS = SHARED / "clt-samples" / "samples" / "external_hit" / "external_hit.results"
 GOLDEN = Path(__file__).parent / "golden" / "survey.results"
 HEAVY = ("boto3", "botocore", "airspeed", "defusedxml", "tqdm")
@@ -58,7 +59,7 @@ from mturkmake import hookimpl
 
 @hookimpl(tryfirst=True)
 def mturkmake_make_client(config):
-    from mturkmake.plugins.client import make_client
+    from mturkmake.mturk.endpoint import make_client
     client = make_client(config)
     log = config.root / "calls.log"
 
@@ -379,7 +380,7 @@ def test_missing_success_file_is_one_line_exit_2(mturkmake_project: Project) -> 
 
 
 def test_completion_lines_without_work() -> None:
-    from mturkmake.plugins.results_cache import Snapshot
+    from mturkmake.mturk.results_cache import Snapshot
 
     assert completion_lines(Snapshot(())) == [
         "Assignments completed: 0/0 (0%)",

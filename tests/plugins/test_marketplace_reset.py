@@ -3,7 +3,7 @@ against HITs that no longer exist."""
 
 from __future__ import annotations
 
-from mturkmake.core.ledger import Recoveries, open_ledger
+from mturkmake.mturk.ledger import Recoveries, open_ledger
 from mturkmake.testing import Project
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from mturkmake.plugins.evaluators import DEFAULT_REJECT_FEEDBACK
+from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK
 from mturkmake.testing import Project
-from tests.plugins.test_approve import (
+from tests.plugins.test_approved_rule import (
     assignments,
     balance,
     batch_files,

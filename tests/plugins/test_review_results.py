@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from mturkmake.testing import Project
-from tests.plugins.test_approve import (
+from tests.plugins.test_approved_rule import (
     assignments,
     batch_files,
     calls,

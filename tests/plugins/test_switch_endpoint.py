@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from mturkmake.core.config import Config
 from mturkmake.core.fsio import ProjectLock
-from mturkmake.core.ledger import Recoveries, open_ledger
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ConfigError, EndpointError, LedgerError, LockTimeout, UsageError
 from mturkmake.hookspecs import Context, Event, hookimpl
+from mturkmake.mturk.ledger import Recoveries, open_ledger
+from mturkmake.mturk.settings import mturk_config
 from mturkmake.plugins import switch_endpoint as plugin
 
 BATCH = "survey.input"
@@ -30,14 +30,7 @@ class Recorder:
 def make_context(root: Path, endpoint: str = "sandbox", **values: Any) -> tuple[Context, Recorder]:
     recorder = Recorder()
     pm = make_plugin_manager(builtins=(), entrypoints=False, extra=[(recorder, "recorder")])
-    config = Config(
-        root=root,
-        endpoint=endpoint,
-        endpoint_kind="local" if endpoint == "local" else endpoint,  # type: ignore[arg-type]
-        endpoint_url=None,
-        values={"lock_timeout": 5.0, **values},
-        sources={},
-    )
+    config = mturk_config(root, endpoint, values={"lock_timeout": 5.0, **values}, sources={})
     return Context(root, config, PluginHost(pm)), recorder
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from mturkmake.errors import ConfigError, FormatError
+from mturkmake.formats.velocity import Reference
 from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
 from mturkmake.plugins import templating
 from mturkmake.plugins.templating import VelocityEngine, VelocityTemplate, escape
-from mturkmake.plugins.velocity_refs import Reference
+from tests.reference import REFERENCE
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "clt-samples" / "samples"
+SAMPLES = REFERENCE / "clt-samples" / "samples"
 TODAY = datetime(2026, 11, 22, 23, 51, 28, tzinfo=timezone.utc)
 HIT_SAMPLES = sorted(p.stem for p in SAMPLES.glob("*/*.input"))
 TEMPLATE_FILES = sorted(SAMPLES.glob("*/*.question")) + sorted(SAMPLES.glob("*/*.answer"))
@@ -460,7 +461,8 @@ def test_plugin_registers_with_the_plugin_manager() -> None:
 
 
 def test_configure_refuses_an_unknown_strict_mode(tmp_path: Path) -> None:
-    from mturkmake.core.config import Config, ProjectTable, build_config
+    from mturkmake.core.config import ProjectTable, build_config
+    from mturkmake.mturk.settings import mturk_config
 
     table = ProjectTable(values={"strict_references": "loose"}, source=tmp_path / "mturkmake.toml")
     config = build_config(
@@ -470,14 +472,7 @@ def test_configure_refuses_an_unknown_strict_mode(tmp_path: Path) -> None:
         templating.mturkmake_configure(config)
     assert "strict_references must be one of formal, all, off, not 'loose'" in str(info.value)
     assert info.value.file == str(tmp_path / "mturkmake.toml")
-    ok = Config(
-        root=tmp_path,
-        endpoint="local",
-        endpoint_kind="local",
-        endpoint_url=None,
-        values={"strict_references": "all"},
-        sources={},
-    )
+    ok = mturk_config(tmp_path, "local", values={"strict_references": "all"}, sources={})
     templating.mturkmake_configure(ok)  # accepted: no exception
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from decimal import Decimal
 
 from mturkmake.testing import Project
-from tests.plugins.test_approve import (
+from tests.plugins.test_approved_rule import (
     approved_rows,
     assignments,
     balance,

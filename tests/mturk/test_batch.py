@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mturkmake.core.ledger import open_ledger
-from mturkmake.core.recovery import Recoveries
 from mturkmake.errors import ConfigError, LedgerError, UsageError
-from mturkmake.plugins.batch import (
+from mturkmake.mturk.batch import (
     CREATE_OPERATION,
     ROW_NOTE,
     BatchRow,
@@ -30,6 +28,8 @@ from mturkmake.plugins.batch import (
     plan_batch,
     row_keys,
 )
+from mturkmake.mturk.ledger import open_ledger
+from mturkmake.mturk.recovery import Recoveries
 
 COLUMNS = ("question",)
 

@@ -10,11 +10,11 @@ through a :class:`Recoveries` registry; the ledger itself knows nothing about MT
 Concurrency: every read-modify-write runs in ``BEGIN IMMEDIATE`` (:meth:`StateDB.transaction`),
 and a unique index on the active (endpoint, batch, operation, subject) makes a second intent
 for one subject impossible, across threads and processes. Each :class:`Ledger` is a *run*
-holding a :class:`~mturkmake.core.runs.RunLock` for its lifetime, so recovery can tell an
+holding a :class:`~mturkmake.mturk.run_lock.RunLock` for its lifetime, so recovery can tell an
 intent still in flight in a live run (left alone) from one orphaned by a crash (claimed with
 a compare-and-set, then resolved exactly once).
 
-Exposure (the budget, :mod:`mturkmake.core.exposure`) is committed in the same transaction
+Exposure (the budget, :mod:`mturkmake.mturk.exposure`) is committed in the same transaction
 that records an intent, and released when a failed call proves it was never spent.
 """
 
@@ -33,11 +33,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from mturkmake.core.exposure import EXPOSURE_DDL, Exposure, from_cents, to_cents
-from mturkmake.core.recovery import RETRY_WINDOW, Recovered, Recoveries, Resolution
-from mturkmake.core.runs import RunLock
 from mturkmake.core.state import StateDB
 from mturkmake.errors import EndpointError, LedgerError
+from mturkmake.mturk.exposure import EXPOSURE_DDL, Exposure, from_cents, to_cents
+from mturkmake.mturk.recovery import RETRY_WINDOW, Recovered, Recoveries, Resolution
+from mturkmake.mturk.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ from mturkmake.core.config import CORE_KEYS, Config, ProjectTable, build_config
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ConfigError, ConfirmationRefused, FormatError, PluginError
 from mturkmake.hookspecs import Assignment, Context, Verdict
-from mturkmake.plugins.answer_key import (
+from mturkmake.mturk.answer_key import (
     GOLD_FILE_OPTION,
     AnswerKeyEvaluator,
     answers_match,
     read_gold_file,
 )
-from mturkmake.plugins.evaluators import (
+from mturkmake.mturk.evaluation import (
     DEFAULT_REJECT_FEEDBACK,
     MAX_FEEDBACK_CHARS,
     ApproveAllEvaluator,
@@ -30,7 +30,7 @@ from mturkmake.plugins.evaluators import (
     select_evaluators,
 )
 
-MODULE = "mturkmake.plugins.evaluators"
+MODULE = "mturkmake.mturk.evaluation"
 
 
 def _host() -> PluginHost:

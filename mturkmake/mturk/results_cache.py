@@ -16,7 +16,7 @@ A poll fetches only the HITs that are not final:
   Approved, Rejected), so answers arrive incrementally, before the HIT is final.
 
 boto3 and botocore are not imported here: the client is handed in, and service errors are
-translated by :func:`mturkmake.plugins.client.service_call`.
+translated by :func:`mturkmake.mturk.endpoint.service_call`.
 """
 
 from __future__ import annotations
@@ -332,7 +332,7 @@ class Fetcher:
         self.cache = cache
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        from mturkmake.plugins.client import service_call
+        from mturkmake.mturk.endpoint import service_call
 
         return service_call(self.client, operation, **params)
 

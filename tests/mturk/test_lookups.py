@@ -13,19 +13,19 @@ from typing import Any
 
 import pytest
 
-from mturkmake.core.config import Config
-from mturkmake.core.ledger import Ledger
 from mturkmake.errors import LedgerError
+from mturkmake.hookspecs import Config
 from mturkmake.marketplace.inprocess import make_local_client, open_local_marketplace
 from mturkmake.marketplace.service import Marketplace
-from mturkmake.plugins.client import (
-    endpoint_clock,
+from mturkmake.mturk.endpoint import (
+    Endpoint,
     ledger_call,
     open_run_ledger,
-    register_endpoint_clock,
     service_call,
 )
-from mturkmake.plugins.recoveries import standard_recoveries
+from mturkmake.mturk.ledger import Ledger
+from mturkmake.mturk.lookups import standard_recoveries
+from mturkmake.mturk.settings import mturk_config
 
 BATCH = "survey.input"
 DAY = 24 * 3600
@@ -59,7 +59,7 @@ class Local:
     market: Marketplace
 
     def ledger(self) -> Ledger:
-        ledger = open_run_ledger(self.config, self.client)
+        ledger = open_run_ledger(self.config, Endpoint(self.client, self.market.now, self.market))
         return ledger
 
     def hit(self, subject: str, assignments: int = 2) -> str:
@@ -74,18 +74,10 @@ class Local:
 
 @pytest.fixture
 def local(tmp_path: Path) -> Local:
-    config = Config(
-        root=tmp_path,
-        endpoint="local",
-        endpoint_kind="local",
-        endpoint_url=None,
-        values={},
-        sources={},
-    )
+    config = mturk_config(tmp_path, "local", values={}, sources={})
     # One marketplace object serves the client and moves the clock, as `--wait` does.
     market = open_local_marketplace(config)
     client = make_local_client(config, marketplace=market)
-    register_endpoint_clock(client, market.now)
     return Local(config, client, market)
 
 
@@ -124,9 +116,10 @@ def hit_ids(local: Local) -> list[str]:
 
 
 def test_the_ledger_ages_intents_on_the_marketplace_clock(local: Local) -> None:
-    assert endpoint_clock(local.client)() == local.market.now()
-    local.market.advance(DAY)
-    assert endpoint_clock(local.client)() == local.market.now()
+    with local.ledger() as ledger:
+        assert ledger.clock() == local.market.now()
+        local.market.advance(DAY)
+        assert ledger.clock() == local.market.now()
 
 
 def test_create_hit_young_is_retried_old_is_looked_up(local: Local) -> None:

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from mturkmake.core.config import Config
 from mturkmake.core.state import StateDB
 from mturkmake.errors import ServiceError
 from mturkmake.formats.success import SuccessRow
+from mturkmake.hookspecs import Config
 from mturkmake.marketplace.inprocess import make_local_client, open_local_marketplace
 from mturkmake.marketplace.service import Marketplace
-from mturkmake.plugins.results_cache import (
+from mturkmake.mturk.results_cache import (
     PAGE_SIZE,
     Fetcher,
     ResultsCache,
@@ -28,6 +28,7 @@ from mturkmake.plugins.results_cache import (
     is_final,
     mark_batch_changed,
 )
+from mturkmake.mturk.settings import mturk_config
 
 QUESTION = (
     '<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
@@ -98,14 +99,7 @@ class Local:
 
 
 def local_config(root: Path, **values: Any) -> Config:
-    return Config(
-        root=root,
-        endpoint="local",
-        endpoint_kind="local",
-        endpoint_url=None,
-        values={"results_timezone": "UTC", **values},
-        sources={},
-    )
+    return mturk_config(root, "local", values={"results_timezone": "UTC", **values}, sources={})
 
 
 def open_local(root: Path) -> Local:

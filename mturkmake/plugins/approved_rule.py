@@ -36,19 +36,30 @@ from mturkmake import fees
 from mturkmake.errors import FormatError
 from mturkmake.formats.results import ResultsEntry, open_results
 from mturkmake.formats.tabfile import write_row
-from mturkmake.hookspecs import Assignment, Context, Event, Job, Outcome, Rule, Verdict, hookimpl
-from mturkmake.plugins.answer_key import GOLD_FILE_OPTION
-from mturkmake.plugins.decisions import Decision, Order, Result, read_decisions
-from mturkmake.plugins.evaluators import (
+from mturkmake.hookspecs import (
+    Assignment,
+    Context,
+    Event,
+    Job,
+    Outcome,
+    Recovery,
+    Rule,
+    Verdict,
+    hookimpl,
+)
+from mturkmake.mturk.answer_key import GOLD_FILE_OPTION
+from mturkmake.mturk.decisions import AssignmentDecision, Order, Result, read_decisions
+from mturkmake.mturk.evaluation import (
     DEFAULT_MAX_REJECT_SHARE,
     check_reject_share,
     evaluate_batch,
     select_evaluators,
 )
+from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.plugins.decisions import Decider
+    from mturkmake.hookspecs import Config
+    from mturkmake.mturk.decisions import Decider
 
 __all__ = ["APPROVED_HEADER", "build_approved", "preview_approved", "write_approved"]
 
@@ -92,7 +103,9 @@ def _read(job: Job, *, final: bool) -> _Batch:
 
 
 def _assignments(
-    batch: _Batch, decided: Mapping[str, Decision], inputs: Mapping[str, Mapping[str, str]]
+    batch: _Batch,
+    decided: Mapping[str, AssignmentDecision],
+    inputs: Mapping[str, Mapping[str, str]],
 ) -> list[Assignment]:
     """The Submitted assignments no decision covers, as evaluators see them."""
     todo: list[Assignment] = []
@@ -135,7 +148,7 @@ def _ask_yes(question: str) -> bool:
 
 def _approval_cost(entries: Sequence[ResultsEntry], approve: set[str]) -> Any:
     """What paying the approvals costs, from the ``reward`` and ``assignments`` columns."""
-    from mturkmake.plugins.spending import Cost
+    from mturkmake.mturk.money import Cost
 
     payments, fee_total = Decimal("0.00"), Decimal("0.00")
     for entry in entries:
@@ -153,7 +166,7 @@ def _approval_cost(entries: Sequence[ResultsEntry], approve: set[str]) -> Any:
 
 
 def _batch_name(ledger: Any, stem: str) -> str:
-    from mturkmake.plugins.batch import known_batches
+    from mturkmake.mturk.batch import known_batches
 
     for batch, success in known_batches(ledger, f"{stem}.input").items():
         if success == f"{stem}.success":
@@ -169,9 +182,9 @@ def _results_final(state: Any, results_rel: str) -> bool:
 
 def build_approved(job: Job) -> Outcome:
     """The ``%.approved`` action: decide the undecided submitted work, write the projection."""
-    from mturkmake.plugins import spending
-    from mturkmake.plugins.batch import batch_rows
-    from mturkmake.plugins.decisions import open_decider
+    from mturkmake.mturk import money as spending
+    from mturkmake.mturk.batch import batch_rows
+    from mturkmake.mturk.decisions import open_decider
 
     ctx = job.context
     results_rel = f"{job.stem}.results"
@@ -234,7 +247,7 @@ def _decided(decider: Decider, assignment_id: str) -> bool:
 
 def _adopt(decider: Decider, assignment_id: str, batch: str) -> Result:
     from mturkmake.errors import ServiceError
-    from mturkmake.plugins.client import service_call
+    from mturkmake.mturk.endpoint import service_call
 
     try:
         reply = service_call(decider.client, "GetAssignment", AssignmentId=assignment_id)
@@ -256,7 +269,10 @@ def _report_result(ctx: Context, target: str, result: Result, verdict: Verdict) 
 
 
 def _outcome(
-    batch: _Batch, decisions: Mapping[str, Decision], results: Sequence[Result], waiting: bool
+    batch: _Batch,
+    decisions: Mapping[str, AssignmentDecision],
+    results: Sequence[Result],
+    waiting: bool,
 ) -> Outcome:
     made = [r for r in results if r.outcome in ("approved", "rejected")]
     failed = [r for r in results if r.outcome in ("failed", "pending")]
@@ -282,7 +298,7 @@ def _outcome(
 def write_approved(
     path: Path,
     entries: Sequence[ResultsEntry],
-    decisions: Mapping[str, Decision],
+    decisions: Mapping[str, AssignmentDecision],
     batch: str,
 ) -> None:
     """Write the ``.approved`` projection: every decided assignment of the batch (those in
@@ -296,7 +312,7 @@ def write_approved(
         if d.decision != "pending" and (a in known or d.batch == batch)
     ]
 
-    def key(d: Decision) -> tuple[str, int, str, str]:
+    def key(d: AssignmentDecision) -> tuple[str, int, str, str]:
         hit = known[d.assignment_id].hit_id if d.assignment_id in known else d.hit_id
         return (hit, position.get(d.assignment_id, len(position)), d.decided_at, d.assignment_id)
 
@@ -324,14 +340,14 @@ def write_approved(
 # --------------------------------------------------------------------------------------------
 
 
-def _read_state(config: Config, results_rel: str) -> tuple[dict[str, Decision], bool]:
+def _read_state(config: Config, results_rel: str) -> tuple[dict[str, AssignmentDecision], bool]:
     """The ledger's decisions and whether ``results_rel`` is final, read-only (``-n``)."""
     path = config.state_dir / "state.db"
     if not path.exists():
         return {}, True
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        decided = read_decisions(conn, config.endpoint)
+        decided = read_decisions(conn, settings(config).identity)
         try:
             row = conn.execute(
                 "SELECT complete FROM build WHERE target = ?", (results_rel,)
@@ -392,3 +408,11 @@ def mturkmake_rules(config: Config) -> Sequence[Rule]:
             preview=preview_approved,
         ),
     )
+
+
+@hookimpl
+def mturkmake_recoveries() -> Sequence[Recovery]:
+    """How this command's pending intents are resolved after a crash (DESIGN §3)."""
+    from mturkmake.mturk.lookups import recovery_for
+
+    return [recovery_for(operation) for operation in ("ApproveAssignment", "RejectAssignment")]

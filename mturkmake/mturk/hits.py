@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake import fees
-from mturkmake.core.recovery import Recoveries
 from mturkmake.errors import MturkmakeError
-from mturkmake.plugins.batch import (
+from mturkmake.mturk.batch import (
     CREATE_OPERATION,
     EXPIRE_OPERATION,
     ROW_NOTE,
@@ -30,13 +29,13 @@ from mturkmake.plugins.batch import (
     pair_adopted,
     question_digest,
 )
-from mturkmake.plugins.client import ledger_call, service_call
+from mturkmake.mturk.endpoint import ledger_call, service_call
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.core.ledger import Ledger
-    from mturkmake.plugins.preflight import PreparedHIT
-    from mturkmake.plugins.spending import Cost
+    from mturkmake.hookspecs import Config
+    from mturkmake.mturk.ledger import Ledger
+    from mturkmake.mturk.money import Cost
+    from mturkmake.mturk.preflight import PreparedHIT
 
 
 class HitTypes:
@@ -66,21 +65,12 @@ class HitTypes:
         return list(dict.fromkeys(self._ids.values()))
 
 
-def load_recoveries() -> Recoveries:
-    """The recovery table for a load: DESIGN §3's standard one (every operation, so pending
-    intents of other commands are resolved too)."""
-    from mturkmake.plugins.recoveries import standard_recoveries
-
-    return standard_recoveries()
-
-
-def truth_marketplace(config: Config) -> Any:
-    """The local marketplace, to register true answers (``gold_columns``); else ``None``."""
-    if config.endpoint != "local" or not config.get("gold_columns"):
+def truth_marketplace(config: Config, marketplace: Any | None) -> Any | None:
+    """The endpoint's local marketplace handle when true answers are to be registered
+    (``gold_columns``); else ``None``."""
+    if marketplace is None or not config.get("gold_columns"):
         return None
-    from mturkmake.marketplace.inprocess import open_local_marketplace
-
-    return open_local_marketplace(config)
+    return marketplace
 
 
 def register_truth(
@@ -111,7 +101,7 @@ def register_truth(
 
 def creation_cost(hits: Sequence[PreparedHIT]) -> Cost:
     """The most creating ``hits`` can cost, grouped by reward, assignments and Masters."""
-    from mturkmake.plugins.spending import Cost, hits_cost
+    from mturkmake.mturk.money import Cost, hits_cost
 
     groups: dict[tuple[Decimal, int, bool], int] = {}
     for hit in hits:
@@ -203,7 +193,7 @@ def adopt_success(
     """Record the HITs of an existing ``.success`` the ledger does not know; how many.
 
     A fresh clone or a deleted ``.mturkmake/``: each listed HIT is matched to a row by its
-    Question (GetHIT), else by order (:func:`~mturkmake.plugins.batch.pair_adopted`), and
+    Question (GetHIT), else by order (:func:`~mturkmake.mturk.batch.pair_adopted`), and
     recorded as adopted — never created again.
     """
     from mturkmake.formats.success import read_success
@@ -249,7 +239,6 @@ __all__ = [
     "create_hit",
     "creation_cost",
     "expire_hit",
-    "load_recoveries",
     "register_truth",
     "truth_marketplace",
 ]

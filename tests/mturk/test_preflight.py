@@ -8,7 +8,7 @@ import pytest
 
 from mturkmake.errors import FormatError
 from mturkmake.formats.qualification_requirements import EndpointKind
-from mturkmake.plugins.preflight import Prepared, SourceFile, preflight
+from mturkmake.mturk.preflight import Prepared, SourceFile, preflight
 from mturkmake.plugins.templating import VelocityEngine
 
 NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas"

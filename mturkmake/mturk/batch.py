@@ -7,7 +7,7 @@ never moves twice" is tested without a marketplace.
 
 What the ledger keeps per created HIT (``CreateHITWithHITType`` intents, subject = the row
 key): the call's parameters, plus the row under ``params["_row"]`` (``_`` keys are notes
-that are never sent, :func:`mturkmake.plugins.client.sendable`), also copied into the
+that are never sent, :func:`mturkmake.mturk.endpoint.sendable`), also copied into the
 outcome's ``result["row"]``, because adopted HITs have no call. :func:`batch_rows` reads them
 back as :class:`BatchRow` — the API ``getResults`` uses for its ``Input.<column>`` columns.
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake.errors import ConfigError, LedgerError, UsageError
 
 if TYPE_CHECKING:
-    from mturkmake.core.ledger import Ledger
+    from mturkmake.mturk.ledger import Ledger
 
 #: The ledger operation of one HIT (one type per distinct type-level property set).
 CREATE_OPERATION = "CreateHITWithHITType"
@@ -248,7 +248,7 @@ class Edited:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Reconciliation:
     """What a reconciliation does.
 
     :param create: rows without a HIT, to create (appended or new rows).
@@ -266,7 +266,7 @@ class Plan:
 
 def plan_batch(
     rows: Sequence[PlanRow], records: Sequence[BatchRow], *, limit: int | None = None
-) -> Plan:
+) -> Reconciliation:
     """Compare the input with the ledger's records of the batch.
 
     A row whose key is recorded is skipped. A row whose key is not recorded is *edited* when
@@ -305,7 +305,7 @@ def plan_batch(
             create.append(row)
     claimed = {e.old.hit_id for e in edited}
     deleted = tuple(r for r in unplaced if r.hit_id not in claimed and r.index >= 0)
-    return Plan(tuple(create), tuple(skip), tuple(edited), deleted)
+    return Reconciliation(tuple(create), tuple(skip), tuple(edited), deleted)
 
 
 def growth_limit(existing: int) -> int:
@@ -313,7 +313,7 @@ def growth_limit(existing: int) -> int:
     return max(10, existing // 10)
 
 
-def additions(plan: Plan, records: Sequence[BatchRow]) -> int:
+def additions(plan: Reconciliation, records: Sequence[BatchRow]) -> int:
     """How many HITs ``plan`` adds beyond what earlier loads of the batch meant to post.
 
     Rows an interrupted load had planned (index below its ``planned``) are its unfinished
@@ -443,8 +443,8 @@ __all__ = [
     "BatchRow",
     "Edited",
     "Listed",
-    "Plan",
     "PlanRow",
+    "Reconciliation",
     "additions",
     "batch_for_success",
     "batch_rows",

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from mturkmake.core.config import Config, EndpointKind
-from mturkmake.core.ledger import Recoveries, open_ledger
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import BudgetExceeded, ConfigError, ConfirmationRefused
-from mturkmake.hookspecs import Context, Event, hookimpl
-from mturkmake.plugins.spending import (
+from mturkmake.hookspecs import Config, Context, Event, hookimpl
+from mturkmake.mturk.ledger import Recoveries, open_ledger
+from mturkmake.mturk.money import (
     Cost,
     begin_money_step,
     bonuses_cost,
@@ -26,6 +25,7 @@ from mturkmake.plugins.spending import (
     hits_cost,
     report_cost,
 )
+from mturkmake.mturk.settings import EndpointKind, mturk_config
 
 
 class Recorder:
@@ -40,9 +40,7 @@ class Recorder:
 
 
 def make_config(root: Path, kind: EndpointKind, **values: Any) -> Config:
-    return Config(
-        root=root, endpoint=kind, endpoint_kind=kind, endpoint_url=None, values=values, sources={}
-    )
+    return mturk_config(root, kind, values=values, sources={})
 
 
 def make_context(

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol
 
 from mturkmake.errors import UsageError
-from mturkmake.plugins.results_cache import Snapshot
+from mturkmake.mturk.results_cache import Snapshot
 
 __all__ = [
     "AUTO_APPROVAL_WARNING",

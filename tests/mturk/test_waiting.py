@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from mturkmake.errors import UsageError
-from mturkmake.plugins.results_cache import Fetched, Fetcher, Snapshot
-from mturkmake.plugins.waiting import (
+from mturkmake.mturk.results_cache import Fetched, Fetcher, Snapshot
+from mturkmake.mturk.waiting import (
     ProgressView,
     WaitSettings,
     wait_settings,
     wait_until_final,
 )
-from tests.plugins.test_results_cache import Local, open_local
+from tests.mturk.test_results_cache import Local, open_local
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

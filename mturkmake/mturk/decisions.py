@@ -3,7 +3,7 @@
 Shared by the ``%.approved`` rule and the CLT commands approveWork, rejectWork, reviewResults
 and ``unreject``. Every approval or rejection is one ledger intent (``ApproveAssignment`` or
 ``RejectAssignment``, subject = the assignment id) recorded before the call and resolved
-after; a pending one is resolved by :meth:`~mturkmake.core.ledger.Ledger.recover` (lookup by
+after; a pending one is resolved by :meth:`~mturkmake.mturk.ledger.Ledger.recover` (lookup by
 GetAssignment, never a second call). Before an intent is recorded, :class:`Decider` checks
 that *no* decision of either kind exists for the assignment on this endpoint, in any batch,
 and asks MTurk for the assignment's status: work that was auto-approved or decided on the
@@ -28,12 +28,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from mturkmake import fees
-from mturkmake.core.exposure import to_cents
-from mturkmake.core.ledger import Intent, Ledger
 from mturkmake.errors import LedgerError, ServiceError
-from mturkmake.plugins.batch import CREATE_OPERATION, ROW_NOTE
-from mturkmake.plugins.client import ledger_call, service_call
-from mturkmake.plugins.evaluators import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
+from mturkmake.mturk.batch import CREATE_OPERATION, ROW_NOTE
+from mturkmake.mturk.endpoint import ledger_call, service_call
+from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
+from mturkmake.mturk.exposure import to_cents
+from mturkmake.mturk.ledger import Intent, Ledger
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
@@ -42,8 +42,8 @@ __all__ = [
     "APPROVE_OPERATION",
     "OVERRIDE_WINDOW",
     "REJECT_OPERATION",
+    "AssignmentDecision",
     "Decider",
-    "Decision",
     "Order",
     "Result",
     "assignment_price",
@@ -94,7 +94,7 @@ def _iso(stamp: str) -> str:
 
 
 @dataclass(frozen=True)
-class Decision:
+class AssignmentDecision:
     """What the ledger holds about one assignment.
 
     :param decision: ``approved``, ``rejected``, or ``pending`` (an intent without outcome).
@@ -114,7 +114,7 @@ class Decision:
 
 def read_decisions(
     conn: sqlite3.Connection, endpoint: str, ids: Collection[str] | None = None
-) -> dict[str, Decision]:
+) -> dict[str, AssignmentDecision]:
     """Every assignment decision on ``endpoint`` (all batches), by assignment id.
 
     Later intents win (an ``unreject`` approval after a rejection); an intent without an
@@ -137,7 +137,7 @@ def read_decisions(
     except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
         return {}
     wanted = None if ids is None else set(ids)
-    found: dict[str, Decision] = {}
+    found: dict[str, AssignmentDecision] = {}
     for batch, operation, subject, params_text, status, at, result_text, _by in rows:
         if wanted is not None and subject not in wanted:
             continue
@@ -148,7 +148,7 @@ def read_decisions(
         else:
             decision = "approved" if operation == APPROVE_OPERATION else "rejected"
             decided_at = _iso(at)
-        found[subject] = Decision(
+        found[subject] = AssignmentDecision(
             assignment_id=subject,
             batch=batch,
             decision=decision,
@@ -201,7 +201,7 @@ class Order:
 
     :param decision: ``approve`` or ``reject``.
     :param feedback: what the worker sees; a rejection without one gets
-        :data:`~mturkmake.plugins.evaluators.DEFAULT_REJECT_FEEDBACK`.
+        :data:`~mturkmake.mturk.evaluation.DEFAULT_REJECT_FEEDBACK`.
     :param evaluator: who decided (an evaluator name, or the CLT command).
     :param batch: the ledger batch; ``None`` finds it from the HIT (CLT mode).
     :param override: approve a rejected assignment (``unreject``).
@@ -259,7 +259,7 @@ def _utc(value: Any) -> datetime | None:
 class Decider:
     """Decides assignments once each, with one run's ledger and client.
 
-    Call :meth:`~mturkmake.core.ledger.Ledger.recover` on the ledger first.
+    Call :meth:`~mturkmake.mturk.ledger.Ledger.recover` on the ledger first.
     """
 
     def __init__(self, ledger: Ledger, client: Any) -> None:
@@ -274,7 +274,7 @@ class Decider:
 
     # -- lookups --------------------------------------------------------------------------
 
-    def existing(self, ids: Collection[str] | None = None) -> dict[str, Decision]:
+    def existing(self, ids: Collection[str] | None = None) -> dict[str, AssignmentDecision]:
         """The ledger's decisions on this endpoint (:func:`read_decisions`)."""
         return read_decisions(self.ledger.db.connection(), self.ledger.endpoint, ids)
 
@@ -306,7 +306,7 @@ class Decider:
     def mark_changed(self) -> None:
         """Mark the ``.results``/``.approved`` of every batch this run decided in incomplete:
         their statuses changed remotely (DESIGN §2)."""
-        from mturkmake.plugins.results_cache import mark_batch_changed
+        from mturkmake.mturk.results_cache import mark_batch_changed
 
         by_success: dict[str, set[str]] = {}
         for hit_id in self.changed:
@@ -386,7 +386,7 @@ class Decider:
             release_rejections(self.ledger)
         return Result(aid, wanted, hit_id, worker, feedback=feedback)
 
-    def _against_known(self, order: Order, known: Decision, wanted: str) -> Result:
+    def _against_known(self, order: Order, known: AssignmentDecision, wanted: str) -> Result:
         aid = order.assignment_id
         by = f" by {known.evaluator}" if known.evaluator else ""
         if known.decision == "pending":
@@ -493,8 +493,8 @@ class Decider:
 
 
 def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (:func:`mturkmake.plugins.client.run_client`)."""
-    from mturkmake.plugins.client import run_client
+    """The run's MTurk client (:func:`mturkmake.mturk.endpoint.run_client`)."""
+    from mturkmake.mturk.endpoint import run_client
 
     return run_client(ctx)
 
@@ -503,18 +503,12 @@ def make_client(ctx: Context) -> Any:
 def open_decider(ctx: Context) -> Iterator[Decider]:
     """A :class:`Decider` for one run: client, ledger, pending intents resolved first, and
     unreleased rejections released; the ledger is closed afterwards."""
-    from mturkmake.plugins.client import open_run_ledger
-    from mturkmake.plugins.recoveries import standard_recoveries
+    from mturkmake.mturk.endpoint import open_session
 
-    client = make_client(ctx)
-    ledger = open_run_ledger(ctx.config, client)
-    try:
-        ledger.recover(client, standard_recoveries())
-        release_rejections(ledger)
-        decider = Decider(ledger, client)
+    with open_session(ctx) as session:
+        release_rejections(session.ledger)
+        decider = Decider(session.ledger, session.client)
         try:
             yield decider
         finally:
             decider.mark_changed()
-    finally:
-        ledger.close()

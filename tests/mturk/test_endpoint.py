@@ -17,30 +17,29 @@ from pathlib import Path
 import boto3
 import pytest
 
-from mturkmake.core.config import (
-    CORE_KEYS,
-    Config,
-    Credentials,
-    EndpointKind,
-    RetrySettings,
-    build_config,
-    read_project_table,
-)
-from mturkmake.core.ledger import utc_now
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ConfigError, EndpointError, ServiceError
-from mturkmake.plugins.client import (
+from mturkmake.hookspecs import Config
+from mturkmake.mturk.endpoint import (
     LOCAL_URL,
     PRODUCTION_URL,
     SANDBOX_URL,
     check_endpoint,
-    endpoint_clock,
     endpoint_url_for,
     make_client,
-    mturkmake_make_client,
+    make_endpoint,
     refused_before_effect,
     service_call,
 )
+from mturkmake.mturk.ledger import utc_now
+from mturkmake.mturk.settings import (
+    Credentials,
+    EndpointKind,
+    RetrySettings,
+    load_config,
+    mturk_config,
+)
+from mturkmake.plugins.client import mturkmake_make_client
 from tests.plugins.mturk_double import MTurkDouble
 
 ACCESS_KEY = "AKIAMTURKMAKETESTKEY"
@@ -55,16 +54,8 @@ def config_for(
     credentials: Credentials | None = None,
     retry: RetrySettings | None = None,
 ) -> Config:
-    url = endpoint if endpoint.startswith("http") else None
-    return Config(
-        root=root,
-        endpoint=endpoint,
-        endpoint_kind=kind or ("local" if url or endpoint == "local" else endpoint),  # type: ignore[arg-type]
-        endpoint_url=url,
-        values={},
-        sources={},
-        credentials=credentials,
-        retry=retry or RetrySettings(),
+    return mturk_config(
+        root, endpoint, credentials=credentials, retry=retry or RetrySettings(), kind=kind
     )
 
 
@@ -148,13 +139,10 @@ def test_mturk_properties_with_a_production_url_and_no_endpoint_is_an_error(
         "service_url=https://mechanicalturk.amazonaws.com/?Service=AWSMechanicalTurkRequester\n",
         encoding="utf-8",
     )
-    table = read_project_table(tmp_path)
     with pytest.raises(ConfigError, match='endpoint = "production"') as refused:
-        build_config(tmp_path, keys=CORE_KEYS, table=table, environ={})
+        load_config(tmp_path, environ={})
     assert SECRET_KEY not in str(refused.value)
-    explicit = build_config(
-        tmp_path, keys=CORE_KEYS, table=table, environ={}, flags={"endpoint": "production"}
-    )
+    explicit = load_config(tmp_path, environ={}, flags={"endpoint": "production"})
     assert make_client(explicit).meta.endpoint_url == PRODUCTION_URL
 
 
@@ -168,11 +156,14 @@ def test_local_without_the_marketplace_says_so(
 
 
 def test_local_uses_the_in_process_marketplace_and_its_clock(tmp_path: Path) -> None:
-    client = make_client(config_for(tmp_path, "local"))
-    assert service_call(client, "GetAccountBalance")["AvailableBalance"] == "10000.00"
+    endpoint = make_endpoint(config_for(tmp_path, "local"))
+    assert service_call(endpoint.client, "GetAccountBalance")["AvailableBalance"] == "10000.00"
     # the ledger ages intents on the marketplace's virtual clock (default origin)
-    assert endpoint_clock(client)() == datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert endpoint_clock(object()) is utc_now
+    assert endpoint.clock() == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert endpoint.marketplace is not None
+    remote = make_endpoint(config_for(tmp_path, "sandbox"))
+    assert remote.clock is utc_now
+    assert remote.marketplace is None
 
 
 # -- errors and retries -----------------------------------------------------------------------
@@ -273,13 +264,13 @@ from pathlib import Path
 
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # more than -v ever shows
 
-from mturkmake.core.config import CORE_KEYS, build_config, read_project_table
+from mturkmake.mturk.settings import load_config
 from mturkmake.core.plugins import PluginHost, make_plugin_manager
 from mturkmake.errors import ServiceError
-from mturkmake.plugins.client import service_call
+from mturkmake.mturk.endpoint import service_call
 
 root = Path(sys.argv[1])
-config = build_config(root, keys=CORE_KEYS, table=read_project_table(root), environ={})
+config = load_config(root, environ={})
 host = PluginHost(make_plugin_manager(builtins=("mturkmake.plugins.client",), entrypoints=False))
 client = host.make_client(config)
 print("balance", service_call(client, "GetAccountBalance")["AvailableBalance"])

@@ -33,7 +33,7 @@ from mturkmake.formats.javaprops import Property
 from mturkmake.formats.qualification_requirements import EndpointKind
 from mturkmake.formats.question import ExternalQuestion, parse_question
 from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
-from mturkmake.plugins.batch import question_digest
+from mturkmake.mturk.batch import question_digest
 
 #: What makes a property value a template: a reference or a directive. Anything else is
 #: sent as written, so a description with "C#" or "##" is never mangled by Velocity's

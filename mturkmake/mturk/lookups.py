@@ -1,6 +1,6 @@
 """DESIGN §3's recovery table: how a pending intent of each side-effecting operation is resolved.
 
-:func:`standard_recoveries` returns a :class:`~mturkmake.core.recovery.Recoveries` with every
+:func:`standard_recoveries` returns a :class:`~mturkmake.mturk.recovery.Recoveries` with every
 operation registered; a command may register its own over an entry. Token operations
 (CreateHIT, CreateHITWithHITType, CreateAdditionalAssignmentsForHIT, SendBonus) are retried
 with their token while it is young; every operation has a lookup, which never causes a side
@@ -19,10 +19,11 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from mturkmake.core.ledger import Intent
-from mturkmake.core.recovery import Recoveries, Resolution, Resolver
 from mturkmake.errors import LedgerError, ServiceError
-from mturkmake.plugins.client import refused_before_effect, service_call, token_retry
+from mturkmake.hookspecs import Recovery
+from mturkmake.mturk.endpoint import refused_before_effect, service_call, token_retry
+from mturkmake.mturk.ledger import Intent
+from mturkmake.mturk.recovery import Recoveries, Resolution, Resolver
 
 #: How far before its intent a matching remote record may be dated (clock differences).
 CLOCK_MARGIN = timedelta(hours=1)
@@ -296,34 +297,50 @@ def _request_decided(client: Any, intent: Intent) -> Resolution:
     return Resolution.absent("still pending") if pending else Resolution.found(request_id)
 
 
-def standard_recoveries() -> Recoveries:
-    """A registry holding the whole recovery table of DESIGN §3."""
-    recoveries = Recoveries()
+def recovery_for(operation: str) -> Recovery:
+    """DESIGN §3's recovery of a built-in ``operation``: what a command module declares
+    through ``mturkmake_recoveries`` for each operation it records."""
     create_retry = token_retry(lambda reply: str(reply["HIT"]["HITId"]))
-    for operation in ("CreateHIT", "CreateHITWithHITType"):
-        recoveries.register_recovery(operation, retry=create_retry, lookup=create_hit_lookup)
-    recoveries.register_recovery(
-        "CreateAdditionalAssignmentsForHIT",
-        retry=token_retry(lambda _reply: None),
-        lookup=extra_assignments_lookup,
-    )
-    recoveries.register_recovery(
-        "SendBonus", retry=token_retry(lambda _reply: None), lookup=send_bonus_lookup
-    )
-    lookups: dict[str, Resolver] = {
-        "ApproveAssignment": _assignment_status("Approved"),
-        "RejectAssignment": _assignment_status("Rejected"),
-        "DeleteHIT": delete_hit_lookup,
-        "UpdateExpirationForHIT": update_expiration_lookup,
-        "UpdateHITTypeOfHIT": update_hit_type_lookup,
-        "CreateQualificationType": create_qualification_type_lookup,
-        "AssociateQualificationWithWorker": grant_lookup,
-        "DisassociateQualificationFromWorker": revoke_lookup,
-        "CreateWorkerBlock": block_lookup,
-        "DeleteWorkerBlock": unblock_lookup,
-        "AcceptQualificationRequest": _request_decided,
-        "RejectQualificationRequest": _request_decided,
+    no_id = token_retry(lambda _reply: None)
+    retries: dict[str, tuple[Resolver, Resolver]] = {
+        "CreateHIT": (create_retry, create_hit_lookup),
+        "CreateHITWithHITType": (create_retry, create_hit_lookup),
+        "CreateAdditionalAssignmentsForHIT": (no_id, extra_assignments_lookup),
+        "SendBonus": (no_id, send_bonus_lookup),
     }
-    for operation, lookup in lookups.items():
-        recoveries.register_recovery(operation, lookup=lookup)
-    return recoveries
+    if operation in retries:
+        retry, lookup = retries[operation]
+        return Recovery(operation, retry=retry, lookup=lookup)
+    if operation not in LOOKUPS:
+        raise KeyError(f"no built-in recovery for {operation}")
+    return Recovery(operation, lookup=LOOKUPS[operation])
+
+
+def standard_recoveries() -> Recoveries:
+    """A registry holding the whole recovery table of DESIGN §3 (tests and scripts; a run
+    uses what the loaded plugins declare)."""
+    return Recoveries.of(recovery_for(operation) for operation in BUILTIN_OPERATIONS)
+
+
+LOOKUPS: dict[str, Resolver] = {
+    "ApproveAssignment": _assignment_status("Approved"),
+    "RejectAssignment": _assignment_status("Rejected"),
+    "DeleteHIT": delete_hit_lookup,
+    "UpdateExpirationForHIT": update_expiration_lookup,
+    "UpdateHITTypeOfHIT": update_hit_type_lookup,
+    "CreateQualificationType": create_qualification_type_lookup,
+    "AssociateQualificationWithWorker": grant_lookup,
+    "DisassociateQualificationFromWorker": revoke_lookup,
+    "CreateWorkerBlock": block_lookup,
+    "DeleteWorkerBlock": unblock_lookup,
+    "AcceptQualificationRequest": _request_decided,
+    "RejectQualificationRequest": _request_decided,
+}
+#: Every operation DESIGN §3 lists.
+BUILTIN_OPERATIONS: tuple[str, ...] = (
+    "CreateHIT",
+    "CreateHITWithHITType",
+    "CreateAdditionalAssignmentsForHIT",
+    "SendBonus",
+    *LOOKUPS,
+)

@@ -23,8 +23,16 @@ from typing import Any
 
 import pytest
 
-from mturkmake.core.config import Config, RetrySettings
-from mturkmake.core.ledger import (
+from mturkmake.errors import BudgetExceeded, EndpointError, LedgerError, ServiceError
+from mturkmake.hookspecs import Config
+from mturkmake.mturk.endpoint import (
+    ledger_call,
+    make_client,
+    open_run_ledger,
+    service_call,
+    token_retry,
+)
+from mturkmake.mturk.ledger import (
     Intent,
     Ledger,
     Recoveries,
@@ -32,14 +40,7 @@ from mturkmake.core.ledger import (
     open_ledger,
     request_token,
 )
-from mturkmake.errors import BudgetExceeded, EndpointError, LedgerError, ServiceError
-from mturkmake.plugins.client import (
-    ledger_call,
-    make_client,
-    open_run_ledger,
-    service_call,
-    token_retry,
-)
+from mturkmake.mturk.settings import RetrySettings, mturk_config
 from tests.plugins.mturk_double import MTurkDouble
 
 BATCH = "survey.input"
@@ -69,15 +70,7 @@ class FakeClock:
 
 
 def url_config(root: Path, url: str, retry: RetrySettings | None = None) -> Config:
-    return Config(
-        root=root,
-        endpoint=url,
-        endpoint_kind="local",
-        endpoint_url=url,
-        values={},
-        sources={},
-        retry=retry or RetrySettings(),
-    )
+    return mturk_config(root, url, values={}, sources={}, retry=retry or RetrySettings())
 
 
 @pytest.fixture
@@ -211,17 +204,17 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mturkmake.core.config import Config, RetrySettings
-    from mturkmake.core.ledger import Recoveries
+    from mturkmake.hookspecs import Config
+from mturkmake.mturk.settings import RetrySettings, mturk_config
+    from mturkmake.mturk.ledger import Recoveries
     from mturkmake.errors import LedgerError
-    from mturkmake.plugins.client import make_client, open_run_ledger, ledger_call, token_retry
+    from mturkmake.mturk.endpoint import make_client, open_run_ledger, ledger_call, token_retry
 
     url, root, subject = sys.argv[1:4]
     params = dict(Title="Tag a picture", Description="Say what you see", Reward="0.50",
                   LifetimeInSeconds=3600, AssignmentDurationInSeconds=600,
                   Question="<HTMLQuestion/>", RequesterAnnotation=subject)
-    config = Config(root=Path(root), endpoint=url, endpoint_kind="local", endpoint_url=url,
-                    values={}, sources={})
+    config = mturk_config(Path(root), url)
     client = make_client(config)
     recoveries = Recoveries()
     recoveries.register_recovery("CreateHIT", retry=token_retry(lambda r: r["HIT"]["HITId"]))
@@ -601,8 +594,8 @@ def test_adopted_and_reset_entries(tmp_path: Path) -> None:
 
 
 def _first_token(state_dir: Path, subject: str) -> str:
-    from mturkmake.core.ledger import Recoveries as _Recoveries
-    from mturkmake.core.ledger import open_ledger as _open
+    from mturkmake.mturk.ledger import Recoveries as _Recoveries
+    from mturkmake.mturk.ledger import open_ledger as _open
 
     ledger = _open(state_dir, "local")
     try:
@@ -625,7 +618,7 @@ def test_tokens_derive_from_the_intent_not_from_call_order(tmp_path: Path) -> No
 
 
 def test_an_archived_intent_gets_a_new_token(tmp_path: Path) -> None:
-    from mturkmake.core.ledger import open_ledger as _open
+    from mturkmake.mturk.ledger import open_ledger as _open
 
     before = _first_token(tmp_path, "r1")
     ledger = _open(tmp_path, "local")

@@ -4,18 +4,20 @@ A pending intent is one whose call may or may not have reached MTurk (a crash, a
 exhausted retries). Each command registers, per operation, a ``retry`` — the same call with
 the same ``UniqueRequestToken``, which MTurk deduplicates for 24 h — and a ``lookup`` that
 finds the side effect without causing one (GetHIT, GetAssignment, ListBonusPayments…).
-:meth:`mturkmake.core.ledger.Ledger.recover` picks between them by the intent's age.
+:meth:`mturkmake.mturk.ledger.Ledger.recover` picks between them by the intent's age.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from mturkmake.hookspecs import Recovery
+
 if TYPE_CHECKING:
-    from mturkmake.core.ledger import Intent
+    from mturkmake.mturk.ledger import Intent
 
 #: MTurk forgets a UniqueRequestToken after 24 h; an hour of margin for clock differences.
 RETRY_WINDOW = timedelta(hours=23)
@@ -51,14 +53,6 @@ class Resolution:
 Resolver = Callable[[Any, "Intent"], Resolution]
 
 
-@dataclass(frozen=True)
-class Recovery:
-    """How one operation's pending intents are resolved: ``retry`` (same token) and ``lookup``."""
-
-    retry: Resolver | None = None
-    lookup: Resolver | None = None
-
-
 class Recoveries:
     """The recovery table of DESIGN §3: each command registers its operations' resolvers."""
 
@@ -77,7 +71,18 @@ class Recoveries:
         """
         if retry is None and lookup is None:
             raise ValueError(f"{operation}: a recovery needs a retry or a lookup")
-        self._table[operation] = Recovery(retry, lookup)
+        self._table[operation] = Recovery(operation, retry, lookup)
+
+    @classmethod
+    def of(cls, declared: Iterable[Recovery]) -> Recoveries:
+        """A registry of the recoveries plugins declared (``mturkmake_recoveries``); a later
+        declaration of an operation replaces an earlier one."""
+        recoveries = cls()
+        for recovery in declared:
+            recoveries.register_recovery(
+                recovery.operation, retry=recovery.retry, lookup=recovery.lookup
+            )
+        return recoveries
 
     def get(self, operation: str) -> Recovery | None:
         """The registered recovery of ``operation``, if any."""

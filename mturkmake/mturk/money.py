@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 from mturkmake import fees
 from mturkmake.errors import ConfigError, ConfirmationRefused
 from mturkmake.hookspecs import Context, Event
+from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
-    from mturkmake.core.config import Config
-    from mturkmake.core.ledger import Ledger
+    from mturkmake.hookspecs import Config
+    from mturkmake.mturk.ledger import Ledger
 
 ZERO = Decimal("0.00")
 
@@ -110,7 +111,7 @@ def cost_line(cost: Cost, endpoint_kind: str) -> str:
 
 def report_cost(ctx: Context, cost: Cost) -> str:
     """Send the cost line as a ``cost`` event; returns it."""
-    line = cost_line(cost, ctx.config.endpoint_kind)
+    line = cost_line(cost, settings(ctx.config).kind)
     ctx.report(
         Event(
             "cost",
@@ -119,7 +120,7 @@ def report_cost(ctx: Context, cost: Cost) -> str:
                 "payments": str(cost.payments),
                 "fees": str(cost.fees),
                 "total": str(cost.total),
-                "endpoint": ctx.config.endpoint,
+                "endpoint": settings(ctx.config).endpoint,
             },
         )
     )
@@ -190,7 +191,7 @@ def confirm_for(ctx: Context, cost: Cost, ask: Callable[[str], str] = input) -> 
     """:func:`confirm_spending` with the run's endpoint, ``--yes``/``-force`` and terminal."""
     confirm_spending(
         cost,
-        endpoint_kind=ctx.config.endpoint_kind,
+        endpoint_kind=settings(ctx.config).kind,
         assume_yes=bool(ctx.options.get("yes") or ctx.options.get("force")),
         interactive=ctx.interactive,
         ask=ask,

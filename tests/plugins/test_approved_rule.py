@@ -27,7 +27,7 @@ from mturkmake.testing import Project
 PLUGINS = (
     "mturkmake.plugins.load_hits",
     "mturkmake.plugins.get_results",
-    "mturkmake.plugins.approve",
+    "mturkmake.plugins.approved_rule",
     "mturkmake.plugins.approve_work",
     "mturkmake.plugins.reject_work",
     "mturkmake.plugins.review_results",
