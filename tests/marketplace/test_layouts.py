@@ -116,3 +116,27 @@ def test_the_layout_add_command_registers_a_layout(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "nowhere.html" in missing.stderr
+
+
+def test_a_layout_hit_of_an_existing_hit_type(tmp_path: Path) -> None:
+    market = Marketplace(tmp_path / "m.db", MarketplaceSettings(workers=3))
+    client = inprocess_client(market)
+    layout_id = market.register_layout("animals", LAYOUT)
+    type_id = client.create_hit_type(
+        Title="Which animal?",
+        Description="Pick one",
+        Reward="0.10",
+        AssignmentDurationInSeconds=600,
+    )["HITTypeId"]
+    hit = client.create_hit_with_hit_type(
+        HITTypeId=type_id,
+        LifetimeInSeconds=3600,
+        MaxAssignments=1,
+        HITLayoutId=layout_id,
+        HITLayoutParameters=PARAMETERS,
+    )["HIT"]
+    assert hit["HITLayoutId"] == layout_id
+    assert "<h1>Cats &amp; &quot;dogs&quot; &lt;b&gt;</h1>" in hit["Question"]
+    market.advance(3600)
+    (assignment,) = client.list_assignments_for_hit(HITId=hit["HITId"])["Assignments"]
+    assert parse_answers(assignment["Answer"], source="test")["animal"] in ("cat", "dog")

@@ -4,6 +4,7 @@ in MTurk's message format (and no other), test events, and ``mturkmake marketpla
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,72 @@ def test_test_events_and_the_events_command(tmp_path: Path) -> None:
     assert plain.returncode == 0, plain.stderr
     assert "Ping" in plain.stdout
     assert SQS in plain.stdout
+
+
+def test_every_event_type_of_the_lifecycle_is_logged(tmp_path: Path) -> None:
+    market = Marketplace(
+        tmp_path / "m.db", MarketplaceSettings(workers=12, return_rate=0.25, abandon_rate=0.25)
+    )
+    client = inprocess_client(market)
+    type_id = hit_type(client, "Everything")
+    every = [
+        "AssignmentAccepted",
+        "AssignmentAbandoned",
+        "AssignmentReturned",
+        "AssignmentSubmitted",
+        "AssignmentRejected",
+        "AssignmentApproved",
+        "HITCreated",
+        "HITExpired",
+        "HITReviewable",
+        "HITExtended",
+        "HITDisposed",
+    ]
+    client.update_notification_settings(HITTypeId=type_id, Notification=spec(every), Active=True)
+    hits = [hit(client, type_id) for _ in range(8)]
+    market.advance(2 * 3600)  # past the assignment deadlines of abandoned work
+    first, second = hits[0], hits[1]
+    done = client.list_assignments_for_hit(HITId=first, AssignmentStatuses=["Submitted"])
+    one, two = done["Assignments"][:2]
+    client.approve_assignment(AssignmentId=one["AssignmentId"])
+    client.reject_assignment(AssignmentId=two["AssignmentId"], RequesterFeedback="Empty")
+    client.create_additional_assignments_for_hit(HITId=second, NumberOfAdditionalAssignments=1)
+    client.update_expiration_for_hit(HITId=second, ExpireAt=0)
+    client.delete_hit(HITId=first)
+    kinds = [e["message"]["Events"][0]["EventType"] for e in market.events()]
+    assert set(kinds) == set(every)
+    events = [e["message"]["Events"][0] for e in market.events()]
+    assert {"EventType": "AssignmentRejected", "AssignmentId": two["AssignmentId"]}.items() <= {
+        k: v for e in events if e["EventType"] == "AssignmentRejected" for k, v in e.items()
+    }.items()
+    assert [e["HITId"] for e in events if e["EventType"] == "HITDisposed"] == [first]
+    assert [e["HITId"] for e in events if e["EventType"] == "HITExtended"] == [second]
+
+
+def test_the_events_command_follows_the_log(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mturkmake.toml").write_text('endpoint = "local"\n', encoding="utf-8")
+    market = Marketplace(project / ".mturkmake" / "local-marketplace.db")
+    client = inprocess_client(market)
+    following = subprocess.Popen(
+        mturkmake_cli("marketplace", "events", "--follow", "--json"),
+        cwd=project,
+        env=offline_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        client.send_test_event_notification(Notification=spec(["Ping"]), TestEventType="Ping")
+        assert following.stdout is not None
+        line = following.stdout.readline()  # printed while the command keeps running
+        assert json.loads(line)["Events"][0]["EventType"] == "Ping"
+        client.send_test_event_notification(Notification=spec(["Ping"]), TestEventType="HITExpired")
+        line = following.stdout.readline()
+        assert json.loads(line)["Events"][0]["EventType"] == "HITExpired"
+        assert following.poll() is None
+    finally:
+        following.send_signal(signal.SIGINT)
+        following.communicate(timeout=20)
+    assert following.returncode == 0
