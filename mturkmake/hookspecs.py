@@ -360,6 +360,11 @@ class TemplateEngine(Protocol):
 
     name: str
 
+    def is_template(self, text: str) -> bool:
+        """Whether ``text`` (a property value) holds this engine's syntax; values without it
+        are sent as written, never rendered."""
+        ...
+
     def compile(
         self, text: str, *, source: str, first_line: int = 1, escape: bool = True
     ) -> CompiledTemplate:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,13 +33,6 @@ from mturkmake.formats.qualification_requirements import EndpointKind
 from mturkmake.formats.question import ExternalQuestion, parse_question
 from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
 from mturkmake.mturk.batch import question_digest
-
-#: What makes a property value a template: a reference or a directive. Anything else is
-#: sent as written, so a description with "C#" or "##" is never mangled by Velocity's
-#: comment syntax.
-_TEMPLATE = re.compile(
-    r"\$!?\{?[A-Za-z]|#\{?(?:set|if|elseif|else|end|foreach|macro|define|stop|break)\b"
-)
 
 
 @dataclass(frozen=True)
@@ -129,7 +121,7 @@ def _compile_properties(
     compiled: list[tuple[Property, CompiledTemplate | None]] = []
     for prop in props:
         template = None
-        if _TEMPLATE.search(prop.value):
+        if engine.is_template(prop.value):
             # The CLT merged property values raw (no &,<,> escaping).
             template = engine.compile(
                 prop.value, source=source.name, first_line=prop.line, escape=False
