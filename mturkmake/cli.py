@@ -167,10 +167,11 @@ def _main(argv: list[str]) -> ExitCode | int:
     blocked = [p[3:] for p in boot.plugins if p.startswith("no:")]
     blocked += blocked_from_env(os.environ)
     modules = [str(m) for m in table.values.get("plugins", []) or []]
-    modules += [p for p in boot.plugins if not p.startswith("no:")]
+    option_modules = [p for p in boot.plugins if not p.startswith("no:")]
     reporter = _make_reporter(boot.verbose)
     pm = make_plugin_manager(
         modules=modules,
+        option_modules=option_modules,
         blocked=blocked,
         local_file=root / LOCAL_PLUGIN_FILE,
         extra=[(reporter, "reporter")] if reporter is not None else [],

@@ -2,9 +2,11 @@
 
 Registration order: built-ins (:data:`BUILTIN_PLUGINS`), then entry points (group
 ``mturkmake``), then modules named by config ``plugins = [...]`` and ``-p MODULE``, then the
-project-local ``mturkmake_plugins.py``. ``-p no:NAME`` and ``MTURKMAKE_DISABLE_PLUGINS``
-(comma separated) block a plugin by its registered name before anything registers; built-ins
-are registered under the last part of their module name (``templating``, ``client`` …).
+project-local ``mturkmake_plugins.py``. The manager records where each plugin came from
+(:attr:`PluginManager.origins`, shown by ``mturkmake plugins``). ``-p no:NAME`` and
+``MTURKMAKE_DISABLE_PLUGINS`` (comma separated) block a plugin by its registered name before
+anything registers; built-ins are registered under the last part of their module name
+(``templating``, ``client`` …).
 There is no global manager: every call of :func:`make_plugin_manager` builds a new one.
 """
 
@@ -50,6 +52,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.marketplace_cli",
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
+    "mturkmake.plugins.plugins_cli",
     "mturkmake.plugins.load_hits",
     "mturkmake.plugins.approved_rule",
     "mturkmake.plugins.approve_work",
@@ -78,6 +81,27 @@ def blocked_from_env(environ: Mapping[str, str]) -> list[str]:
     return [name.strip() for name in environ.get(DISABLE_ENV, "").split(",") if name.strip()]
 
 
+#: Origins recorded in :attr:`PluginManager.origins`.
+ORIGIN_BUILTIN = "built-in"
+ORIGIN_CONFIG = "config plugins"
+ORIGIN_OPTION = "-p"
+ORIGIN_PROJECT_FILE = "project file " + LOCAL_PLUGIN_FILE
+ORIGIN_EXTRA = "registered by the caller"
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers where each plugin came from.
+
+    :ivar origins: registered name → origin: :data:`ORIGIN_BUILTIN`, ``entry point
+        DIST VERSION``, :data:`ORIGIN_CONFIG`, :data:`ORIGIN_OPTION`,
+        :data:`ORIGIN_PROJECT_FILE` or :data:`ORIGIN_EXTRA`.
+    """
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.origins: dict[str, str] = {}
+
+
 def make_plugin_manager(
     *,
     builtins: Sequence[str] = BUILTIN_PLUGINS,
@@ -86,18 +110,20 @@ def make_plugin_manager(
     blocked: Iterable[str] = (),
     local_file: Path | None = None,
     extra: Sequence[tuple[object, str]] = (),
-) -> pluggy.PluginManager:
+    option_modules: Sequence[str] = (),
+) -> PluginManager:
     """Build a new plugin manager with every plugin of this run registered.
 
     :param builtins: built-in plugin modules.
     :param entrypoints: whether to load the ``mturkmake`` entry-point group.
-    :param modules: further plugin modules (config ``plugins`` and ``-p MODULE``).
+    :param modules: further plugin modules (config ``plugins``).
+    :param option_modules: plugin modules named by ``-p MODULE`` (registered after ``modules``).
     :param blocked: names to block (``-p no:NAME``).
     :param local_file: the project-local ``mturkmake_plugins.py``, if it exists.
     :param extra: already-made plugin objects with their names (tests, the reporter).
     :raises PluginError: a plugin cannot be imported or does not match the hook specs.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm = PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name in blocked:
         if name in ESSENTIAL_PLUGINS:
@@ -107,20 +133,25 @@ def make_plugin_manager(
             )
         pm.set_blocked(name)
     for module_name in builtins:
-        _register(pm, _import(module_name), builtin_name(module_name))
+        _register(pm, _import(module_name), builtin_name(module_name), ORIGIN_BUILTIN)
     if entrypoints:
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except pluggy.PluginValidationError as exc:
             raise _validation_error(exc) from None
-    for module_name in modules:
-        if pm.is_blocked(module_name) or pm.has_plugin(module_name):
-            continue
-        _register(pm, _import(module_name), module_name)
+        for plugin, dist in pm.list_plugin_distinfo():
+            registered = pm.get_name(plugin)
+            if registered is not None:
+                pm.origins[registered] = f"entry point {dist.project_name} {dist.version}"
+    for origin, names in ((ORIGIN_CONFIG, modules), (ORIGIN_OPTION, option_modules)):
+        for module_name in names:
+            if pm.is_blocked(module_name) or pm.has_plugin(module_name):
+                continue
+            _register(pm, _import(module_name), module_name, origin)
     if local_file is not None and local_file.is_file():
-        _register(pm, _import_file(local_file), "mturkmake_plugins")
+        _register(pm, _import_file(local_file), "mturkmake_plugins", ORIGIN_PROJECT_FILE)
     for plugin, name in extra:
-        _register(pm, plugin, name)
+        _register(pm, plugin, name, ORIGIN_EXTRA)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -131,11 +162,12 @@ def make_plugin_manager(
     return pm
 
 
-def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+def _register(pm: PluginManager, plugin: object, name: str, origin: str) -> None:
     if pm.is_blocked(name):
         return
     try:
         pm.register(plugin, name=name)
+        pm.origins[name] = origin
     except pluggy.PluginValidationError as exc:
         raise _validation_error(exc) from None
     except ValueError as exc:  # the same name registered twice

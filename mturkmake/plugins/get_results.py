@@ -428,7 +428,7 @@ def build_results(job: Job) -> Outcome:
 
 
 def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
-    from mturkmake.mturk.ledger import utc_now
+    from mturkmake.mturk.times import utc_now
     from mturkmake.mturk.waiting import (
         ProgressView,
         auto_approval_warning,

@@ -30,7 +30,7 @@ from mturkmake.mturk.evaluation import (
     select_evaluators,
 )
 
-MODULE = "mturkmake.mturk.evaluation"
+MODULE = "mturkmake.plugins.evaluators"
 
 
 def _host() -> PluginHost:
