@@ -429,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rps", type=float, default=None)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS)
+    parser.add_argument("--allow-http-external", action="store_true")
     options = parser.parse_args(argv)
     faults = FaultSettings(
         latency=parse_latency(options.latency, parse_duration),
@@ -437,7 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rps=options.rps,
         seed=options.seed,
     )
-    marketplace = Marketplace(options.db, MarketplaceSettings(seed=options.seed))
+    settings = MarketplaceSettings(
+        seed=options.seed, allow_http_external=options.allow_http_external
+    )
+    marketplace = Marketplace(options.db, settings)
     server = MarketplaceServer(
         marketplace,
         options.host,
