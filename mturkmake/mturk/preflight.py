@@ -237,10 +237,10 @@ def preflight(
         text = question.render(row.values)
         row_at = f"{input_file.name}:{row.line}"
         parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
-        for warning in check_html_submit(
+        notes = check_html_submit(
             parsed, source=question_file.name, template_text=template_text, row_at=row_at
-        ):
-            warnings += [] if warning in warnings else [warning]
+        )
+        warnings += [note for note in notes if note not in warnings]
         if isinstance(parsed, ExternalQuestion):
             warning = _check_external(
                 parsed,

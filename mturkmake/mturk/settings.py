@@ -8,7 +8,6 @@ that plugin's config layer, and :func:`settings` reads the typed view back out o
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
