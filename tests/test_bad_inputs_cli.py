@@ -262,6 +262,19 @@ CASES: list[Case] = [
         "nowhere.success",
         ("getResults", "-successfile", "nowhere.success", "-outputfile", "x.results"),
     ),
+    Case(
+        "clt-getresults-fifo",
+        "pipe.success: is a named pipe",
+        ("getResults", "-successfile", "pipe.success", "-outputfile", "x.results"),
+        files={"pipe.success": FIFO},
+    ),
+    Case(
+        "clt-approvework-directory",
+        "adir",
+        ("approveWork", "-approvefile", "adir", "-force"),
+        files={"adir": DIR},
+    ),
+    Case("target-fifo", "survey.success: is a named pipe", files={"survey.success": FIFO}),
     # mturkmake.toml
     Case(
         "toml-syntax",

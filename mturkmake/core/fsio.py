@@ -70,7 +70,10 @@ def file_error(exc: OSError, path: Path, action: str) -> FileError:
 
 
 def fingerprint(path: Path, previous: Fingerprint | None = None) -> Fingerprint | None:
-    """Fingerprint ``path``; ``None`` when it does not exist (or is not a regular file).
+    """Fingerprint ``path``; ``None`` when it does not exist (or is a directory).
+
+    :raises FormatError: a pipe, a device or a socket.
+    :raises FileError: a file that cannot be read.
 
     :param previous: a fingerprint taken earlier; when size and mtime are unchanged its hash
         is reused instead of reading the file again (the cheap path, as black's cache does).
@@ -81,8 +84,14 @@ def fingerprint(path: Path, previous: Fingerprint | None = None) -> Fingerprint 
         return None
     except NotADirectoryError:
         return None
+    if stat.S_ISDIR(st.st_mode):
+        return None  # a directory counts as absent, as it always did
     if not stat.S_ISREG(st.st_mode):
-        return None  # a directory, a pipe, a device: never opened (a FIFO would block)
+        # A pipe, a device or a socket is never opened (a FIFO would block, /dev/zero never
+        # ends) and never taken for an up-to-date target.
+        from mturkmake.formats.diskfile import check_regular
+
+        check_regular(path)  # raises, naming what it is
     if previous is not None and previous.size == st.st_size and previous.mtime_ns == st.st_mtime_ns:
         return Fingerprint(st.st_size, st.st_mtime_ns, previous.sha256)
     return Fingerprint(st.st_size, st.st_mtime_ns, _hash_file(path))
