@@ -187,15 +187,16 @@ _SQLITE_TROUBLE = (
 def _environment_error(exc: BaseException) -> str | None:
     """One line for an error of the machine (permissions, a full disk…); ``None`` for a bug."""
     if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
-        name = exc.filename if exc.filename is not None else "mturkmake"
+        name = str(exc.filename) if exc.filename is not None else "mturkmake"
         with contextlib.suppress(ValueError, OSError):
-            name = os.path.relpath(name) if not str(name).startswith("..") else name
+            relative = os.path.relpath(name)
+            name = name if relative.startswith("..") else relative
         return f"{name}: {exc.strerror or exc} — {_OS_HINTS[exc.errno]}"
     if type(exc).__module__ == "sqlite3" and any(
         text in str(exc).lower() for text in _SQLITE_TROUBLE
     ):
         return (
-            f".mturkmake/state.db: {exc} — check that the project directory is writable and "
+            f".mturkmake/: {exc} (SQLite) — check that the project directory is writable and "
             "the disk has space, then run again (the ledger keeps what was done)"
         )
     return None
@@ -299,9 +300,11 @@ def _check_options(options: argparse.Namespace) -> None:
 
         try:
             parse_duration(text)
-        except ValueError as exc:
+        except ValueError:
             raise UsageError(
-                f"--wait={options.wait}: {exc}", hint="e.g. --wait=2h or --wait"
+                f"--wait={options.wait}: not a duration",
+                hint="write seconds (90) or amounts with units d, h, m, s from the largest down "
+                "(90s, 15m, 1h30m, 2d), or --wait alone to wait until done",
             ) from None
 
 

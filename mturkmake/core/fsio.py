@@ -54,9 +54,9 @@ def _hash_file(path: Path) -> str:
 
 def file_error(exc: OSError, path: Path, action: str) -> FileError:
     """One line for an OS error on ``path``: what failed and what to do."""
-    needed = "readable" if action == "read" else "writable"
+    needed = "it readable" if action == "read" else "it and its directory writable"
     hints = {
-        errno.EACCES: f"make it {needed}, or run as its owner",
+        errno.EACCES: f"make {needed}, or run as the owner",
         errno.EPERM: "check its permissions, or run as its owner",
         errno.EROFS: "the file system is read-only; run in a writable directory",
         errno.ENOSPC: "free some disk space and run again",
