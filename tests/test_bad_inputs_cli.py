@@ -274,6 +274,24 @@ CASES: list[Case] = [
         ("approveWork", "-approvefile", "adir", "-force"),
         files={"adir": DIR},
     ),
+    Case(
+        "clt-approvefile-repeated-column",
+        "dup.approve:1: column 'assignmentIdToApprove'",
+        ("approveWork", "-approvefile", "dup.approve", "-force"),
+        files={"dup.approve": "assignmentIdToApprove\tassignmentIdToApprove\nA1\tA2\n"},
+    ),
+    Case(
+        "clt-approvefile-blank-line",
+        "blank.approve:3: a blank line between rows",
+        ("approveWork", "-approvefile", "blank.approve", "-force"),
+        files={"blank.approve": "assignmentIdToApprove\nA1\n\nA2\n"},
+    ),
+    Case(
+        "clt-resultsfile-repeated-column",
+        "appears twice (columns 1 and 4)",
+        ("reviewResults", "-resultsfile", "dup.results", "-force"),
+        files={"dup.results": "hitid\tassignmentid\treject\thitid\nH\tA\t\tH\n"},
+    ),
     Case("target-fifo", "survey.success: is a named pipe", files={"survey.success": FIFO}),
     # mturkmake.toml
     Case(
