@@ -114,6 +114,8 @@ INPUTS: list[tuple[str, Content, str]] = [
     ("blank-lines-only", "question\tnote\n\n\n", "header but no rows"),
     ("wide-header", WIDE, "survey.input:1: the header has 200002 columns; at most 10,000"),
     ("long-line", "question\tnote\n" + "q" * 5_000_000 + "\tn\n", "survey.input:2: the line is"),
+    ("nul-byte", "question\tnote\nQ\x00?\tn\n", "survey.input:2:3:29: not well-formed XML"),
+    ("control-char", "question\tnote\nQ\x01?\tn\n", "not well-formed XML"),
     ("missing-column", "query\tnote\nq\tn\n", "question"),
     ("directory", DIR, "survey.input: is a directory"),
     ("fifo", FIFO, "survey.input: is a named pipe"),
@@ -167,6 +169,11 @@ def _props(*extra: str, drop: str = "") -> str:
 PROPERTY_FILES: list[tuple[str, Content, str]] = [
     ("reward-repeated", _props("reward:5.00"), "survey.properties:9: 'reward' repeats line 3"),
     ("title-repeated", _props("title:Other"), "survey.properties:9: 'title' repeats line 1"),
+    (
+        "qualification-repeated",
+        _props("qualification.1:000000000000000000L0", "qualification.1:00000000000000000040"),
+        "survey.properties:10: 'qualification.1' repeats line 9",
+    ),
     ("reward-not-number", _props(drop="reward") + "reward:abc\n", "reward"),
     ("reward-negative", _props(drop="reward") + "reward:-1\n", "reward"),
     ("no-title", _props(drop="title"), "'title'"),
