@@ -218,6 +218,7 @@ def _main(argv: list[str]) -> ExitCode | int:
         blocked_from_env,
         make_plugin_manager,
     )
+    from mturkmake.hookspecs import STATE_DIR
 
     start = Path(boot.directory) if boot.directory else Path.cwd()
     if not start.is_dir():
@@ -236,6 +237,7 @@ def _main(argv: list[str]) -> ExitCode | int:
         blocked=blocked,
         local_file=root / LOCAL_PLUGIN_FILE,
         extra=[(reporter, "reporter")] if reporter is not None else [],
+        cache_dir=root / STATE_DIR,
     )
     host = PluginHost(pm)
 

@@ -12,6 +12,7 @@ There is no global manager: every call of :func:`make_plugin_manager` builds a n
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -112,6 +113,7 @@ def make_plugin_manager(
     local_file: Path | None = None,
     extra: Sequence[tuple[object, str]] = (),
     option_modules: Sequence[str] = (),
+    cache_dir: Path | None = None,
 ) -> PluginManager:
     """Build a new plugin manager with every plugin of this run registered.
 
@@ -122,6 +124,10 @@ def make_plugin_manager(
     :param blocked: names to block (``-p no:NAME``).
     :param local_file: the project-local ``mturkmake_plugins.py``, if it exists.
     :param extra: already-made plugin objects with their names (tests, the reporter).
+    :param cache_dir: an existing directory (the project's ``.mturkmake/``) where the list of
+        installed entry points is cached, keyed by the import path and its directories'
+        modification times: scanning every installed distribution's metadata costs a no-op run
+        more than everything else it does.
     :raises PluginError: a plugin cannot be imported or does not match the hook specs.
     """
     pm = PluginManager(hookspecs.PROJECT_NAME)
@@ -136,22 +142,7 @@ def make_plugin_manager(
     for module_name in builtins:
         _register(pm, _import(module_name), builtin_name(module_name), ORIGIN_BUILTIN)
     if entrypoints:
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except pluggy.PluginValidationError as exc:
-            raise _validation_error(exc) from None
-        except SyntaxError as exc:
-            raise _syntax_error(exc) from None
-        except Exception as exc:  # an installed plugin that is broken or half-removed
-            raise PluginError(
-                f"an installed plugin (entry point group '{ENTRY_POINT_GROUP}') failed to load: "
-                f"{type(exc).__name__}: {exc}",
-                hint=f"reinstall or uninstall it, or block it with -p no:NAME / {DISABLE_ENV}",
-            ) from exc
-        for plugin, dist in pm.list_plugin_distinfo():
-            registered = pm.get_name(plugin)
-            if registered is not None:
-                pm.origins[registered] = f"entry point {dist.project_name} {dist.version}"
+        _load_entry_points(pm, cache_dir)
     for origin, names in ((ORIGIN_CONFIG, modules), (ORIGIN_OPTION, option_modules)):
         for module_name in names:
             if pm.is_blocked(module_name) or pm.has_plugin(module_name):
@@ -169,6 +160,98 @@ def make_plugin_manager(
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+#: The entry-point cache's file name in ``cache_dir``.
+ENTRY_POINT_CACHE = "entry_points.json"
+
+
+def _load_entry_points(pm: PluginManager, cache_dir: Path | None) -> None:
+    """Register the ``mturkmake`` entry points, as pluggy's ``load_setuptools_entrypoints``
+    does (first distribution wins a name; blocked names are skipped), from the cache when the
+    import path has not changed since it was written."""
+    key = _path_key()
+    cache = cache_dir / ENTRY_POINT_CACHE if cache_dir is not None else None
+    points = _read_entry_point_cache(cache, key)
+    if points is None:
+        points = _scan_entry_points()
+        _write_entry_point_cache(cache, key, points)
+    try:
+        for name, value, dist, version in points:
+            if pm.get_plugin(name) is not None or pm.is_blocked(name):
+                continue
+            module_name, _, attr = value.partition(":")
+            plugin: object = importlib.import_module(module_name.strip())
+            for part in attr.strip().split(".") if attr.strip() else ():
+                plugin = getattr(plugin, part)
+            pm.register(plugin, name=name)
+            pm.origins[name] = f"entry point {dist} {version}"
+    except pluggy.PluginValidationError as exc:
+        raise _validation_error(exc) from None
+    except SyntaxError as exc:
+        raise _syntax_error(exc) from None
+    except Exception as exc:  # an installed plugin that is broken or half-removed
+        raise PluginError(
+            f"an installed plugin (entry point group '{ENTRY_POINT_GROUP}') failed to load: "
+            f"{type(exc).__name__}: {exc}",
+            hint=f"reinstall or uninstall it, or block it with -p no:NAME / {DISABLE_ENV}",
+        ) from exc
+
+
+def _path_key() -> list[list[Any]]:
+    # Installing, upgrading or removing a distribution adds or removes a *.dist-info (or
+    # .pth) entry in a directory of the path, which changes that directory's mtime.
+    key: list[list[Any]] = []
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def _scan_entry_points() -> list[tuple[str, str, str, str]]:
+    import importlib.metadata
+
+    points: list[tuple[str, str, str, str]] = []
+    for dist in list(importlib.metadata.distributions()):
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                meta = dist.metadata
+                points.append((ep.name, ep.value, str(meta["name"]), str(dist.version)))
+    return points
+
+
+def _read_entry_point_cache(
+    cache: Path | None, key: list[list[Any]]
+) -> list[tuple[str, str, str, str]] | None:
+    if cache is None:
+        return None
+    import json
+
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data["key"] != key:
+            return None
+        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in data["points"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent, stale or damaged: scan again
+
+
+def _write_entry_point_cache(
+    cache: Path | None, key: list[list[Any]], points: list[tuple[str, str, str, str]]
+) -> None:
+    if cache is None or not cache.parent.is_dir():
+        return
+    import json
+
+    temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps({"key": key, "points": points}), encoding="utf-8")
+        os.replace(temporary, cache)
+    except OSError:  # a read-only project still runs, only without the cache
+        with contextlib.suppress(OSError):
+            temporary.unlink()
 
 
 def _register(pm: PluginManager, plugin: object, name: str, origin: str) -> None:

@@ -22,17 +22,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import FormatError
-from mturkmake.formats import javaprops
-from mturkmake.formats.hit_properties import MASTERS_IDS, HitProperties, parse_hit_properties
-from mturkmake.formats.inputfile import InputRow, open_input
-from mturkmake.formats.javaprops import Property
-from mturkmake.formats.qualification_requirements import EndpointKind
-from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
-from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
-from mturkmake.mturk.batch import question_digest
+
+# The readers of properties and questions load when a preflight runs, not when a plugin
+# that may run one is registered: a no-op run imports this module (issue #17).
+if TYPE_CHECKING:
+    from mturkmake.formats.hit_properties import HitProperties
+    from mturkmake.formats.inputfile import InputRow
+    from mturkmake.formats.javaprops import Property
+    from mturkmake.formats.qualification_requirements import EndpointKind
+    from mturkmake.formats.question import ExternalQuestion
+    from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,16 @@ class PreparedHIT:
     @property
     def merged_sha(self) -> str:
         """A digest of everything merged for this row (question and properties)."""
+        from mturkmake.mturk.batch import question_digest
+
         merged = json.dumps([self.type_params, self.hit_params], sort_keys=True, default=str)
         return question_digest(merged)
 
     @property
     def question_sha(self) -> str:
         """The digest recorded in the ledger and used by lookups."""
+        from mturkmake.mturk.batch import question_digest
+
         return question_digest(self.question)
 
 
@@ -108,6 +114,8 @@ def _named(source: SourceFile) -> Iterator[None]:
 
 
 def _read_input(source: SourceFile) -> tuple[tuple[str, ...], tuple[InputRow, ...]]:
+    from mturkmake.formats.inputfile import open_input
+
     with _named(source):
         table = open_input(source.path)
         return table.header, tuple(table.rows())
@@ -116,6 +124,8 @@ def _read_input(source: SourceFile) -> tuple[tuple[str, ...], tuple[InputRow, ..
 def _compile_properties(
     source: SourceFile, engine: TemplateEngine
 ) -> list[tuple[Property, CompiledTemplate | None]]:
+    from mturkmake.formats import javaprops
+
     with _named(source):
         props = javaprops.parse(javaprops.read_text(source.path), source=source.name)
     compiled: list[tuple[Property, CompiledTemplate | None]] = []
@@ -139,6 +149,9 @@ def _merge_properties(
     endpoint_kind: EndpointKind,
     cache: dict[tuple[str, ...], HitProperties],
 ) -> HitProperties:
+    from mturkmake.formats.hit_properties import parse_hit_properties
+    from mturkmake.formats.javaprops import Property
+
     merged = [
         prop if template is None else Property(prop.key, template.render(row.values), prop.line)
         for prop, template in compiled
@@ -186,6 +199,8 @@ def _check_external(
 
 
 def _masters(hit: HitProperties) -> bool:
+    from mturkmake.formats.hit_properties import MASTERS_IDS
+
     ids = set(MASTERS_IDS.values())
     return any(q.qualification_type_id in ids for q in hit.qualification_requirements)
 
@@ -206,6 +221,9 @@ def preflight(
         input file is still checked).
     :raises FormatError: the first problem, as one line naming its file and line.
     """
+    from mturkmake.formats import javaprops
+    from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
+
     header, rows = _read_input(input_file)
     chosen = rows if limit is None else rows[: max(0, limit)]
     compiled = _compile_properties(properties_file, engine)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
-from mturkmake.mturk.decisions import Decider, Order, open_decider
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.decisions import Decider
 
 __all__ = ["handle_approve_work"]
 
@@ -77,6 +79,8 @@ def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
 
 def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
     """``approveWork (-assignment IDS | -approvefile FILE | -successfile FILE) [-force]``."""
+    # the decision machinery loads only when the command runs: a no-op run stays light
+    from mturkmake.mturk.decisions import Order, open_decider
     from mturkmake.plugins import clt_catalog
 
     clt_catalog.check_one_of("approveWork", args)

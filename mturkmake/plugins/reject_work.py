@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
-from mturkmake.mturk.decisions import Decider, Order, open_decider
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.decisions import Decider
 
 __all__ = ["handle_reject_work"]
 
@@ -44,6 +46,8 @@ def _from_file(path: str) -> list[tuple[str, str | None]]:
 
 def _reject(ctx: Context, decider: Decider, work: list[tuple[str, str | None]]) -> int:
     """Reject ``work`` (id, comment); returns how many failed."""
+    from mturkmake.mturk.decisions import Order
+
     failed = 0
     for assignment_id, comment in work:
         result = decider.decide(Order(assignment_id, "reject", comment or "", EVALUATOR))
@@ -78,6 +82,8 @@ def _batch(
 
 def handle_reject_work(args: Mapping[str, Any], ctx: Context) -> int:
     """``rejectWork (-assignment IDS | -rejectfile FILE) [-force]``."""
+    # the decision machinery loads only when the command runs: a no-op run stays light
+    from mturkmake.mturk.decisions import open_decider
     from mturkmake.plugins import clt_catalog
 
     clt_catalog.check_one_of("rejectWork", args)

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
-from mturkmake.mturk.decisions import Order, open_decider
 from mturkmake.mturk.prompts import confirm, error, say
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.decisions import Order
 
 __all__ = ["handle_review_results"]
 
@@ -38,6 +40,7 @@ EVALUATOR = "reviewResults"
 def _orders(path: str) -> tuple[list[Order], bool]:
     """The file's orders, and whether it has a ``reject`` column."""
     from mturkmake.formats.results import open_results
+    from mturkmake.mturk.decisions import Order
 
     if not Path(path).is_file():
         raise UsageError(f"-resultsfile {path}: no such file")
@@ -55,6 +58,9 @@ def _share(count: int, total: int) -> str:
 
 def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     """``reviewResults -resultsfile FILE [-force]``."""
+    # the decision machinery loads only when the command runs: a no-op run stays light
+    from mturkmake.mturk.decisions import open_decider
+
     orders, marked = _orders(str(args["resultsfile"]))
     if not marked:
         confirm(ctx, args, "You are about to approve ALL assignments.")

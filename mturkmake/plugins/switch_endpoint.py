@@ -16,11 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mturkmake.core.fsio import ProjectLock
 from mturkmake.errors import LedgerError, UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Event, Flag, hookimpl
-from mturkmake.mturk.ledger import open_ledger
-from mturkmake.mturk.settings import classify_endpoint, settings
 
 #: The targets a batch's rules make (DESIGN §2); hand-written files are left alone.
 TARGET_SUFFIXES = ("success", "failure", "results", "approved", "preview.html")
@@ -63,6 +60,11 @@ def archive_target_names(root: Path, stem: str, label: str) -> dict[Path, Path]:
 
 def switch_endpoint(args: Mapping[str, Any], ctx: Context) -> int:
     """Handler of ``switch-endpoint BATCH ENDPOINT``."""
+    # the ledger loads only when the command runs: a no-op run stays light (issue #17)
+    from mturkmake.core.fsio import ProjectLock
+    from mturkmake.mturk.ledger import open_ledger
+    from mturkmake.mturk.settings import classify_endpoint, settings
+
     batch, new = str(args["batch"]), str(args["endpoint"])
     classify_endpoint(new, source="switch-endpoint")  # refuses an unknown endpoint
     identity, stem = batch_identity(ctx.root, batch)

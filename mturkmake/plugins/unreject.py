@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Flag, Recovery, hookimpl
-from mturkmake.mturk.decisions import Decider, Order, assignment_price, open_decider
 from mturkmake.mturk.prompts import say
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
+    from mturkmake.mturk.decisions import Decider
 
 __all__ = ["handle_unreject"]
 
@@ -29,6 +29,7 @@ def _begin(ctx: Context, decider: Decider, assignment_id: str) -> None:
     """The money step's preamble for a Rejected assignment: cost line, budget, and the
     production confirmation; the other cases are refused by the decision itself."""
     from mturkmake.mturk import money as spending
+    from mturkmake.mturk.decisions import assignment_price
     from mturkmake.mturk.endpoint import service_call
 
     reply = service_call(decider.client, "GetAssignment", AssignmentId=assignment_id)
@@ -41,6 +42,9 @@ def _begin(ctx: Context, decider: Decider, assignment_id: str) -> None:
 
 def handle_unreject(args: Mapping[str, Any], ctx: Context) -> int:
     """Approve one rejected assignment (OverrideRejection)."""
+    # the decision machinery loads only when the command runs: a no-op run stays light
+    from mturkmake.mturk.decisions import Order, open_decider
+
     assignment_id = str(args["assignment"]).strip()
     reason = str(args.get("reason") or "").strip()
     with open_decider(ctx) as decider:

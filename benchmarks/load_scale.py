@@ -1,0 +1,124 @@
+"""Benchmark 5: a local load's per-HIT cost as the batch grows, and ``-n`` over a large input.
+
+For each ``--rows`` size, copies ``examples/helloworld`` to a temporary directory, writes an
+input of that many distinct cities and builds ``hello.success`` on the in-process local
+marketplace (``python -m mturkmake hello.success``), timing the whole run and its peak RSS
+(``/usr/bin/time``'s maximum resident set size, or ``getrusage`` of the child). The per-HIT cost is the
+wall time minus a no-op run's (the interpreter, imports and plugin manager) divided by the
+rows. Then ``-n hello.success`` over ``--dry-rows`` rows (a fresh project: every row would be
+created) gives rows per second and peak RSS, for helloworld and, with ``--best-image``, for
+``examples/labelling`` (when present).
+
+The ratio that matters is the per-HIT cost at the largest size over that at the smallest
+(issue #17: within 1.5x; the 100,000-row load under 5 minutes; ``-n`` at least 20,000 rows/s
+in at most 150 MB).
+
+Usage: ``python benchmarks/load_scale.py [--rows 1000 10000 100000] [--dry-rows 100000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MTURKMAKE_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
+
+def project(base: Path, rows: int, name: str = "helloworld") -> Path:
+    """A copy of ``examples/NAME`` whose input has ``rows`` distinct rows."""
+    target = base / f"{name}-{rows}"
+    shutil.copytree(EXAMPLES / name, target)
+    inputs = sorted(target.glob("*.input"))
+    path = inputs[0]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header, first = lines[0], lines[1].split("\t")
+    with path.open("w", encoding="utf-8") as out:
+        out.write(header + "\n")
+        for n in range(rows):
+            # the first column made unique, the others kept: distinct rows, the same shape
+            out.write("\t".join([f"{first[0]} {n}", *first[1:]]) + "\n")
+    return target
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run ``argv``; its wall seconds and peak RSS in MiB."""
+    timer = shutil.which("time") or "/usr/bin/time"
+    report = cwd / ".time"
+    if os.path.exists(timer):
+        argv = [timer, "-f", "%M", "-o", str(report), *argv]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stderr[-2000:]}")
+    if report.exists():
+        rss = int(report.read_text().split()[-1]) / 1024
+        report.unlink()
+    else:
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, rss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="*", default=[1000, 10000, 100000])
+    parser.add_argument("--dry-rows", type=int, default=100000)
+    parser.add_argument("--best-image", action="store_true", help="-n on examples/labelling too")
+    args = parser.parse_args()
+    mturkmake = [sys.executable, "-m", "mturkmake"]
+    with tempfile.TemporaryDirectory(prefix="mturkmake-scale-") as tmp:
+        base = Path(tmp)
+        env = _env(base / "pyc")
+        print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
+        small = project(base, 1)
+        run([*mturkmake, "hello.success"], small, env)
+        startup, _ = run([*mturkmake, "hello.success"], small, env)  # up to date: a no-op
+        print(f"no-op run (startup): {startup:.2f} s")
+        per_hit: dict[int, float] = {}
+        for rows in args.rows:
+            where = project(base, rows)
+            wall, rss = run([*mturkmake, "hello.success"], where, env)
+            per_hit[rows] = (wall - startup) / rows
+            print(
+                f"load {rows:>7,} rows: {wall:8.1f} s, {per_hit[rows] * 1000:6.2f} ms/HIT, "
+                f"peak RSS {rss:6.1f} MiB (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
+            shutil.rmtree(where)
+        if len(per_hit) > 1:
+            first, last = min(per_hit), max(per_hit)
+            print(
+                f"per-HIT ratio {last:,} / {first:,} rows: {per_hit[last] / per_hit[first]:.2f}x"
+            )
+        names = ["helloworld"] + (["labelling"] if args.best_image else [])
+        for name in names:
+            if args.dry_rows <= 0 or not (EXAMPLES / name).is_dir():
+                continue
+            where = project(base, args.dry_rows, name)
+            target = next(where.glob("*.input")).with_suffix(".success").name
+            wall, rss = run([*mturkmake, "-n", target], where, env)
+            rate = args.dry_rows / max(wall - startup, 1e-9)
+            print(
+                f"-n {name} {args.dry_rows:,} rows: {wall:.1f} s, {rate:,.0f} rows/s "
+                f"(startup excluded), peak RSS {rss:.1f} MiB"
+            )
+            shutil.rmtree(where)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
