@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mturkmake.core.state import StateDB
-from mturkmake.errors import EndpointError, LedgerError
+from mturkmake.errors import EndpointError, LedgerError, MturkmakeError
 from mturkmake.mturk.exposure import EXPOSURE_DDL, Exposure, from_cents, to_cents
 from mturkmake.mturk.recovery import RETRY_WINDOW, Recovered, Recoveries, Resolution
 from mturkmake.mturk.run_lock import RunLock
@@ -43,7 +44,7 @@ from mturkmake.mturk.times import as_utc, utc_now
 log = logging.getLogger(__name__)
 
 LEDGER_SCHEMA = "ledger"
-LEDGER_VERSION = 1
+LEDGER_VERSION = 2
 LEDGER_DDL: tuple[str, ...] = (
     # The endpoint each batch lives on; changed only by switch-endpoint (DESIGN §4).
     """CREATE TABLE IF NOT EXISTS ledger_batch (
@@ -73,6 +74,14 @@ LEDGER_DDL: tuple[str, ...] = (
     # subject can be intended again with a new uid and therefore a new token.
     """CREATE UNIQUE INDEX IF NOT EXISTS ledger_intent_subject
         ON ledger_intent (endpoint, batch, operation, subject) WHERE archived_at IS NULL""",
+    # Version 2 (issue #17): every intent of a subject, archived or not, for its generation
+    # (a count the partial index above cannot answer: without it each intent scanned them
+    # all, and a load's cost grew with the square of its rows); and the active intents by
+    # subject alone, for the decisions of one assignment (its batch is not known there).
+    """CREATE INDEX IF NOT EXISTS ledger_intent_generation
+        ON ledger_intent (endpoint, batch, operation, subject)""",
+    """CREATE INDEX IF NOT EXISTS ledger_intent_by_subject
+        ON ledger_intent (endpoint, operation, subject) WHERE archived_at IS NULL""",
     """CREATE TABLE IF NOT EXISTS ledger_outcome (
         intent_id INTEGER NOT NULL UNIQUE REFERENCES ledger_intent(id),
         status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
@@ -164,6 +173,21 @@ class Intent:
         return self.ledger
 
 
+@dataclass
+class _Request:
+    """An intent waiting for the group commit (:meth:`Ledger.grouped`)."""
+
+    operation: str
+    batch: str
+    subject: str
+    params: Mapping[str, Any]
+    cents: int
+    budget: Decimal | None
+    result: Intent | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
 class Ledger:
     """The ledger of one run against one endpoint; safe to share between threads.
 
@@ -190,6 +214,17 @@ class Ledger:
         self.run = uuid.uuid4().hex
         self._recovered = False
         self._in_flight: set[int] = set()
+        # Group commit (issue #17): outcomes deferred inside grouped(), written by the next
+        # intent's transaction or at the group's end; intents that threads record at the
+        # same moment share one transaction. See grouped().
+        self._group_lock = threading.Lock()
+        self._grouping = 0
+        self._deferred: list[tuple[Intent, Resolution, str, str]] = []
+        self._queue: list[_Request] = []
+        self._committing = False
+        self._queue_done = threading.Condition(self._group_lock)
+        #: transactions committed by this ledger for intents and outcomes (benchmarks)
+        self.commits = 0
         db.ensure_schema(LEDGER_SCHEMA, LEDGER_DDL, LEDGER_VERSION)
         #: committed exposure and the budget (reserve, release, check_budget, committed)
         self.exposure = Exposure(db, endpoint, lambda: _stamp(self._now()))
@@ -282,7 +317,7 @@ class Ledger:
             )
         if self.guard is not None:
             self.guard()
-        record = self._record(
+        record = self._record_grouped(
             operation, batch, subject, params, cents=to_cents(exposure), budget=budget
         )
         yield record
@@ -291,6 +326,135 @@ class Ledger:
                 f"{operation} for {batch} {subject}: no outcome was recorded; the intent "
                 "stays pending and the next run resolves it"
             )
+
+    # -- group commit (issue #17) -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def grouped(self) -> Iterator[Ledger]:
+        """Commit fewer transactions per side effect, without weakening the guarantees.
+
+        Inside the block, a call's outcome (:meth:`Intent.done`, :meth:`Intent.failed`) is
+        kept in memory and written by the transaction of the next intent any thread records
+        (or at the block's end, or before any read of outcomes); intents that several threads
+        record at the same moment share one transaction (the first waiting thread commits
+        them all, each under its own savepoint, so one refused intent refuses only itself).
+        Hence:
+
+        - no call is sent before its intent is durable (:meth:`intent` returns after the
+          commit);
+        - no outcome is written before its intent (it is deferred after it);
+        - at most as many intents lack a durable outcome as there are calls in flight: each
+          new intent's commit writes every outcome known so far, so with ``jobs`` threads,
+          at most ``jobs``.
+
+        A crash loses at most the deferred outcomes of the calls in flight or just ended:
+        their intents stay pending, and the next run resolves them by their tokens, as it
+        does for any call in flight at a crash.
+        """
+        with self._group_lock:
+            self._grouping += 1
+        try:
+            yield self
+        finally:
+            with self._group_lock:
+                self._grouping -= 1
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the deferred outcomes now (one transaction)."""
+        with self._group_lock:
+            deferred, self._deferred = self._deferred, []
+        if not deferred:
+            return
+        try:
+            with self.db.transaction() as conn:
+                for item in deferred:
+                    self._write_outcome(conn, *item)
+        except BaseException:
+            with self._group_lock:
+                self._deferred[:0] = deferred
+            raise
+        self.commits += 1
+
+    def _record_grouped(
+        self,
+        operation: str,
+        batch: str,
+        subject: str,
+        params: Mapping[str, Any],
+        *,
+        cents: int,
+        budget: Decimal | None,
+    ) -> Intent:
+        if not self._grouping:
+            record = self._record(operation, batch, subject, params, cents=cents, budget=budget)
+            self.commits += 1
+            return record
+        request = _Request(operation, batch, subject, params, cents, budget)
+        with self._group_lock:
+            self._queue.append(request)
+            while not request.done:
+                if self._committing:
+                    self._queue_done.wait()
+                    continue
+                # This thread commits every intent queued so far (its own included).
+                requests, self._queue = self._queue, []
+                deferred, self._deferred = self._deferred, []
+                self._committing = True
+                self._group_lock.release()
+                try:
+                    self._commit_group(requests, deferred)
+                finally:
+                    self._group_lock.acquire()
+                    self._committing = False
+                    self._queue_done.notify_all()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _commit_group(
+        self, requests: list[_Request], deferred: list[tuple[Intent, Resolution, str, str]]
+    ) -> None:
+        try:
+            with self.db.transaction() as conn:
+                for item in deferred:
+                    self._write_outcome(conn, *item)
+                for request in requests:
+                    conn.execute("SAVEPOINT ledger_intent")
+                    try:
+                        request.result = self._record(
+                            request.operation,
+                            request.batch,
+                            request.subject,
+                            request.params,
+                            cents=request.cents,
+                            budget=request.budget,
+                        )
+                    except MturkmakeError as exc:  # refused: this intent only
+                        conn.execute("ROLLBACK TO ledger_intent")
+                        request.error = exc
+                    conn.execute("RELEASE ledger_intent")
+            self.commits += 1
+        except BaseException as exc:
+            # Nothing of the group was written: its outcomes wait for the next commit, and
+            # each intent is refused with the error (none was sent).
+            with self._group_lock:
+                self._deferred[:0] = deferred
+            for request in requests:
+                if request.result is not None:
+                    self._in_flight.discard(request.result.id)
+                    request.result = None
+                if request.error is None:
+                    request.error = exc
+        finally:
+            for request in requests:
+                request.done = True
+
+    def _settle(self) -> None:
+        # A read of outcomes sees the deferred ones too.
+        if self._deferred:
+            self.flush()
 
     def _generation(
         self, conn: sqlite3.Connection, operation: str, batch: str, subject: str
@@ -403,36 +567,56 @@ class Ledger:
     def record_outcome(self, intent: Intent, resolution: Resolution, resolved_by: str) -> None:
         """Record ``intent``'s outcome once; a failure also archives it and releases exposure."""
         status = "done" if resolution.happened else "failed"
-        with self.db.transaction() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO ledger_outcome (intent_id, status, remote_id, result, "
-                    "resolved_by, at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        intent.id,
-                        status,
-                        resolution.remote_id,
-                        _dumps(resolution.result),
-                        resolved_by,
-                        _stamp(self._now()),
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise LedgerError(
-                    f"{intent.operation} for {intent.batch} {intent.subject} already has an outcome"
-                ) from None
-            if not resolution.happened:
-                conn.execute(
-                    "UPDATE ledger_intent SET archived_at = ?, archive_reason = ? WHERE id = ?",
-                    (_stamp(self._now()), "failed", intent.id),
-                )
-                cents = to_cents(intent.exposure)
-                if cents:
-                    self.exposure.add(
-                        conn, intent.batch, -cents, f"release failed {intent.operation}", intent.id
-                    )
+        if intent.status is not None:
+            raise LedgerError(
+                f"{intent.operation} for {intent.batch} {intent.subject} already has an outcome"
+            )
+        at = _stamp(self._now())
+        if self._grouping and resolved_by == "call":
+            with self._group_lock:
+                self._deferred.append((intent, resolution, resolved_by, at))
+        else:
+            with self.db.transaction() as conn:
+                self._write_outcome(conn, intent, resolution, resolved_by, at)
+            self.commits += 1
         intent.status = status
         self._in_flight.discard(intent.id)
+
+    def _write_outcome(
+        self,
+        conn: sqlite3.Connection,
+        intent: Intent,
+        resolution: Resolution,
+        resolved_by: str,
+        at: str,
+    ) -> None:
+        try:
+            conn.execute(
+                "INSERT INTO ledger_outcome (intent_id, status, remote_id, result, "
+                "resolved_by, at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    intent.id,
+                    "done" if resolution.happened else "failed",
+                    resolution.remote_id,
+                    _dumps(resolution.result),
+                    resolved_by,
+                    at,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise LedgerError(
+                f"{intent.operation} for {intent.batch} {intent.subject} already has an outcome"
+            ) from None
+        if not resolution.happened:
+            conn.execute(
+                "UPDATE ledger_intent SET archived_at = ?, archive_reason = ? WHERE id = ?",
+                (at, "failed", intent.id),
+            )
+            cents = to_cents(intent.exposure)
+            if cents:
+                self.exposure.add(
+                    conn, intent.batch, -cents, f"release failed {intent.operation}", intent.id
+                )
 
     def adopt(
         self,
@@ -452,6 +636,7 @@ class Ledger:
 
         A re-run skips a subject whose outcome ``happened``.
         """
+        self._settle()
         row = (
             self.db.connection()
             .execute(
@@ -472,6 +657,7 @@ class Ledger:
 
     def done_subjects(self, operation: str, batch: str) -> dict[str, str | None]:
         """Every done subject of ``operation`` in ``batch`` with its remote id."""
+        self._settle()
         rows = self.db.connection().execute(
             "SELECT i.subject, o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
             "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
@@ -483,6 +669,7 @@ class Ledger:
     def remote_ids(self, operations: tuple[str, ...]) -> set[str]:
         """Every remote id any ``operations`` intent on this endpoint produced, in any batch,
         archived or not: a lookup must never claim one of them for another intent."""
+        self._settle()
         marks = ", ".join("?" for _ in operations)
         rows = self.db.connection().execute(
             "SELECT o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
@@ -494,6 +681,7 @@ class Ledger:
 
     def done_params(self, operation: str, batch: str) -> list[dict[str, Any]]:
         """The recorded parameters of every done ``operation`` in ``batch`` (for lookups)."""
+        self._settle()
         rows = self.db.connection().execute(
             "SELECT i.params FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
             "WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? AND o.status = 'done' "
@@ -504,6 +692,7 @@ class Ledger:
 
     def pending(self) -> list[Intent]:
         """Active intents on this endpoint that have no outcome, oldest first."""
+        self._settle()
         rows = (
             self.db.connection()
             .execute(
