@@ -27,10 +27,11 @@ def mturkmake_make_client(config: Config, host: Host) -> Any:
 
 @hookimpl
 def mturkmake_config_keys() -> Sequence[ConfigKey]:
-    """``endpoint`` and ``budget``."""
+    """``endpoint``, ``budget`` and ``rate`` (requests per second, issue #17)."""
+    from mturkmake.mturk.calls import RATE_KEY
     from mturkmake.mturk.settings import MTURK_KEYS
 
-    return MTURK_KEYS
+    return (*MTURK_KEYS, RATE_KEY)
 
 
 @hookimpl

@@ -257,6 +257,7 @@ def _send(
 ) -> None:
     """One ledger intent per HIT; a failed row is recorded and the others go on (CLT)."""
     from mturkmake.errors import ServiceError
+    from mturkmake.mturk import calls
     from mturkmake.mturk.hits import HitTypes, create_hit, register_truth
     from mturkmake.mturk.money import budget_of
 
@@ -264,21 +265,27 @@ def _send(
     types = HitTypes(client)
     budget = budget_of(ctx.config)
     first_column = result.header[0] if result.header else ""
-    for hit, key, old in todo:
+
+    def create(item: tuple[PreparedHIT, str, BatchRow | None]) -> str:
+        hit, key, old = item
+        return create_hit(
+            ledger,
+            client,
+            types,
+            batch=batch,
+            hit=hit,
+            key=key,
+            replaces=old,
+            key_columns=key_columns,
+            success_rel=request.success_rel,
+            budget=budget,
+            planned=planned,
+        )
+
+    # -j N: up to N calls at once, the first alone, results in input order (issue #17)
+    for (hit, _key, _old), done in calls.each(ctx, client, todo, create, ledger=ledger):
         try:
-            hit_id = create_hit(
-                ledger,
-                client,
-                types,
-                batch=batch,
-                hit=hit,
-                key=key,
-                replaces=old,
-                key_columns=key_columns,
-                success_rel=request.success_rel,
-                budget=budget,
-                planned=planned,
-            )
+            hit_id = str(done.get())
         except ServiceError as exc:
             result.failed.append((hit, exc.one_line()))
             value = hit.values.get(first_column, "")

@@ -210,9 +210,8 @@ def test_a_refused_intent_in_a_group_refuses_only_itself(ledger: Ledger) -> None
 
 
 def test_outcome_twice_is_refused_even_when_deferred(ledger: Ledger) -> None:
-    with ledger.grouped():
-        with ledger.intent("CreateHIT", BATCH, "once", {}) as intent:
-            intent.done("H1")
-            with pytest.raises(LedgerError, match="already has an outcome"):
-                intent.done("H2")
+    with ledger.grouped(), ledger.intent("CreateHIT", BATCH, "once", {}) as intent:
+        intent.done("H1")
+        with pytest.raises(LedgerError, match="already has an outcome"):
+            intent.done("H2")
     assert ledger.done_subjects("CreateHIT", BATCH) == {"once": "H1"}

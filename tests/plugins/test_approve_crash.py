@@ -74,7 +74,10 @@ def _ledger_decisions(root: Path) -> tuple[Counter[str], int]:
 
 
 @pytest.mark.slow
-def test_killed_runs_decide_every_assignment_exactly_once(mturkmake_project: Project) -> None:
+@pytest.mark.parametrize("jobs", ["1", "16"])
+def test_killed_runs_decide_every_assignment_exactly_once(
+    mturkmake_project: Project, jobs: str
+) -> None:
     project = mturkmake_project
     project.write(batch_files(ASSIGNMENTS // 3, assignments=3))
     made = project.run("survey.results", "--wait")
@@ -90,7 +93,7 @@ def test_killed_runs_decide_every_assignment_exactly_once(mturkmake_project: Pro
         # Kill once the run has approved a random few more (so the kill lands among the
         # approvals, often between a call and its recorded outcome), plus a little jitter.
         wanted = before + chance.randint(1, 25)
-        process = _start(project.root, commands[n % 2])
+        process = _start(project.root, ["-j", jobs, *commands[n % 2]])
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
             if sum(calls(project).values()) >= wanted:
@@ -104,7 +107,7 @@ def test_killed_runs_decide_every_assignment_exactly_once(mturkmake_project: Pro
     # loaded machine a run may be killed before its first call: that is allowed, not all).
     steps = zip([0, *progress[:-1]], progress, strict=True)
     assert sum(1 for a, b in steps if a < b < ASSIGNMENTS) >= KILLS // 2
-    final = _start(project.root, ["survey.approved"])
+    final = _start(project.root, ["-j", jobs, "survey.approved"])
     assert final.wait(timeout=60) == 0
     log = calls(project)
     assert len(log) == ASSIGNMENTS

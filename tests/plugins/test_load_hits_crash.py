@@ -65,9 +65,9 @@ def _pending(root: Path) -> list[tuple[object, ...]]:
     )
 
 
-def _start(root: Path) -> subprocess.Popen[bytes]:
+def _start(root: Path, jobs: str = "1") -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mturkmake", "survey.success"],
+        [sys.executable, "-m", "mturkmake", "-j", jobs, "survey.success"],
         cwd=root,
         env=_env(),
         stdout=subprocess.DEVNULL,
@@ -94,7 +94,9 @@ def _kill_after(
     process.wait(timeout=30)
 
 
-def test_sigkill_at_random_points_never_duplicates(tmp_path: Path) -> None:
+# -j 16: up to 16 creations in flight and group commits (issue #17) must hold the same line.
+@pytest.mark.parametrize("jobs", ["1", "16"])
+def test_sigkill_at_random_points_never_duplicates(tmp_path: Path, jobs: str) -> None:
     root = tmp_path / "project"
     root.mkdir()
     for name, text in batch_files(ROWS).items():
@@ -105,7 +107,7 @@ def test_sigkill_at_random_points_never_duplicates(tmp_path: Path) -> None:
     in_flight_at_jump: list[tuple[object, ...]] = []
     for kill in range(KILLS):
         new_hits = 0 if kill % 5 == 0 else rng.randint(1, 20)
-        _kill_after(_start(root), db, new_hits, rng)
+        _kill_after(_start(root, jobs), db, new_hits, rng)
         left_pending += bool(_pending(root))
         if kill == CLOCK_JUMP_AT:
             # Kill until a CreateHITWithHITType is left in flight, then let its token expire:
@@ -113,7 +115,7 @@ def test_sigkill_at_random_points_never_duplicates(tmp_path: Path) -> None:
             for _ in range(15):
                 if _pending(root):
                     break
-                _kill_after(_start(root), db, 1, rng)
+                _kill_after(_start(root, jobs), db, 1, rng)
             in_flight_at_jump = _pending(root)
             assert in_flight_at_jump, "no kill left an intent in flight"
             from mturkmake.marketplace.service import Marketplace
@@ -122,7 +124,7 @@ def test_sigkill_at_random_points_never_duplicates(tmp_path: Path) -> None:
             marketplace.advance(25 * 3600)
             marketplace.close()
     final = subprocess.run(
-        [sys.executable, "-m", "mturkmake", "survey.success"],
+        [sys.executable, "-m", "mturkmake", "-j", jobs, "survey.success"],
         check=False,
         cwd=root,
         env=_env(),
