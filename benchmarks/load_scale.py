@@ -3,11 +3,11 @@
 For each ``--rows`` size, copies ``examples/helloworld`` to a temporary directory, writes an
 input of that many distinct cities and builds ``hello.success`` on the in-process local
 marketplace (``python -m mturkmake hello.success``), timing the whole run and its peak RSS
-(``/usr/bin/time``'s maximum resident set size, or ``getrusage`` of the children). The
-per-HIT cost is the wall time minus a no-op run's (the interpreter, imports and plugin
-manager) divided by the rows. Then ``-n hello.success`` over ``--dry-rows`` rows (a fresh
-project: every row would be created) gives rows per second and peak RSS, for helloworld and, with ``--best-image``, for
-``examples/labelling`` (when present).
+(``/usr/bin/time``'s maximum resident set size, or ``getrusage`` of the children). The per-HIT
+cost is the wall time minus a no-op run's (the interpreter, imports and plugin manager) divided
+by the rows. Then ``-n hello.success`` over ``--dry-rows`` rows (a fresh project: every row
+would be created) gives rows per second and peak RSS, for helloworld and, with ``--best-image``,
+for ``examples/labelling`` (when present).
 
 The ratio that matters is the per-HIT cost at the largest size over that at the smallest
 (issue #17: within 1.5x; the 100,000-row load under 5 minutes; ``-n`` at least 20,000 rows/s
