@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mturkmake import fees
 from mturkmake.errors import LedgerError, ServiceError
 from mturkmake.mturk.batch import CREATE_OPERATION, ROW_NOTE
-from mturkmake.mturk.endpoint import ledger_call, service_call
+from mturkmake.mturk.endpoint import affects_every_call, ledger_call, service_call
 from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
 from mturkmake.mturk.exposure import to_cents
 from mturkmake.mturk.ledger import Intent, Ledger
@@ -327,7 +327,12 @@ class Decider:
         """Approve or reject one assignment unless it is decided already.
 
         Never raises for one assignment's trouble (a CLT command goes on with the others);
-        the :class:`Result` says what happened.
+        the :class:`Result` says what happened. An error every call would hit (no
+        credentials, no connection, access denied:
+        :func:`~mturkmake.mturk.endpoint.affects_every_call`) is no one assignment's
+        trouble: it raises, so the loop stops at the first call with one line.
+
+        :raises ServiceError: an error every other decision would hit too.
         """
         aid = order.assignment_id
         wanted = _PAST[order.decision]
@@ -337,6 +342,8 @@ class Decider:
         try:
             reply = service_call(self.client, "GetAssignment", AssignmentId=aid)
         except ServiceError as error:
+            if affects_every_call(error):
+                raise
             return Result(aid, "failed", message=error.message)
         assignment, hit = reply["Assignment"], reply.get("HIT", {})
         hit_id, worker = str(assignment.get("HITId", "")), str(assignment.get("WorkerId", ""))
@@ -370,6 +377,8 @@ class Decider:
                 ledger_call(intent, self.client, **send)
                 intent.done(aid, {"AssignmentStatus": wanted.capitalize()})
         except ServiceError as error:
+            if affects_every_call(error):
+                raise  # a pending intent stays pending: the next run resolves it
             if intent is not None and intent.status is None:
                 return Result(
                     aid,

@@ -29,7 +29,7 @@ from mturkmake.mturk.batch import (
     pair_adopted,
     question_digest,
 )
-from mturkmake.mturk.endpoint import ledger_call, service_call
+from mturkmake.mturk.endpoint import affects_every_call, ledger_call, service_call
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config
@@ -206,7 +206,9 @@ def adopt_success(
             remote = service_call(client, "GetHIT", HITId=entry.hit_id)["HIT"]
             digest: str | None = question_digest(str(remote.get("Question", "")))
             hit_type = entry.hit_type_id or str(remote.get("HITTypeId", ""))
-        except MturkmakeError:
+        except MturkmakeError as error:
+            if affects_every_call(error):
+                raise  # no credentials or no connection: adopt nothing blind, say it once
             digest, hit_type = None, entry.hit_type_id  # gone or unreadable: adopt it blind
         found.append(Listed(entry.hit_id, hit_type, digest))
     by_index = {h.index: h for h in hits}

@@ -215,9 +215,9 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         todo.sort(key=lambda item: item[0].index)
         if todo:
             cost = creation_cost([hit for hit, _, _ in todo])
-            spending.report_cost(ctx, cost)
-            spending.check_step_budget(ledger, cost, spending.budget_of(config))
-            spending.confirm_for(ctx, cost)
+            # Cost line, budget, the account's balance, confirmation: all before any call
+            # that spends.
+            spending.begin_money_step(ctx, ledger, cost, balance_client=client)
             planned = len(prepared.hits)
             _send(
                 ctx,
@@ -255,8 +255,14 @@ def _send(
     marketplace: Any,
     planned: int,
 ) -> None:
-    """One ledger intent per HIT; a failed row is recorded and the others go on (CLT)."""
+    """One ledger intent per HIT; a failed row is recorded and the others go on (CLT).
+
+    An error every call would hit (no credentials, no connection, access denied: see
+    :func:`~mturkmake.mturk.endpoint.affects_every_call`) stops the loop instead: raised, it
+    is one line, and before the first HIT nothing is written (:func:`load` re-raises).
+    """
     from mturkmake.errors import ServiceError
+    from mturkmake.mturk.endpoint import affects_every_call
     from mturkmake.mturk.hits import HitTypes, create_hit, register_truth
     from mturkmake.mturk.money import budget_of
 
@@ -280,6 +286,8 @@ def _send(
                 planned=planned,
             )
         except ServiceError as exc:
+            if affects_every_call(exc):
+                raise
             result.failed.append((hit, exc.one_line()))
             value = hit.values.get(first_column, "")
             console.say(
