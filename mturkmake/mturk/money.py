@@ -2,10 +2,10 @@
 
 Every step that can move money, before its first call: computes its :class:`Cost` with
 :mod:`mturkmake.fees`, prints the cost line (:func:`report_cost`), checks the budget for the
-whole step (:func:`check_step_budget`), checks that the account's balance covers it
-(:func:`check_balance`: GetAccountBalance, for steps that draw on the balance — creating
-HITs, bonuses, extensions; approvals pay from the HIT's reservation) and, on production, asks
-(:func:`confirm_spending`) — :func:`begin_money_step` does them in that order.
+whole step (:func:`check_step_budget`), on production asks (:func:`confirm_spending`), and
+checks that the account's balance covers it (:func:`check_balance`: GetAccountBalance, for
+steps that draw on the balance — creating HITs, bonuses, extensions; approvals pay from the
+HIT's reservation) — :func:`begin_money_step` does them in that order.
 Then each call reserves its own share as it records its intent
 (``ledger.intent(..., exposure=share, budget=cap)``), so ``-j`` never overshoots the cap.
 ``--yes`` and ``-force`` skip the question; nothing lifts the cap.
@@ -236,9 +236,10 @@ def begin_money_step(
     *,
     balance_client: Any | None = None,
 ) -> Decimal | None:
-    """Everything a money step does before its first call, in order: print the cost line,
-    check the whole step against the budget, check the account's balance (when
-    ``balance_client`` is given: steps that draw on the balance), ask on production.
+    """Everything a money step does before its first call that spends, in order: print the
+    cost line, check the whole step against the budget, ask on production (before any call),
+    check the account's balance (when ``balance_client`` is given: steps that draw on the
+    balance).
 
     :returns: the budget, for the per-call reservations
         (``ledger.intent(..., exposure=share, budget=<this>)``).
@@ -249,7 +250,8 @@ def begin_money_step(
     report_cost(ctx, cost)
     budget = budget_of(ctx.config)
     check_step_budget(ledger, cost, budget)
+    # Production asks before any call at all, GetAccountBalance included.
+    confirm_for(ctx, cost, ask=ask)
     if balance_client is not None and cost.total > 0:
         check_balance(balance_client, cost, settings(ctx.config).kind)
-    confirm_for(ctx, cost, ask=ask)
     return budget
