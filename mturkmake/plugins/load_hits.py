@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mturkmake.errors import ConfigError, ConfirmationRefused, MturkmakeError, UsageError
+from mturkmake.errors import (
+    BuildError,
+    ConfigError,
+    ConfirmationRefused,
+    MturkmakeError,
+    UsageError,
+)
 from mturkmake.hookspecs import (
     CommandSpec,
     ConfigKey,
@@ -231,6 +237,8 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
                 marketplace=marketplace,
                 planned=planned,
             )
+            if result.created == 0 and result.failed:
+                raise _nothing_created(request, result)
         result.rows = batch_rows(ledger, batch)
     except MturkmakeError as exc:
         if result.created == 0:
@@ -240,6 +248,18 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     finally:
         ledger.close()
     return result
+
+
+def _nothing_created(request: LoadRequest, result: LoadResult) -> BuildError:
+    """Every row this run tried failed: the step had no side effect, so it leaves the
+    targets as they were (no header-only ``.success``, no ``.failure``), like any step that
+    fails before its first side effect; the next run tries the same rows again."""
+    hit, message = result.failed[0]
+    return BuildError(
+        f"no HIT was created: all {len(result.failed)} rows tried failed "
+        f"(first, line {hit.line}: {message})",
+        file=request.input.name,
+    )
 
 
 def _send(

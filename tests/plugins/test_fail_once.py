@@ -53,7 +53,7 @@ def mturkmake_make_client(config):
         with open(log, "a", encoding="utf-8") as stream:
             stream.write("denied\\n")
         body = json.dumps(
-            {"__type": "AccessDeniedException", "Message": "not authorized to call OPERATION"}
+            {"__type": "ERROR_TYPE", "Message": "not authorized to call OPERATION"}
         ).encode()
         headers = HTTPHeaders.from_dict({"Content-Type": "application/x-amz-json-1.1"})
         return AWSResponse(request.url, 400, headers, _Raw(body))
@@ -93,8 +93,9 @@ def write_batch(
     )
 
 
-def deny(project: Project, operation: str) -> None:
-    project.write({"mturkmake_plugins.py": DENY_PLUGIN.replace("OPERATION", operation)})
+def deny(project: Project, operation: str, error: str = "AccessDeniedException") -> None:
+    plugin = DENY_PLUGIN.replace("OPERATION", operation).replace("ERROR_TYPE", error)
+    project.write({"mturkmake_plugins.py": plugin})
 
 
 def denied(project: Project) -> int:
@@ -191,6 +192,25 @@ def test_access_denied_in_the_send_loop_stops_at_the_first_call(
     assert denied(project) == 1, "the first call goes alone"
     assert not project.path("survey.success").exists()
     assert not project.path("survey.failure").exists()
+
+
+def test_a_load_whose_every_row_is_refused_leaves_the_targets_as_they_were(
+    mturkmake_project: Project,
+) -> None:
+    # A refusal of one row (RequestError) says nothing about the others: each row is tried
+    # and reported; but with no HIT created the step had no side effect, so no target moves.
+    project = mturkmake_project
+    write_batch(project, "local", 3)
+    project.write({"survey.success": "hitid\thittypeid\n", "survey.failure": "company\nx\n"})
+    for name in ("survey.success", "survey.failure"):
+        project.set_mtime(name, OLD)
+    before = snapshot(project, "survey.success", "survey.failure")
+    deny(project, "CreateHITWithHITType", "RequestError")
+    result = project.run("survey.success")
+    assert result.exit_code == 2, result.output
+    assert denied(project) == 3
+    assert "no HIT was created: all 3 rows tried failed" in result.stderr
+    assert snapshot(project, "survey.success", "survey.failure") == before
 
 
 def test_access_denied_in_the_decisions_loop_stops_at_the_first_call(
