@@ -7,7 +7,7 @@
   plus ``Input.<column>`` (the raw input values the ledger recorded for each HIT's row).
   The HITs fetched are every HIT the ledger knows for the batch, whatever ``.success``
   says: a stale or hand-edited ``.success`` never narrows what is fetched (and so what
-  ``%.approved`` reviews); it is reported in one warning line (:func:`ledger_first`).
+  ``%.approved`` reviews); it is reported in one warning line (:mod:`mturkmake.mturk.coverage`).
   Assignments are cached in ``state.db``; a poll fetches only the HITs not yet final
   (:mod:`mturkmake.mturk.results_cache`). The target is *incomplete* until every HIT is
   final. ``--wait[=TIMEOUT]`` / ``--poll SECONDS`` poll until final
@@ -54,12 +54,12 @@ from mturkmake.hookspecs import (
     Outcome,
     Rule,
 )
+from mturkmake.mturk.coverage import ledger_batch, ledger_first
 from mturkmake.mturk.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
 from mturkmake.mturk.settings import settings
 from mturkmake.plugins import clt_catalog
 
 if TYPE_CHECKING:
-    from mturkmake.mturk.batch import BatchRow
     from mturkmake.mturk.endpoint import Endpoint
     from mturkmake.mturk.waiting import WaitSettings
 
@@ -347,85 +347,6 @@ def _input_header(path: Path) -> tuple[str, ...]:
         return ()  # the order is a nicety; the values come from the ledger
 
 
-def _ledger_batch(config: Config, success_rel: str) -> list[BatchRow] | None:
-    """Every HIT the ledger knows in the batch whose ``.success`` is ``success_rel``;
-    ``None`` when the ledger knows no such batch (a ``.success`` made by the CLT)."""
-    if not (config.state_dir / STATE_FILE).exists():
-        return None
-    from mturkmake.mturk.batch import batch_for_success, batch_rows
-    from mturkmake.mturk.ledger import open_ledger
-
-    with open_ledger(config.state_dir, settings(config).identity) as ledger:
-        batch = batch_for_success(ledger, success_rel)
-        return None if batch is None else batch_rows(ledger, batch)
-
-
-@dataclass(frozen=True)
-class BatchHits:
-    """The HITs a ``.results`` covers.
-
-    :param rows: every HIT the ledger knows for the batch (input order), then any HIT the
-        ``.success`` lists that the ledger does not know (file order).
-    :param warning: the line saying how the ``.success`` disagrees with the ledger, if it does.
-    """
-
-    rows: tuple[SuccessRow, ...]
-    warning: str | None = None
-
-
-def ledger_first(
-    listed: Sequence[SuccessRow],
-    known: Sequence[BatchRow] | None,
-    *,
-    shown: str,
-    target: str,
-    rebuild: str,
-) -> BatchHits:
-    """The HITs to fetch: the ledger's, never fewer because ``.success`` lists fewer.
-
-    A ``.success`` can be stale or hand-edited; the ledger records every HIT created. HITs
-    only ``.success`` lists are kept too (a CLT load of the same batch, say): what is
-    fetched and reviewed only ever grows.
-
-    :param listed: the ``.success`` rows, in file order.
-    :param known: :func:`_ledger_batch` (``None``: the ledger does not know the batch, and
-        ``.success`` is all there is).
-    :param shown: the ``.success`` name for the warning.
-    :param target: what is written (``survey.results``), for the warning.
-    :param rebuild: how to rewrite ``.success`` from the ledger, for the warning.
-    """
-    if known is None:
-        return BatchHits(tuple(listed))
-    ledger_rows = [SuccessRow(r.hit_id, r.hit_type_id) for r in known if r.hit_id]
-    in_ledger = {r.hit_id for r in ledger_rows}
-    in_file = {r.hit_id for r in listed}
-    unknown = [r for r in dict((r.hit_id, r) for r in listed).values() if r.hit_id not in in_ledger]
-    missing = len(in_ledger - in_file)
-    rows = tuple(ledger_rows + unknown)
-    if not missing and not unknown:
-        return BatchHits(rows)
-    parts = []
-    if missing:
-        parts.append(
-            f"{missing} of the {len(in_ledger)} HITs the ledger knows for the batch are missing"
-        )
-    if unknown:
-        parts.append(f"it lists {len(unknown)} HIT(s) the ledger does not know for it")
-    warning = (
-        f"{shown} disagrees with the ledger: {' and '.join(parts)}; {target} covers all "
-        f"{len(rows)} HITs — to rewrite {shown} from the ledger, {rebuild} (nothing is "
-        "created again)"
-    )
-    return BatchHits(rows, warning)
-
-
-def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (:func:`mturkmake.mturk.endpoint.run_client`)."""
-    from mturkmake.mturk.endpoint import run_client
-
-    return run_client(ctx)
-
-
 def _say(ctx: Context, message: str, target: str | None = None, kind: str = "info") -> None:
     ctx.report(Event(kind=kind, message=message, target=target))
 
@@ -450,7 +371,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     success_rel = _relative_to_root(ctx.root, Path(success_arg))
     hits = ledger_first(
         listed,
-        _ledger_batch(ctx.config, success_rel) if success_rel is not None else None,
+        ledger_batch(ctx.config, success_rel) if success_rel is not None else None,
         shown=success_arg,
         target=output_arg,
         rebuild="delete it and run the same loadHITs command again",
@@ -554,7 +475,7 @@ def build_results(job: Job) -> Outcome:
     listed = read_success_file(job.path(success_rel), shown=success_rel)
     hits = ledger_first(
         listed,
-        _ledger_batch(config, success_rel),
+        ledger_batch(config, success_rel),
         shown=success_rel,
         target=job.target,
         rebuild=f"delete it and run 'mturkmake {success_rel}'",
