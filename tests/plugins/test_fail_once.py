@@ -281,3 +281,16 @@ def test_a_load_the_balance_cannot_pay_stops_before_any_hit_naming_the_shortfall
     assert result.exit_code == 2, result.output
     assert "$800.00 short" in result.stderr
     assert "balance: 1900.00" in project.run("marketplace", "status").stdout
+
+
+def test_retry_attempts_from_mturk_properties_bound_connection_attempts_too(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    write_batch(project, f"http://127.0.0.1:{closed_port()}", 2)
+    project.write({"mturk.properties": "retry_attempts:0\n"})
+    result = project.run("survey.success")
+    assert result.exit_code == 2, result.output
+    errors = result.stderr.splitlines()
+    assert len(errors) == 1, result.stderr
+    assert "(gave up after 1 attempt)" in errors[0]

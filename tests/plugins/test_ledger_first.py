@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mturkmake.formats.results import open_results
 from mturkmake.testing import Project
 
@@ -219,3 +221,21 @@ def test_clt_get_results_warns_on_local_when_unreviewed_work_auto_approves_withi
         "getResults", "-successfile", "survey.success", "-outputfile", "clt.results"
     )
     assert "not yet reviewed" not in result.output
+
+
+@pytest.mark.slow
+def test_the_issue_as_reported_300_hits_cut_to_200(mturkmake_project: Project) -> None:
+    # Issue #12, item 2, as reported: a 300-HIT .success cut to 200 rows.
+    project = mturkmake_project
+    make_batch(project, rows=300)
+    everything = set(success_ids(project, "survey.success"))
+    cut_success(project, 200)
+    result = project.run("survey.results", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "300/300 assignments, 300/300 HITs final" in result.stdout
+    assert results_hits(project.path("survey.results")) == everything
+    assert len(warnings_naming(result.output, "100 of the 300 HITs the ledger knows")) == 1
+    result = project.run("survey.approved")
+    assert result.exit_code == 0, result.output
+    assert "300 approved, 0 rejected" in result.stdout
+    assert len(project.read("survey.approved").splitlines()) == 1 + 300
