@@ -221,8 +221,8 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         todo.sort(key=lambda item: item[0].index)
         if todo:
             cost = creation_cost([hit for hit, _, _ in todo])
-            # Cost line, budget, the account's balance, confirmation: all before any call
-            # that spends.
+            # Cost line, budget, confirmation (production), then the account's balance
+            # (GetAccountBalance): all before the first call that spends.
             spending.begin_money_step(ctx, ledger, cost, balance_client=client)
             planned = len(prepared.hits)
             _send(
