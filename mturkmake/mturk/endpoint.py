@@ -43,6 +43,9 @@ DEFAULT_TOTAL_ATTEMPTS = 5
 #: Attempts at a call whose connection fails (refused, unresolvable, timed out): a host that
 #: refused twice will refuse a third time, and every row would wait through the backoff.
 CONNECTION_ATTEMPTS = 3
+#: Seconds to wait for a connection (botocore's default is 60): MTurk answers in well under a
+#: second, and a black-holed network then costs CONNECTION_ATTEMPTS × this, not minutes.
+CONNECT_TIMEOUT = 10
 #: Error codes that refuse the credentials or the account: every call of the run gets them.
 REFUSED_CODES = frozenset(
     {
@@ -256,6 +259,7 @@ def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) 
     )
     options: dict[str, Any] = {
         "retries": {"mode": "standard", "total_max_attempts": total},
+        "connect_timeout": CONNECT_TIMEOUT,
         # Belt and braces: the explicit endpoint_url already wins over AWS_ENDPOINT_URL*.
         "ignore_configured_endpoint_urls": True,
         "user_agent_extra": "mturkmake",
