@@ -239,3 +239,26 @@ def test_the_issue_as_reported_300_hits_cut_to_200(mturkmake_project: Project) -
     assert result.exit_code == 0, result.output
     assert "300 approved, 0 rejected" in result.stdout
     assert len(project.read("survey.approved").splitlines()) == 1 + 300
+
+
+def test_ledger_first_keeps_ledger_order_then_unknown_hits_and_counts_both() -> None:
+    from mturkmake.formats.success import SuccessRow
+    from mturkmake.mturk.batch import BatchRow
+    from mturkmake.mturk.coverage import ledger_first
+
+    known = [BatchRow(f"k{n}", n, n + 2, {}, f"H{n}", "T") for n in range(4)]
+    listed = [SuccessRow("H2", "T"), SuccessRow("X1", "U"), SuccessRow("H0", "T")]
+    listed.append(SuccessRow("X1", "U"))  # listed twice: fetched once
+    hits = ledger_first(listed, known, shown="s.success", target="s.results", rebuild="redo")
+    assert [r.hit_id for r in hits.rows] == ["H0", "H1", "H2", "H3", "X1"]
+    assert hits.warning is not None
+    assert "2 of the 4 HITs the ledger knows for the batch are missing" in hits.warning
+    assert "it lists 1 HIT(s) the ledger does not know" in hits.warning
+    agreeing = ledger_first(
+        [SuccessRow(f"H{n}", "T") for n in range(4)], known, shown="s", target="t", rebuild="r"
+    )
+    assert agreeing.warning is None
+    assert len(agreeing.rows) == 4
+    unknown_batch = ledger_first(listed, None, shown="s", target="t", rebuild="r")
+    assert unknown_batch.warning is None
+    assert len(unknown_batch.rows) == 4
