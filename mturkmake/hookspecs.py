@@ -360,6 +360,11 @@ class TemplateEngine(Protocol):
 
     name: str
 
+    def is_template(self, text: str) -> bool:
+        """Whether ``text`` (a property value) holds this engine's syntax; values without it
+        are sent as written, never rendered."""
+        ...
+
     def compile(
         self, text: str, *, source: str, first_line: int = 1, escape: bool = True
     ) -> CompiledTemplate:
@@ -512,7 +517,10 @@ def mturkmake_template_engines() -> Sequence[TemplateEngine]:
 def mturkmake_evaluators() -> Sequence[Evaluator]:
     """Contribute named assignment evaluators; config ``evaluators`` picks which run.
 
-    Verdicts combine: any rejection rejects (feedback joined), otherwise approve.
+    Verdicts combine: any rejection rejects (feedback joined); otherwise, if some evaluator
+    approved, approve. An assignment no evaluator decides stays undecided: neither approved
+    nor rejected, ``%.approved`` stays incomplete, and MTurk approves it at its
+    AutoApprovalTime (docs/plugins.md, "How verdicts combine").
 
     :returns: the plugin's evaluators.
     """

@@ -20,9 +20,25 @@ CASES = {
 }
 
 
+#: What a build leaves in an example folder (the quick start runs there): never copied.
+TARGET_SUFFIXES = (
+    ".success",
+    ".failure",
+    ".results",
+    ".approved",
+    ".review",
+    ".html",
+    ".csv",
+    ".jsonl",
+    ".bonused",
+    ".labels",
+)
+
+
 def _copy(example: str, project: Project) -> None:
+    """Copy an example's source files only — not the targets or the state a build left."""
     for path in (EXAMPLES / example).iterdir():
-        if path.is_file():
+        if path.is_file() and not path.name.endswith(TARGET_SUFFIXES):
             shutil.copy(path, project.root / path.name)
     from mturkmake.core.plugins import BUILTIN_PLUGINS
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,16 +30,9 @@ from mturkmake.formats.hit_properties import MASTERS_IDS, HitProperties, parse_h
 from mturkmake.formats.inputfile import InputRow, open_input
 from mturkmake.formats.javaprops import Property
 from mturkmake.formats.qualification_requirements import EndpointKind
-from mturkmake.formats.question import ExternalQuestion, parse_question
+from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
 from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
 from mturkmake.mturk.batch import question_digest
-
-#: What makes a property value a template: a reference or a directive. Anything else is
-#: sent as written, so a description with "C#" or "##" is never mangled by Velocity's
-#: comment syntax.
-_TEMPLATE = re.compile(
-    r"\$!?\{?[A-Za-z]|#\{?(?:set|if|elseif|else|end|foreach|macro|define|stop|break)\b"
-)
 
 
 @dataclass(frozen=True)
@@ -129,7 +121,7 @@ def _compile_properties(
     compiled: list[tuple[Property, CompiledTemplate | None]] = []
     for prop in props:
         template = None
-        if _TEMPLATE.search(prop.value):
+        if engine.is_template(prop.value):
             # The CLT merged property values raw (no &,<,> escaping).
             template = engine.compile(
                 prop.value, source=source.name, first_line=prop.line, escape=False
@@ -245,6 +237,10 @@ def preflight(
         text = question.render(row.values)
         row_at = f"{input_file.name}:{row.line}"
         parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
+        notes = check_html_submit(
+            parsed, source=question_file.name, template_text=template_text, row_at=row_at
+        )
+        warnings += [note for note in notes if note not in warnings]
         if isinstance(parsed, ExternalQuestion):
             warning = _check_external(
                 parsed,

@@ -15,13 +15,14 @@ from mturkmake.hookspecs import Config, ConfigKey, ConfigLayer, Host, hookimpl
 
 @hookimpl(trylast=True)
 def mturkmake_make_client(config: Config, host: Host) -> Any:
-    """The built-in client factory; another plugin may answer first.
+    """The built-in factory: an :class:`~mturkmake.mturk.endpoint.Endpoint` (client, clock,
+    local marketplace handle); another plugin may answer first, with an Endpoint or a client.
 
     On the local endpoint, simulated workers answer through ``mturkmake_simulate_answer``.
     """
-    from mturkmake.mturk.endpoint import make_client
+    from mturkmake.mturk.endpoint import make_endpoint
 
-    return make_client(config, answer_fn=host.simulate_answer)
+    return make_endpoint(config, answer_fn=host.simulate_answer)
 
 
 @hookimpl

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -238,6 +239,12 @@ def default_today() -> datetime:
     return datetime.now().astimezone()
 
 
+#: What makes a text a Velocity template: a reference or a directive.
+VELOCITY_SYNTAX = re.compile(
+    r"\$!?\{?[A-Za-z]|#\{?(?:set|if|elseif|else|end|foreach|macro|define|stop|break)\b"
+)
+
+
 class VelocityEngine:
     """The ``velocity`` engine (implements :class:`mturkmake.hookspecs.TemplateEngine`).
 
@@ -249,6 +256,11 @@ class VelocityEngine:
 
     def __init__(self, *, today: datetime | None = None) -> None:
         self.today = today
+
+    def is_template(self, text: str) -> bool:
+        """Whether ``text`` holds a Velocity reference or directive. Anything else is sent as
+        written, so a description with "C#" or "##" is never mangled by the comment syntax."""
+        return VELOCITY_SYNTAX.search(text) is not None
 
     def compile(
         self,

@@ -31,7 +31,6 @@ from mturkmake.mturk.endpoint import (
     refused_before_effect,
     service_call,
 )
-from mturkmake.mturk.ledger import utc_now
 from mturkmake.mturk.settings import (
     Credentials,
     EndpointKind,
@@ -39,6 +38,7 @@ from mturkmake.mturk.settings import (
     load_config,
     mturk_config,
 )
+from mturkmake.mturk.times import utc_now
 from mturkmake.plugins.client import mturkmake_make_client
 from tests.plugins.mturk_double import MTurkDouble
 
@@ -96,7 +96,7 @@ def test_every_client_gets_an_explicit_url_and_us_east_1(
     config = config_for(tmp_path, endpoint)
     assert endpoint_url_for(config) == url
     host = PluginHost(make_plugin_manager(builtins=(), entrypoints=False))
-    client = mturkmake_make_client(config=config, host=host)
+    client = mturkmake_make_client(config=config, host=host).client
     assert client.meta.endpoint_url == url
     assert client.meta.region_name == "us-east-1"
 
@@ -272,7 +272,7 @@ from mturkmake.mturk.endpoint import service_call
 root = Path(sys.argv[1])
 config = load_config(root, environ={})
 host = PluginHost(make_plugin_manager(builtins=("mturkmake.plugins.client",), entrypoints=False))
-client = host.make_client(config)
+client = host.make_client(config).client
 print("balance", service_call(client, "GetAccountBalance")["AvailableBalance"])
 try:
     service_call(client, "GetHIT", HITId="NOSUCHHIT")
