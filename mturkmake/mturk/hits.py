@@ -29,7 +29,7 @@ from mturkmake.mturk.batch import (
     pair_adopted,
     question_digest,
 )
-from mturkmake.mturk.endpoint import affects_every_call, ledger_call, service_call
+from mturkmake.mturk.endpoint import ledger_call, service_call
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config
@@ -207,6 +207,8 @@ def adopt_success(
             digest: str | None = question_digest(str(remote.get("Question", "")))
             hit_type = entry.hit_type_id or str(remote.get("HITTypeId", ""))
         except MturkmakeError as error:
+            from mturkmake.mturk.endpoint import affects_every_call
+
             if affects_every_call(error):
                 raise  # no credentials or no connection: adopt nothing blind, say it once
             digest, hit_type = None, entry.hit_type_id  # gone or unreadable: adopt it blind
