@@ -250,18 +250,6 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     return result
 
 
-def _nothing_created(request: LoadRequest, result: LoadResult) -> BuildError:
-    """Every row this run tried failed: the step had no side effect, so it leaves the
-    targets as they were (no header-only ``.success``, no ``.failure``), like any step that
-    fails before its first side effect; the next run tries the same rows again."""
-    hit, message = result.failed[0]
-    return BuildError(
-        f"no HIT was created: all {len(result.failed)} rows tried failed "
-        f"(first, line {hit.line}: {message})",
-        file=request.input.name,
-    )
-
-
 def _send(
     ctx: Context,
     ledger: Ledger,
@@ -319,6 +307,18 @@ def _send(
         register_truth(ctx.config, marketplace, hit_id, hit.values)
         console.say(f"Created HIT {hit.index + 1}: HITId={hit_id}", detail=True)
     result.hit_types = types.ids
+
+
+def _nothing_created(request: LoadRequest, result: LoadResult) -> BuildError:
+    """Every row this run tried failed: the step had no side effect, so it leaves the
+    targets as they were (no header-only ``.success``, no ``.failure``), like any step that
+    fails before its first side effect; the next run tries the same rows again."""
+    hit, message = result.failed[0]
+    return BuildError(
+        f"no HIT was created: all {len(result.failed)} rows tried failed "
+        f"(first, line {hit.line}: {message})",
+        file=request.input.name,
+    )
 
 
 # --------------------------------------------------------------------------------------------
