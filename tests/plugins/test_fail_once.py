@@ -26,7 +26,7 @@ QUESTION = """<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechan
 </QuestionForm>
 """
 #: Answers one operation ``AccessDeniedException`` (HTTP 400, MTurk's JSON protocol) before the
-#: local marketplace sees it, and counts how often it was asked.
+#: local marketplace sees it, after letting ALLOW calls through, and counts the refusals.
 DENY_PLUGIN = """
 import json
 from mturkmake import hookimpl
@@ -44,12 +44,17 @@ class _Raw:
 def mturkmake_make_client(config):
     from botocore.awsrequest import AWSResponse
     from botocore.compat import HTTPHeaders
-    from mturkmake.mturk.endpoint import make_client
+    from mturkmake.mturk.endpoint import make_endpoint
 
-    client = make_client(config)
+    endpoint = make_endpoint(config)
+    client = endpoint.client
     log = config.root / "denied.log"
+    passed = []
 
     def deny(request, **kwargs):
+        if len(passed) < ALLOW:
+            passed.append(request)
+            return None  # through to the marketplace
         with open(log, "a", encoding="utf-8") as stream:
             stream.write("denied\\n")
         body = json.dumps(
@@ -59,7 +64,7 @@ def mturkmake_make_client(config):
         return AWSResponse(request.url, 400, headers, _Raw(body))
 
     client.meta.events.register_first("before-send.mturk.OPERATION", deny)
-    return client
+    return endpoint
 """
 #: A time long before any file a test writes (2001-09-09).
 OLD = 1_000_000_000 * 10**9
@@ -93,8 +98,11 @@ def write_batch(
     )
 
 
-def deny(project: Project, operation: str, error: str = "AccessDeniedException") -> None:
+def deny(
+    project: Project, operation: str, error: str = "AccessDeniedException", allow: int = 0
+) -> None:
     plugin = DENY_PLUGIN.replace("OPERATION", operation).replace("ERROR_TYPE", error)
+    plugin = plugin.replace("ALLOW", str(allow))
     project.write({"mturkmake_plugins.py": plugin})
 
 
@@ -232,6 +240,34 @@ def test_access_denied_in_the_decisions_loop_stops_at_the_first_call(
     result = project.run("survey.approved")
     assert result.exit_code == 0, result.output
     assert "8 approved, 0 rejected" in result.stdout
+
+
+def test_access_lost_midway_through_the_decisions_keeps_what_was_decided(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    write_batch(project, "local", 6)
+    assert project.run("survey.results", "--wait").exit_code == 0
+    deny(project, "ApproveAssignment", allow=2)
+    result = project.run("survey.approved")
+    assert result.exit_code == 2, result.output
+    errors = result.stderr.splitlines()
+    assert len(errors) == 1, result.stderr
+    assert "ApproveAssignment: not authorized" in errors[0]
+    assert "(target kept, marked incomplete)" in errors[0]
+    assert denied(project) == 1
+    rows = project.read("survey.approved").splitlines()[1:]
+    assert len(rows) == 2, "the projection of the two decisions made"
+    # With access back, the refused approval (left pending: access denied proves nothing was
+    # done) is resolved by the recovery, and the other three are decided, each once.
+    project.path("mturkmake_plugins.py").unlink()
+    result = project.run("survey.approved")
+    assert result.exit_code == 0, result.output
+    assert "3 approved, 0 rejected" in result.stdout
+    rows = project.read("survey.approved").splitlines()[1:]
+    assert len(rows) == 6
+    assert len({row.split("\t")[0] for row in rows}) == 6
+    assert {row.split("\t")[3] for row in rows} == {"approved"}
 
 
 def test_clt_get_results_without_credentials_is_one_line_not_one_per_hit(
