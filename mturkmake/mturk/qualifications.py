@@ -240,6 +240,7 @@ def type_files_params(
 
     props = _properties(files, for_create=for_create)
     has_test = files.question is not None
+    params: dict[str, Any]
     if for_create:
         params = props.create_params(has_test=has_test, no_retry=no_retry)
     else:
