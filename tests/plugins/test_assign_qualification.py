@@ -70,7 +70,8 @@ def test_revoke_then_update_score(mturkmake_project: Project) -> None:
     result = project.run("updateQualificationScore", "-qualtypeid", type_id, "-input", "scores.txt")
     assert result.exit_code == 2
     assert W2 in result.stderr
-    assert score(project, type_id, W1) == 50 and score(project, type_id, W2) is None
+    assert score(project, type_id, W1) == 50
+    assert score(project, type_id, W2) is None
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mturkmake.testing import Project
@@ -101,8 +103,22 @@ def test_an_answer_key_for_another_test_is_refused(mturkmake_project: Project) -
         "skill.answer",
     )
     assert result.exit_code == 2
-    assert "skill.answer:" in result.stderr and "'q9'" in result.stderr
+    assert "skill.answer:" in result.stderr
+    assert "'q9'" in result.stderr
     assert not project.path("skill.properties.success").exists()
+
+
+def _create_then_die(
+    project: Project, ledger: Any, params: dict[str, Any], made: dict[str, Any]
+) -> None:
+    with (
+        ledger.intent(
+            "CreateQualificationType", "qualification:skill.properties", "Skill test", params
+        ),
+        marketplace(project) as market,
+    ):
+        made.update(market.call("CreateQualificationType", params))
+        raise KeyboardInterrupt
 
 
 def test_a_crash_between_the_call_and_the_file_is_resolved_by_name(
@@ -121,15 +137,11 @@ def test_a_crash_between_the_call_and_the_file_is_resolved_by_name(
         "Keywords": "test",
         "RetryDelayInSeconds": 60,
     }
+    made: dict[str, Any] = {}
     ledger = open_ledger(project.path(".mturkmake"), "local")
     ledger.recover(None, Recoveries())
     with pytest.raises(KeyboardInterrupt):  # the process dies after MTurk created the type
-        with ledger.intent(
-            "CreateQualificationType", "qualification:skill.properties", "Skill test", params
-        ):
-            with marketplace(project) as market:
-                made = market.call("CreateQualificationType", params)
-            raise KeyboardInterrupt
+        _create_then_die(project, ledger, params, made)
     ledger.close()
     type_id = made["QualificationType"]["QualificationTypeId"]
     result = project.run("createQualificationType", "-properties", "skill.properties")
