@@ -139,7 +139,7 @@ def _batch_named(session: Session, name: str) -> str | None:
 
     known = known_batches(session.ledger)
     for batch, success in known.items():
-        if name in (batch, success) or f"{name}.success" == success or f"{name}.input" == batch:
+        if _names_this(name, batch, success):
             return batch
     return None
 
@@ -176,7 +176,13 @@ def _exclusion_type(ctx: Context, session: Session, name: str) -> str:
     return create_type(session, f"exclusion:{name}", params).type_id
 
 
-def apply_exclusions(ctx: Context, session: Session, prepared: Any, *, this_batch: str) -> Any:
+def _names_this(name: str, batch: str, success: str) -> bool:
+    return name in (batch, success) or f"{name}.input" == batch or f"{name}.success" == success
+
+
+def apply_exclusions(
+    ctx: Context, session: Session, prepared: Any, *, this_batch: str, this_success: str
+) -> Any:
     """Grant each excluded batch's workers its exclusion type and require ``DoesNotExist``
     on it in every HIT of ``prepared`` (a :class:`~mturkmake.mturk.preflight.Prepared`).
 
@@ -187,6 +193,8 @@ def apply_exclusions(ctx: Context, session: Session, prepared: Any, *, this_batc
     names = [str(n) for n in (ctx.config.get(EXCLUDE_KEY) or [])]
     requirements: list[dict[str, Any]] = []
     for name in names:
+        if _names_this(name, this_batch, this_success):
+            continue  # a batch never excludes its own workers
         batch = _batch_named(session, name)
         if batch is None:
             raise ConfigError(
@@ -194,8 +202,6 @@ def apply_exclusions(ctx: Context, session: Session, prepared: Any, *, this_batc
                 "endpoint; nothing was sent",
                 hint=f"load {name} first, or remove it from {EXCLUDE_KEY}",
             )
-        if batch == this_batch:
-            continue  # a batch never excludes its own workers
         type_id = _exclusion_type(ctx, session, name)
         for worker in workers_of(session, batch):
             grant(

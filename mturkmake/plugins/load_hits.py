@@ -261,7 +261,13 @@ def _excluding_workers(
 
     if not ctx.config.get(EXCLUDE_KEY):
         return prepared
-    return apply_exclusions(ctx, Session(endpoint, ledger), prepared, this_batch=request.input_rel)
+    return apply_exclusions(
+        ctx,
+        Session(endpoint, ledger),
+        prepared,
+        this_batch=request.input_rel,
+        this_success=request.success_rel,
+    )
 
 
 def _send(

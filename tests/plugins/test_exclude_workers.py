@@ -1,0 +1,83 @@
+"""The qualification-gate example end to end, and ``exclude_workers_of`` (issue 15)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from mturkmake.testing import Project
+from tests.plugins.qualification_helpers import log, score
+from tests.plugins.test_approved_rule import marketplace
+from tests.test_examples import _copy
+
+
+def _workers_by_batch(project: Project) -> dict[str, set[str]]:
+    """Workers of each batch, read from the marketplace's assignments (title tells the batch)."""
+    found: dict[str, set[str]] = {"pilot": set(), "survey": set()}
+    with marketplace(project) as market:
+        for hit in market.call("ListHITs", {"MaxResults": 100})["HITs"]:
+            batch = "pilot" if "(pilot)" in hit["Title"] else "survey"
+            page = market.call("ListAssignmentsForHIT", {"HITId": hit["HITId"], "MaxResults": 100})
+            found[batch] |= {a["WorkerId"] for a in page["Assignments"]}
+    return found
+
+
+def _hit_requirements(project: Project) -> dict[str, list[dict[str, Any]]]:
+    with marketplace(project) as market:
+        hits = market.call("ListHITs", {"MaxResults": 100})["HITs"]
+    return {h["Title"]: h.get("QualificationRequirements", []) for h in hits}
+
+
+def test_the_gated_example_keeps_pilot_workers_out_of_the_survey(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    _copy("qualification-gate", project)
+    pilot = project.run("pilot.approved", "--wait")
+    assert pilot.exit_code == 0, pilot.output
+    # The qualification was made first, from skill.properties (+ test and key), once.
+    assert "Made qualification file skill.properties.success first." in pilot.stdout
+    skill = project.read("skill.properties.success").splitlines()[1]
+    survey = project.run("survey.approved", "--wait")
+    assert survey.exit_code == 0, survey.output
+    workers = _workers_by_batch(project)
+    assert workers["pilot"]
+    assert workers["survey"]
+    assert not workers["pilot"] & workers["survey"]
+    # Only workers who passed the test (all three right: 100) did any HIT.
+    for worker in workers["pilot"] | workers["survey"]:
+        assert score(project, skill, worker) == 100
+    requirements = _hit_requirements(project)
+    survey_reqs = next(r for title, r in requirements.items() if "(survey)" in title)
+    comparators = Counter(r["Comparator"] for r in survey_reqs)
+    assert comparators == Counter({"EqualTo": 1, "DoesNotExist": 1})
+    exclusion = next(r for r in survey_reqs if r["Comparator"] == "DoesNotExist")
+    pilot_reqs = next(r for title, r in requirements.items() if "(pilot)" in title)
+    assert [r["Comparator"] for r in pilot_reqs] == ["EqualTo"]
+    # Each pilot worker was granted the exclusion once, without a notification.
+    granted = log(project, "AssociateQualificationWithWorker")
+    assert granted == Counter(
+        {
+            ("AssociateQualificationWithWorker", f"{exclusion['QualificationTypeId']}/{w}"): 1
+            for w in workers["pilot"]
+        }
+    )
+    assert log(project, "CreateQualificationType") == Counter(
+        {
+            ("CreateQualificationType", skill): 1,
+            ("CreateQualificationType", exclusion["QualificationTypeId"]): 1,
+        }
+    )
+    # A rebuild grants and creates nothing more.
+    again = project.run("survey.approved", "--wait", "-B")
+    assert again.exit_code == 0, again.output
+    assert log(project, "AssociateQualificationWithWorker") == granted
+
+
+def test_an_unknown_batch_name_stops_the_load(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    _copy("qualification-gate", project)
+    result = project.run("survey.success")
+    assert result.exit_code == 2
+    assert "exclude_workers_of: no batch named 'pilot'" in result.stderr
+    assert project.hits() == []
