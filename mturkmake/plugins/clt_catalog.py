@@ -513,21 +513,10 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
         (
             Flag("answer", "FILE", "the new answer key (AnswerKey XML)"),
             Flag("properties", "FILE", "the Qualification properties file (not its title)"),
-            _cond("qualtypeid", "QUALTYPE_ID", "the Qualification type ID", ("input",)),
+            QUALTYPEID,
             Flag("question", "FILE", "the new Qualification test"),
             Flag("status", "Active|Inactive", "activate or deactivate the Qualification"),
             SANDBOX,
-        ),
-        # The CLT's UpdateQualificationType also read the id from a qualification id file
-        # (-input), as assignQualification does; the reference's table omits it.
-        one_of=(("qualtypeid", "input"),),
-        extra_flags=(
-            _cond(
-                "input",
-                "FILE",
-                "the Qualification ID file (createQualificationType's .success)",
-                ("qualtypeid",),
-            ),
         ),
     ),
 )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mturkmake.errors import UsageError
-from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
+from mturkmake.hookspecs import CommandSpec, Context, Flag, Recovery, hookimpl
 from mturkmake.mturk.prompts import say
 
 __all__ = ["handle_update_qualification_type"]
@@ -40,9 +40,12 @@ def handle_update_qualification_type(args: Mapping[str, Any], ctx: Context) -> i
         type_id_of,
         update_type,
     )
-    from mturkmake.plugins import clt_catalog
 
-    clt_catalog.check_one_of("updateQualificationType", args)
+    if not args.get("qualtypeid") and not args.get("input"):
+        raise UsageError(
+            "updateQualificationType: give -qualtypeid or -input",
+            hint="see 'mturkmake updateQualificationType -help'",
+        )
     type_id, source = type_id_of(args)
     cwd = Path.cwd()
     files = TypeFiles(
@@ -71,12 +74,39 @@ def handle_update_qualification_type(args: Mapping[str, Any], ctx: Context) -> i
     return 0
 
 
+def command_spec() -> CommandSpec:
+    """The catalogue's spec, with ``-qualtypeid`` optional and ``-input`` added: the CLT
+    also read the id from a qualification id file (the reference's table omits it)."""
+    import dataclasses
+
+    from mturkmake.plugins import clt_catalog
+
+    spec = clt_catalog.command("updateQualificationType").spec(
+        handle_update_qualification_type,
+        extra_flags=(
+            Flag(
+                "input",
+                "FILE",
+                "the Qualification ID file, createQualificationType's .success "
+                "(required unless -qualtypeid is given)",
+            ),
+        ),
+    )
+    flags = tuple(
+        dataclasses.replace(
+            flag, required=False, help=f"{flag.help} (required unless -input is given)"
+        )
+        if flag.name == "qualtypeid"
+        else flag
+        for flag in spec.flags
+    )
+    return dataclasses.replace(spec, flags=flags)
+
+
 @hookimpl
 def mturkmake_commands() -> Sequence[CommandSpec]:
     """``updateQualificationType`` (and ``update_qualification_type``)."""
-    from mturkmake.plugins import clt_catalog
-
-    return (clt_catalog.command("updateQualificationType").spec(handle_update_qualification_type),)
+    return (command_spec(),)
 
 
 @hookimpl
