@@ -46,6 +46,8 @@ EXCLUDE_KEY = "exclude_workers_of"
 _TYPE_KEY = re.compile(r"qualification\.[0-9]+")
 _ASSIGNMENT_STATUSES = ("Submitted", "Approved", "Rejected")
 MAX_REQUIREMENTS = 10
+#: The id a preview shows for a qualification type the load will create first.
+NOT_YET_CREATED = "NOTYETCREATED"
 
 
 def exclusion_config_key() -> ConfigKey:
@@ -82,6 +84,11 @@ def resolve_type_files(props: Sequence[Property], base: Path, source: str) -> li
             continue
         name = prop.value.strip()
         path = base / name
+        makeable = name.endswith(".properties.success") and (base / name[:-8]).is_file()
+        if not path.is_file() and makeable:
+            # The load makes it first (ensure_type_files); a preview (-n) only checks.
+            resolved.append(Property(prop.key, NOT_YET_CREATED, prop.line))
+            continue
         if not path.is_file():
             raise FormatError(
                 f"{prop.key}: the qualification file '{name}' does not exist",
