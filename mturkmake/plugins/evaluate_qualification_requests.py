@@ -6,7 +6,8 @@
 ``|``, an empty answer as the literal ``emptyanswer``; all correct grants the request with
 score 100, one wrong answer rejects it (without a reason, as the CLT). The grading is a
 :class:`~mturkmake.hookspecs.QualificationEvaluator` contributed through
-``mturkmake_qualification_evaluators`` (``clt-answer-key``), so a plugin can offer others.
+``mturkmake_qualification_evaluators`` (``clt-answer-key``), so a plugin can offer others
+(``qualification_evaluator = "name"`` picks one; only the built-in prints per-question lines).
 
 Departure: the CLT stopped at the first request whose answer named a question missing from
 the key — after granting the requests before it. Here every request is graded first, so a
@@ -26,9 +27,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mturkmake.errors import FormatError, ServiceError, UsageError
+from mturkmake.errors import ConfigError, FormatError, ServiceError, UsageError
 from mturkmake.hookspecs import (
     CommandSpec,
+    ConfigKey,
     Context,
     QualificationEvaluator,
     QualificationRequest,
@@ -41,6 +43,8 @@ from mturkmake.mturk.prompts import error, say
 __all__ = ["CltAnswerKeyEvaluator", "handle_evaluate_qualification_requests"]
 
 NAME = "clt-answer-key"
+#: The config key choosing the evaluator (a plugin's, through the hook).
+EVALUATOR_KEY = "qualification_evaluator"
 #: The CLT granted every passed request this score.
 PASS_SCORE = 100
 RULE = "-" * 87
@@ -109,6 +113,19 @@ class CltAnswerKeyEvaluator:
         return verdicts
 
 
+def _evaluator(ctx: Context) -> QualificationEvaluator:
+    """The evaluator named by ``qualification_evaluator`` (default ``clt-answer-key``)."""
+    name = str(ctx.config.get(EVALUATOR_KEY) or NAME)
+    evaluators = ctx.host.qualification_evaluators()
+    if name not in evaluators:
+        raise ConfigError(
+            f"{EVALUATOR_KEY}: no plugin provides the qualification evaluator '{name}'",
+            file=ctx.config.sources.get(EVALUATOR_KEY),
+            hint=f"known: {', '.join(sorted(evaluators)) or 'none'}",
+        )
+    return evaluators[name]
+
+
 def handle_evaluate_qualification_requests(args: Mapping[str, Any], ctx: Context) -> int:
     """Grade the pending requests of the type; grant or reject each once (unless -preview)."""
     from mturkmake.mturk.endpoint import open_session
@@ -124,7 +141,7 @@ def handle_evaluate_qualification_requests(args: Mapping[str, Any], ctx: Context
     type_id, source = type_id_of(args)
     preview = bool(args.get("preview"))
     graded = dataclasses.replace(ctx, options={**ctx.options, "answers": str(args["answers"])})
-    evaluator = ctx.host.qualification_evaluators()[NAME]
+    evaluator = _evaluator(ctx)
     if isinstance(evaluator, CltAnswerKeyEvaluator):
         evaluator._key(graded)  # a bad key file is reported before anything is fetched
     if preview:
@@ -187,6 +204,20 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
     return (
         clt_catalog.command("evaluateQualificationRequests").spec(
             handle_evaluate_qualification_requests
+        ),
+    )
+
+
+@hookimpl
+def mturkmake_config_keys() -> Sequence[ConfigKey]:
+    """``qualification_evaluator``: which evaluator grades qualification requests."""
+    return (
+        ConfigKey(
+            EVALUATOR_KEY,
+            str,
+            NAME,
+            "the qualification evaluator evaluateQualificationRequests uses "
+            f"(default {NAME}; plugins add others)",
         ),
     )
 

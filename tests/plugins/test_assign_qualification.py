@@ -138,3 +138,49 @@ def test_bad_input_exits_2_and_changes_nothing(
         log(project, "AssociateQualificationWithWorker", "DisassociateQualificationFromWorker")
         == {}
     )
+
+
+def test_a_grant_interrupted_by_a_crash_is_resolved_by_lookup(mturkmake_project: Project) -> None:
+    """The call reached MTurk, the process died before the outcome: the next run finds the
+    grant with GetQualificationScore and records it, without sending it again."""
+    import sqlite3
+
+    from mturkmake.mturk.ledger import open_ledger
+    from mturkmake.mturk.recovery import Recoveries
+    from tests.plugins.test_approved_rule import marketplace
+
+    project = mturkmake_project
+    type_id = created(project)
+    params = {"QualificationTypeId": type_id, "WorkerId": W1, "IntegerValue": 7}
+    ledger = open_ledger(project.path(".mturkmake"), "local")
+    ledger.recover(None, Recoveries())
+    intent = ledger._record(  # what ledger.intent() records before the call
+        "AssociateQualificationWithWorker",
+        f"qualification:{type_id}",
+        f"{W1}@crashed",
+        params,
+        cents=0,
+        budget=None,
+    )
+    with marketplace(project) as market:
+        market.call("AssociateQualificationWithWorker", params)
+    ledger.close()  # the run dies: no outcome
+    assert intent.status is None
+    result = project.run("assignQualification", "-qualtypeid", type_id, "-workerid", W2)
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(project.path(".mturkmake/state.db"))
+    try:
+        rows = conn.execute(
+            "SELECT o.status, o.resolved_by FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.subject = ?",
+            (f"{W1}@crashed",),
+        ).fetchall()
+    finally:
+        conn.close()
+    assert rows == [("done", "lookup")]
+    assert (
+        log(project, "AssociateQualificationWithWorker")[
+            ("AssociateQualificationWithWorker", f"{type_id}/{W1}")
+        ]
+        == 1
+    )

@@ -203,3 +203,46 @@ def test_a_malformed_request_id_is_refused(mturkmake_project: Project) -> None:
     result = project.run("rejectQualificationRequests", "-qualRequest", "a b", "-force")
     assert result.exit_code == 2
     assert "'a b' is not a qualification request id" in result.stderr
+
+
+PLUGIN = """
+from mturkmake import hookimpl
+from mturkmake.hookspecs import Verdict
+
+
+class LongAnswers:
+    name = "long-answers"
+
+    def evaluate(self, requests, ctx):
+        return {
+            r.request_id: Verdict(
+                "approve" if len(r.answers) == 2 else "reject", "short", self.name
+            )
+            for r in requests
+        }
+
+
+@hookimpl
+def mturkmake_qualification_evaluators():
+    return [LongAnswers()]
+"""
+
+
+def test_a_plugin_evaluator_grades_through_the_hook(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    type_id = _with_test(project)
+    project.write({"mturkmake_plugins.py": PLUGIN, "skill.answerkey": KEY})
+    project.configure(qualification_evaluator="long-answers")
+    both = request(project, type_id, W1, {"q1": "false", "q2": "false"})
+    one = request(project, type_id, W2, {"q1": "true"})
+    result = project.run(
+        "evaluateQualificationRequests", "-answers", "skill.answerkey", "-qualtypeid", type_id
+    )
+    assert result.exit_code == 0, result.output
+    assert requests_state(project) == {both: "Granted", one: "Rejected"}
+    project.configure(qualification_evaluator="nobody")
+    result = project.run(
+        "evaluateQualificationRequests", "-answers", "skill.answerkey", "-qualtypeid", type_id
+    )
+    assert result.exit_code == 2
+    assert "no plugin provides the qualification evaluator 'nobody'" in result.stderr
