@@ -36,6 +36,7 @@ from mturkmake.mturk.endpoint import Session
 __all__ = [
     "EXCLUDE_KEY",
     "apply_exclusions",
+    "check_exclusions",
     "ensure_type_files",
     "exclusion_config_key",
     "resolve_type_files",
@@ -141,14 +142,40 @@ def _project_tag(ctx: Context) -> str:
     return hashlib.sha256(str(ctx.root.resolve()).encode("utf-8")).hexdigest()[:10]
 
 
-def _batch_named(session: Session, name: str) -> str | None:
+def _batch_named(ledger: Any, name: str) -> str | None:
     from mturkmake.mturk.batch import known_batches
 
-    known = known_batches(session.ledger)
+    known = known_batches(ledger)
     for batch, success in known.items():
         if _names_this(name, batch, success):
             return batch
     return None
+
+
+def _unknown(name: str) -> ConfigError:
+    return ConfigError(
+        f"{EXCLUDE_KEY}: no batch named '{name}' has HITs in this project on this "
+        "endpoint; nothing was sent",
+        hint=f"load {name} first, or remove it from {EXCLUDE_KEY}",
+    )
+
+
+def check_exclusions(ctx: Context, *, this_batch: str, this_success: str) -> None:
+    """Refuse an ``exclude_workers_of`` name that is no batch of this project, before the
+    load sends anything (even the qualification types it makes first)."""
+    from mturkmake.mturk.endpoint import open_run_ledger, run_endpoint
+
+    names = [str(n) for n in (ctx.config.get(EXCLUDE_KEY) or [])]
+    names = [n for n in names if not _names_this(n, this_batch, this_success)]
+    if not names:
+        return
+    ledger = open_run_ledger(ctx.config, run_endpoint(ctx))
+    try:
+        for name in names:
+            if _batch_named(ledger, name) is None:
+                raise _unknown(name)
+    finally:
+        ledger.close()
 
 
 def workers_of(session: Session, batch: str) -> list[str]:
@@ -202,13 +229,9 @@ def apply_exclusions(
     for name in names:
         if _names_this(name, this_batch, this_success):
             continue  # a batch never excludes its own workers
-        batch = _batch_named(session, name)
+        batch = _batch_named(session.ledger, name)
         if batch is None:
-            raise ConfigError(
-                f"{EXCLUDE_KEY}: no batch named '{name}' has HITs in this project on this "
-                "endpoint; nothing was sent",
-                hint=f"load {name} first, or remove it from {EXCLUDE_KEY}",
-            )
+            raise _unknown(name)
         type_id = _exclusion_type(ctx, session, name)
         for worker in workers_of(session, batch):
             grant(

@@ -246,8 +246,9 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
 
 def _ensure_qualification_files(ctx: Context, request: LoadRequest) -> None:
     """Issue 15: make the ``<name>.properties.success`` files the properties name, first."""
-    from mturkmake.mturk.exclusion import ensure_type_files
+    from mturkmake.mturk.exclusion import check_exclusions, ensure_type_files
 
+    check_exclusions(ctx, this_batch=request.input_rel, this_success=request.success_rel)
     for made in ensure_type_files(ctx, request.properties.path):
         _Console(ctx, request.clt).say(f"Made qualification file {made} first.")
 

@@ -81,3 +81,5 @@ def test_an_unknown_batch_name_stops_the_load(mturkmake_project: Project) -> Non
     assert result.exit_code == 2
     assert "exclude_workers_of: no batch named 'pilot'" in result.stderr
     assert project.hits() == []
+    # Nothing at all was sent: not even the qualification the batch needs first.
+    assert not project.path("skill.properties.success").exists()
