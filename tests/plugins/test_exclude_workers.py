@@ -83,3 +83,38 @@ def test_an_unknown_batch_name_stops_the_load(mturkmake_project: Project) -> Non
     assert project.hits() == []
     # Nothing at all was sent: not even the qualification the batch needs first.
     assert not project.path("skill.properties.success").exists()
+
+
+def test_without_an_answer_key_the_requester_grades_the_tests(mturkmake_project: Project) -> None:
+    """The README's variant: no skill.answer, so the simulated workers' tests wait as
+    requests; getQualificationRequests lists them, evaluateQualificationRequests grades
+    them with the CLT key file, and only the workers it granted do the pilot's HITs."""
+    from tests.plugins.qualification_helpers import requests_state
+
+    project = mturkmake_project
+    _copy("qualification-gate", project)
+    project.path("skill.answer").unlink()
+    assert project.run("pilot.success").exit_code == 0
+    assert project.run("marketplace", "advance", "10m").exit_code == 0
+    pending = requests_state(project)
+    assert pending
+    assert set(pending.values()) == {"Pending"}
+    listed = project.run("getQualificationRequests", "-outputfile", "requests.txt")
+    assert listed.exit_code == 0, listed.output
+    assert len(project.read("requests.txt").splitlines()) == len(pending) + 1
+    graded = project.run(
+        "evaluateQualificationRequests",
+        "-answers",
+        "skill.answerkey",
+        "-input",
+        "skill.properties.success",
+    )
+    assert graded.exit_code == 0, graded.output
+    decided = requests_state(project)
+    assert set(decided.values()) <= {"Granted", "Rejected"}
+    assert "Granted" in decided.values()
+    result = project.run("pilot.approved", "--wait")
+    assert result.exit_code == 0, result.output
+    skill = project.read("skill.properties.success").splitlines()[1]
+    for worker in _workers_by_batch(project)["pilot"]:
+        assert score(project, skill, worker) == 100
