@@ -107,7 +107,7 @@ def ensure_type_files(ctx: Context, properties: Path) -> list[str]:
     """Create the qualification types a HIT properties file names by a missing
     ``<name>.properties.success`` whose ``<name>.properties`` exists; returns their files."""
     from mturkmake.formats import javaprops
-    from mturkmake.mturk.qualifications import TypeFiles, build_type, write_type_id
+    from mturkmake.mturk.qualification_types import TypeFiles, build_type, write_type_id
 
     if not properties.is_file():
         return []
@@ -197,7 +197,7 @@ def workers_of(session: Session, batch: str) -> list[str]:
 
 
 def _exclusion_type(ctx: Context, session: Session, name: str) -> str:
-    from mturkmake.mturk.qualifications import create_type
+    from mturkmake.mturk.qualification_types import create_type
 
     params = {
         "Name": f"mturkmake: worked on {name} ({_project_tag(ctx)})",

@@ -34,7 +34,12 @@ from mturkmake.hookspecs import (
     hookimpl,
 )
 from mturkmake.mturk.prompts import say
-from mturkmake.mturk.qualifications import TypeFiles, build_type, engine_of, write_type_id
+from mturkmake.mturk.qualification_types import (
+    TypeFiles,
+    build_type,
+    engine_of,
+    write_type_id,
+)
 
 __all__ = ["build_properties_success", "handle_create_qualification_type"]
 
@@ -91,12 +96,18 @@ def build_properties_success(job: Job) -> Outcome:
     """The ``%.properties.success`` action."""
     created = build_type(job.context, _job_files(job))
     write_type_id(job.outputs[job.target], created.type_id)
-    return Outcome(message=f"qualification type {created.type_id} ({created.how})")
+    if created.created:
+        return Outcome(message=f"qualification type {created.type_id} created")
+    # As with HITs, changed files change nothing remote by themselves: say so.
+    return Outcome(
+        message=f"qualification type {created.type_id} {created.how}; not created again "
+        "(updateQualificationType changes it)"
+    )
 
 
 def preview_properties_success(job: Job) -> None:
     """``-n``: check the files only."""
-    from mturkmake.mturk.qualifications import type_files_params
+    from mturkmake.mturk.qualification_types import type_files_params
 
     params = type_files_params(_job_files(job), engine_of(job.context), for_create=True)
     job.context.report(

@@ -32,14 +32,13 @@ def _optional(args: Mapping[str, Any], flag: str, cwd: Path) -> tuple[Path, str]
 def handle_update_qualification_type(args: Mapping[str, Any], ctx: Context) -> int:
     """Send one UpdateQualificationType with what the flags and files give."""
     from mturkmake.mturk.endpoint import open_session
-    from mturkmake.mturk.qualifications import (
+    from mturkmake.mturk.qualification_types import (
         TypeFiles,
         engine_of,
-        require_type,
         type_files_params,
-        type_id_of,
         update_type,
     )
+    from mturkmake.mturk.qualifications import require_type, type_id_of
 
     if not args.get("qualtypeid") and not args.get("input"):
         raise UsageError(
@@ -112,6 +111,6 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
 @hookimpl
 def mturkmake_recoveries() -> Sequence[Recovery]:
     """A pending update is resolved by GetQualificationType (its values are there or not)."""
-    from mturkmake.mturk.qualifications import update_type_recovery
+    from mturkmake.mturk.qualification_types import update_type_recovery
 
     return [update_type_recovery()]

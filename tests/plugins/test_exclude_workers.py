@@ -118,3 +118,13 @@ def test_without_an_answer_key_the_requester_grades_the_tests(mturkmake_project:
     skill = project.read("skill.properties.success").splitlines()[1]
     for worker in _workers_by_batch(project)["pilot"]:
         assert score(project, skill, worker) == 100
+
+
+def test_dry_run_shows_the_plan_and_sends_nothing(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    _copy("qualification-gate", project)
+    result = project.run("-n", "pilot.results")
+    assert result.exit_code == 0, result.output
+    assert "would reconcile 'pilot.success' with 3 input rows" in result.stdout
+    assert not project.path("skill.properties.success").exists()
+    assert not project.path(".mturkmake/local-marketplace.db").exists() or project.hits() == []
