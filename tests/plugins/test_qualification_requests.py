@@ -246,3 +246,19 @@ def test_a_plugin_evaluator_grades_through_the_hook(mturkmake_project: Project) 
     )
     assert result.exit_code == 2
     assert "no plugin provides the qualification evaluator 'nobody'" in result.stderr
+
+
+def test_a_request_decided_elsewhere_is_an_error_line(mturkmake_project: Project) -> None:
+    from tests.plugins.test_approved_rule import marketplace
+
+    project = mturkmake_project
+    type_id = _with_test(project)
+    r1 = request(project, type_id, W1, {"q1": "true", "q2": "true"})
+    r2 = request(project, type_id, W2, {"q1": "true", "q2": "true"})
+    with marketplace(project) as market:  # another tool rejected r1 meanwhile
+        market.call("RejectQualificationRequest", {"QualificationRequestId": r1})
+    result = project.run("approveQualificationRequests", "-qualRequest", f"{r1},{r2}", "-force")
+    assert result.exit_code == 2
+    assert f"Error approving qualification request {r1}:" in result.stderr
+    assert f"[{r2}] QualRequest successfully approved with value (1)" in result.stdout
+    assert requests_state(project) == {r1: "Rejected", r2: "Granted"}
