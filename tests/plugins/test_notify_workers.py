@@ -99,3 +99,27 @@ def test_limits_are_checked_before_any_call(
     assert result.exit_code == 2
     assert expected in result.stderr
     assert not project.path(".mturkmake/state.db").exists() or _chunks(project) == 0
+
+
+def test_an_interrupted_chunk_counts_as_sent(mturkmake_project: Project) -> None:
+    """MTurk keeps no list of messages: recovery records a pending chunk as sent, so the
+    re-run never e-mails the same workers twice."""
+    from mturkmake.mturk.ledger import open_ledger
+    from mturkmake.mturk.recovery import Recoveries
+    from mturkmake.plugins.notify_workers import BATCH, _digest
+
+    project = mturkmake_project
+    workers = _workers(project)
+    params = {"Subject": "Hi", "MessageText": "Thanks", "WorkerIds": workers}
+    ledger = open_ledger(project.path(".mturkmake"), "local")
+    ledger.recover(None, Recoveries())
+    ledger._record(
+        "NotifyWorkers", BATCH, _digest("Hi", "Thanks", workers), params, cents=0, budget=None
+    )
+    ledger.close()  # died before (or after) the call: nobody can tell
+    result = project.run(
+        "notifyWorkers", "-workerid", ",".join(workers), "-subject", "Hi", "-message", "Thanks"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"{len(workers)} workers already had this message; not sent again." in result.stdout
+    assert _messages(project) == []
