@@ -128,3 +128,37 @@ def test_dry_run_shows_the_plan_and_sends_nothing(mturkmake_project: Project) ->
     assert "would reconcile 'pilot.success' with 3 input rows" in result.stdout
     assert not project.path("skill.properties.success").exists()
     assert not project.path(".mturkmake/local-marketplace.db").exists() or project.hits() == []
+
+
+def test_a_later_load_excludes_the_pilots_newcomers(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    _copy("qualification-gate", project)
+    assert project.run("pilot.results", "--wait").exit_code == 0
+    assert project.run("survey.success").exit_code == 0
+    exclusion = next(
+        r["QualificationTypeId"]
+        for title, reqs in _hit_requirements(project).items()
+        if "(survey)" in title
+        for r in reqs
+        if r["Comparator"] == "DoesNotExist"
+    )
+    # The pilot grows after the survey was posted: its new workers are granted the exclusion
+    # when the survey is loaded again (its appended row), and the HITs already posted use the
+    # same type, so they are covered too.
+    before = _workers_by_batch(project)["pilot"]
+    project.write(
+        {
+            "pilot.input": project.read("pilot.input") + "peach\nlemon\n",
+            # four workers per new HIT: at least two the pilot did not have yet
+            "pilot.properties": project.read("pilot.properties").replace(
+                "assignments:2", "assignments:4"
+            ),
+        }
+    )
+    assert project.run("--yes", "pilot.results", "--wait").exit_code == 0
+    newcomers = _workers_by_batch(project)["pilot"] - before
+    assert newcomers  # the seeded crowd sends new workers to the new pilot HITs
+    project.write({"survey.input": project.read("survey.input") + "lychee\n"})
+    assert project.run("survey.success").exit_code == 0
+    for worker in _workers_by_batch(project)["pilot"]:
+        assert score(project, exclusion, worker) == 1

@@ -262,3 +262,27 @@ def test_a_request_decided_elsewhere_is_an_error_line(mturkmake_project: Project
     assert f"Error approving qualification request {r1}:" in result.stderr
     assert f"[{r2}] QualRequest successfully approved with value (1)" in result.stdout
     assert requests_state(project) == {r1: "Rejected", r2: "Granted"}
+
+
+FREE_TEST = (
+    '<QuestionForm xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+    '2005-10-01/QuestionForm.xsd">\n'
+    "  <Question><QuestionIdentifier>why</QuestionIdentifier>\n"
+    "    <QuestionContent><Text>Why?</Text></QuestionContent>\n"
+    "    <AnswerSpecification><FreeTextAnswer/></AnswerSpecification></Question>\n"
+    "</QuestionForm>\n"
+)
+
+
+def test_the_request_file_reads_back_with_tabs_and_newlines(mturkmake_project: Project) -> None:
+    from mturkmake.formats.workfiles import read_qualification_requests
+
+    project = mturkmake_project
+    project.write({"free.question": FREE_TEST})
+    type_id = created(project, "name=Free\ndescription=Free text\n", "-question", "free.question")
+    answer = 'Because\tof "this"\nand that'
+    req = request(project, type_id, W1, {"why": answer})
+    assert project.run("getQualificationRequests", "-outputfile", "r.txt").exit_code == 0
+    with project.path("r.txt").open("rb") as stream:
+        (row,) = read_qualification_requests(stream, "r.txt")
+    assert (row.request_id, row.worker_id, row.answers) == (req, W1, (("why", answer),))
