@@ -118,6 +118,10 @@ def _compile_properties(
 ) -> list[tuple[Property, CompiledTemplate | None]]:
     with _named(source):
         props = javaprops.parse(javaprops.read_text(source.path), source=source.name)
+    # qualification.N may name a qualification id file (skill.properties.success; issue 15).
+    from mturkmake.mturk.exclusion import resolve_type_files
+
+    props = resolve_type_files(props, source.path.parent, source.name)
     compiled: list[tuple[Property, CompiledTemplate | None]] = []
     for prop in props:
         template = None
