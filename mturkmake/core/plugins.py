@@ -57,6 +57,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.review_results",
     "mturkmake.plugins.unreject",
     "mturkmake.plugins.get_results",
+    "mturkmake.plugins.get_balance",
+    "mturkmake.plugins.grant_bonus",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
