@@ -59,6 +59,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.get_results",
     "mturkmake.plugins.get_balance",
     "mturkmake.plugins.grant_bonus",
+    "mturkmake.plugins.bonused_rule",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

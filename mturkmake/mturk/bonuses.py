@@ -17,6 +17,7 @@ bonuses with ``--again``) or the ``.bonus`` row's key (``<assignment>#<n>``).
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -219,27 +220,38 @@ class PaidBonus:
 
 
 def ledger_bonuses(
-    ledger: Ledger, *, batch: str | None = None, assignment_id: str | None = None
+    conn: sqlite3.Connection,
+    endpoint: str,
+    *,
+    batch: str | None = None,
+    assignment_id: str | None = None,
 ) -> list[PaidBonus]:
-    """The active SendBonus intents on this endpoint that did not fail, oldest first.
+    """The active SendBonus intents on ``endpoint`` that did not fail, oldest first (a
+    database without a ledger has none).
 
+    :param conn: the state database (the ledger's connection, or a read-only one for ``-n``).
     :param batch: only this batch; ``None``: every batch (grantBonus and ``.bonused``).
     :param assignment_id: only bonuses for this assignment.
     """
-    rows = ledger.db.connection().execute(
-        "SELECT i.batch, i.subject, i.params, i.token, o.status, o.at FROM ledger_intent i "
-        "LEFT JOIN ledger_outcome o ON o.intent_id = i.id WHERE i.endpoint = ? "
-        "AND i.operation = ? AND i.archived_at IS NULL AND (? IS NULL OR i.batch = ?) "
-        "ORDER BY i.id",
-        (ledger.endpoint, OPERATION, batch, batch),
-    )
+    try:
+        rows = conn.execute(
+            "SELECT i.batch, i.subject, i.params, i.token, o.status, o.at FROM ledger_intent i "
+            "LEFT JOIN ledger_outcome o ON o.intent_id = i.id WHERE i.endpoint = ? "
+            "AND i.operation = ? AND i.archived_at IS NULL AND (? IS NULL OR i.batch = ?) "
+            "ORDER BY i.id",
+            (endpoint, OPERATION, batch, batch),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no ledger yet
+        return []
     found = []
     for batch_name, subject, params_text, token, status, at in rows:
         params = json.loads(params_text)
         if assignment_id is not None and params.get("AssignmentId") != assignment_id:
             continue
         found.append(
-            PaidBonus(str(batch_name), str(subject), params, str(token), status or "pending", at or "")
+            PaidBonus(
+                str(batch_name), str(subject), params, str(token), status or "pending", at or ""
+            )
         )
     return found
 

@@ -50,7 +50,9 @@ def handle_grant_bonus(args: Mapping[str, Any], ctx: Context) -> int:
             say(ctx, f"Granted bonus to {bonus.worker_id}")
             say(ctx, "  (the bonus a stopped run had sent was found paid; nothing more was sent)")
             return 0
-        known = [p.params for p in bonuses.ledger_bonuses(ledger, assignment_id=bonus.assignment_id)]
+        known = [p.params for p in bonuses.ledger_bonuses(
+                ledger.db.connection(), ledger.endpoint, assignment_id=bonus.assignment_id
+            )]
         remote = bonuses.remote_bonuses(client, bonus.assignment_id)
         earlier = remote or known
         if earlier and not again:
@@ -62,7 +64,7 @@ def handle_grant_bonus(args: Mapping[str, Any], ctx: Context) -> int:
         cost = spending.bonuses_cost([bonus.amount])
         budget = spending.begin_money_step(ctx, ledger, cost)
         batch = bonuses.grant_batch(ledger.endpoint)
-        used = {p.subject for p in bonuses.ledger_bonuses(ledger, batch=batch)}
+        used = {p.subject for p in bonuses.ledger_bonuses(ledger.db.connection(), ledger.endpoint, batch=batch)}
         subject, n = bonus.assignment_id, 1
         while subject in used:
             n += 1
