@@ -60,6 +60,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.get_balance",
     "mturkmake.plugins.grant_bonus",
     "mturkmake.plugins.bonused_rule",
+    "mturkmake.plugins.extend_hits",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
