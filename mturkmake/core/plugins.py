@@ -61,6 +61,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.grant_bonus",
     "mturkmake.plugins.bonused_rule",
     "mturkmake.plugins.extend_hits",
+    "mturkmake.plugins.delete_hits",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

@@ -88,7 +88,7 @@ def success_hits(path: str, *, flag: str = "-successfile") -> list[str]:
     source = Path(path)
     if not source.is_file():
         raise FormatError(
-            f"{flag} {path}: no such file",
+            f"no such file (given as {flag})",
             file=path,
             hint="give the .success file that loadHITs wrote",
         )
