@@ -62,6 +62,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.bonused_rule",
     "mturkmake.plugins.extend_hits",
     "mturkmake.plugins.delete_hits",
+    "mturkmake.plugins.block_worker",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

@@ -69,7 +69,16 @@ def _market_state(root: Path) -> tuple[list[dict[str, object]], Decimal, list[st
 
     market = Marketplace(root / ".mturkmake" / "local-marketplace.db")
     try:
-        hits = market.call("ListHITs", {"MaxResults": 100})["HITs"]
+        hits: list[dict[str, object]] = []
+        token: str | None = None
+        while True:
+            page = market.call(
+                "ListHITs", {"MaxResults": 100, **({"NextToken": token} if token else {})}
+            )
+            hits += page["HITs"]
+            token = page.get("NextToken")
+            if not token:
+                break
         money = Decimal(market.call("GetAccountBalance", {})["AvailableBalance"])
         approvals = [e[1] for e in market.request_log() if e[0] == "ApproveAssignment"]
     finally:
