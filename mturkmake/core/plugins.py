@@ -63,6 +63,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.extend_hits",
     "mturkmake.plugins.delete_hits",
     "mturkmake.plugins.block_worker",
+    "mturkmake.plugins.update_hits",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
