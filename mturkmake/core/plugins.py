@@ -64,6 +64,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.delete_hits",
     "mturkmake.plugins.block_worker",
     "mturkmake.plugins.update_hits",
+    "mturkmake.plugins.reset_account",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
