@@ -65,6 +65,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.block_worker",
     "mturkmake.plugins.update_hits",
     "mturkmake.plugins.reset_account",
+    "mturkmake.plugins.make_template",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.
