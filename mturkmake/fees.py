@@ -119,6 +119,10 @@ def premium_fee(qualification_type_ids: Iterable[str]) -> Decimal:
     """The premium qualification fee per assignment of a HIT requiring these qualification
     types (each premium one counted once)."""
     return sum(
-        (PREMIUM_QUALIFICATION_FEES[q] for q in set(qualification_type_ids) if q in PREMIUM_QUALIFICATION_FEES),
+        (
+            PREMIUM_QUALIFICATION_FEES[q]
+            for q in set(qualification_type_ids)
+            if q in PREMIUM_QUALIFICATION_FEES
+        ),
         Decimal("0.00"),
     )

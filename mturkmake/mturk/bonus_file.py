@@ -61,9 +61,7 @@ def read_bonus_file(path: Path, source: str) -> list[Bonus]:
                     column=name,
                     hint="copy it from the .results file",
                 )
-        amount = parse_amount(
-            values["amount"], what="the amount", file=source, line=row.line
-        )
+        amount = parse_amount(values["amount"], what="the amount", file=source, line=row.line)
         reason = check_reason(row.values["reason"], what="the reason", file=source, line=row.line)
         found.append(Bonus(values["assignmentid"], values["workerid"], amount, reason, row.line))
     return found

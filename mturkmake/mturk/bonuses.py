@@ -63,7 +63,9 @@ def grant_batch(endpoint: str) -> str:
     return f"(grantBonus)@{endpoint}"
 
 
-def parse_amount(text: str, *, what: str, file: str | None = None, line: int | None = None) -> Decimal:
+def parse_amount(
+    text: str, *, what: str, file: str | None = None, line: int | None = None
+) -> Decimal:
     """A bonus amount in dollars: a positive number with at most two decimals.
 
     :param what: the flag or column, for the message (``-amount``, ``column 'amount'``).
@@ -327,7 +329,7 @@ def recovery() -> Recovery:
 
 
 def pay(
-    ledger: Ledger, client: Any, batch: str, subject: str, bonus: Bonus, budget: Decimal | None
+    ledger: Ledger, client: Any, batch: str, subject: str, bonus: Bonus, *, budget: Decimal | None
 ) -> str:
     """Pay ``bonus`` once, as the intent ``(batch, subject)``; returns the request token.
 

@@ -118,7 +118,11 @@ def delete_hits(
         try:
             batch = run.batch_of(hit_id)
             hit = _get_hit(client, hit_id)
-            if hit is None or hit.get("HITStatus") == "Disposed" or ledger.is_done(DELETE, batch, hit_id):
+            if (
+                hit is None
+                or hit.get("HITStatus") == "Disposed"
+                or ledger.is_done(DELETE, batch, hit_id)
+            ):
                 say(ctx, f"[{hit_id}] HIT already deleted. Skipping HIT")
                 done.deleted += 1
                 continue

@@ -51,7 +51,7 @@ def workers_of(value: str, reason: str) -> list[tuple[str, str]]:
         if any(sep in value for sep in ("/", "\\")) or value.endswith((".txt", ".tab", ".tsv")):
             raise FormatError("no such file (given as -workerid)", file=value)
         if not reason.strip():
-            raise UsageError("-reason is empty; MTurk keeps the reason", hint='give one in quotes')
+            raise UsageError("-reason is empty; MTurk keeps the reason", hint="give one in quotes")
         return [(_check_worker(w.strip()), reason.strip()) for w in value.split(",") if w.strip()]
     from mturkmake.formats.inputfile import open_input
 
@@ -62,10 +62,14 @@ def workers_of(value: str, reason: str) -> list[tuple[str, str]]:
         text = (row.values.get("reason") or reason).strip()
         if not text:
             raise FormatError(
-                "no reason for this worker", file=value, line=row.line,
+                "no reason for this worker",
+                file=value,
+                line=row.line,
                 hint="fill the reason column or give -reason",
             )
-        found.append((_check_worker(row.values["workerid"].strip(), file=value, line=row.line), text))
+        found.append(
+            (_check_worker(row.values["workerid"].strip(), file=value, line=row.line), text)
+        )
     return found
 
 

@@ -42,7 +42,7 @@ def build_bonused(job: Job) -> Outcome:
             budget = spending.begin_money_step(ctx, ledger, cost)
             for bonus, subject in plan.todo:
                 try:
-                    pay(ledger, client, source, subject, bonus, budget)
+                    pay(ledger, client, source, subject, bonus, budget=budget)
                 except MturkmakeError as error:
                     failure = error
                     break
@@ -106,7 +106,9 @@ def preview_bonused(job: Job) -> None:
 @hookimpl
 def mturkmake_rules(config: Config) -> Sequence[Rule]:
     """``%.bonused`` from ``%.bonus``."""
-    return (Rule("%.bonused", ("%.bonus",), build_bonused, name="grantBonus", preview=preview_bonused),)
+    return (
+        Rule("%.bonused", ("%.bonus",), build_bonused, name="grantBonus", preview=preview_bonused),
+    )
 
 
 @hookimpl

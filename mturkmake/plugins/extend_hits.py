@@ -52,7 +52,10 @@ def _positive(args: Mapping[str, Any], name: str) -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise UsageError(f"-{name} {raw}: give a whole number greater than 0", hint="e.g. -{name} 2".format(name=name))
+        raise UsageError(
+            f"-{name} {raw}: give a whole number greater than 0",
+            hint=f"e.g. -{name} 2",
+        )
     return value
 
 
@@ -71,7 +74,8 @@ def hit_price(hit: Mapping[str, Any], extra: int) -> Decimal:
     total = int(hit.get("MaxAssignments", 1)) + extra
     requirements = hit.get("QualificationRequirements") or []
     masters = any(
-        r.get("QualificationTypeId") in fees.MASTERS_QUALIFICATION_IDS.values() for r in requirements
+        r.get("QualificationTypeId") in fees.MASTERS_QUALIFICATION_IDS.values()
+        for r in requirements
     )
     premium = fees.premium_fee(r.get("QualificationTypeId", "") for r in requirements)
     cost = fees.hit_cost(str(hit.get("Reward", "0")), extra, max_assignments=total, masters=masters)
@@ -90,7 +94,9 @@ def _refuse_large_batch_crossing(hits: Mapping[str, Mapping[str, Any]], extra: i
     crossing = [
         (hit_id, int(hit["MaxAssignments"]))
         for hit_id, hit in hits.items()
-        if int(hit["MaxAssignments"]) < fees.LARGE_BATCH_ASSIGNMENTS <= int(hit["MaxAssignments"]) + extra
+        if int(hit["MaxAssignments"])
+        < fees.LARGE_BATCH_ASSIGNMENTS
+        <= int(hit["MaxAssignments"]) + extra
     ]
     if crossing:
         hit_id, before = crossing[0]
@@ -127,8 +133,10 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
             for r in run.recovered
             if r.resolution.happened
             and (
-                (r.intent.operation == ADD
-                 and int(r.intent.params.get("NumberOfAdditionalAssignments", 0)) == extra)
+                (
+                    r.intent.operation == ADD
+                    and int(r.intent.params.get("NumberOfAdditionalAssignments", 0)) == extra
+                )
                 or (r.intent.operation == EXPIRE and int(r.intent.params.get("_Hours", 0)) == hours)
             )
         }
@@ -139,7 +147,9 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
             todo = [h for h in hit_ids if (ADD, h) not in done_by_recovery]
             rewards = {fees.to_money(str(hits[h].get("Reward", "0"))) for h in todo}
             price = {h: hit_price(hits[h], extra) for h in todo}
-            payments = sum((fees.to_money(str(hits[h]["Reward"])) * extra for h in todo), Decimal("0.00"))
+            payments = sum(
+                (fees.to_money(str(hits[h]["Reward"])) * extra for h in todo), Decimal("0.00")
+            )
             reward_text = f"${rewards.pop()}" if len(rewards) == 1 else "their rewards"
             cost = spending.Cost(
                 f"{len(todo)} HIT{'s' if len(todo) != 1 else ''} × {extra} more "
@@ -161,8 +171,12 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
                         "_MaxAssignmentsBefore": int(hit["MaxAssignments"]),
                     }
                     with ledger.intent(
-                        ADD, batch, _subject(ledger, ADD, batch, hit_id), params,
-                        exposure=price[hit_id], budget=budget,
+                        ADD,
+                        batch,
+                        _subject(ledger, ADD, batch, hit_id),
+                        params,
+                        exposure=price[hit_id],
+                        budget=budget,
                     ) as intent:
                         ledger_call(intent, client)
                         intent.done(hit_id)
@@ -176,13 +190,16 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
                     ) as intent:
                         ledger_call(intent, client)
                         intent.done(hit_id)
-            except Exception as exc:  # noqa: BLE001 - reported per HIT, as the CLT did
+            except Exception as exc:
                 from mturkmake.errors import MturkmakeError
 
                 if not isinstance(exc, MturkmakeError):
                     raise
                 failed.append(hit_id)
-                error(ctx, f"[{hit_id}] Error extending HIT ({index}/{len(hit_ids)}): {exc.one_line()}")
+                error(
+                    ctx,
+                    f"[{hit_id}] Error extending HIT ({index}/{len(hit_ids)}): {exc.one_line()}",
+                )
                 continue
             assert run.decider is not None
             run.decider.changed.add(hit_id)

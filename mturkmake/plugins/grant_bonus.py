@@ -24,7 +24,7 @@ from mturkmake.mturk.prompts import say
 __all__ = ["handle_grant_bonus"]
 
 
-def _described(payments: list[Mapping[str, Any]]) -> str:
+def _described(payments: Sequence[Mapping[str, Any]]) -> str:
     first = payments[0]
     more = f" and {len(payments) - 1} more" if len(payments) > 1 else ""
     return f"${first.get('BonusAmount')} ({str(first.get('Reason', '')).strip()!r}){more}"
@@ -50,9 +50,12 @@ def handle_grant_bonus(args: Mapping[str, Any], ctx: Context) -> int:
             say(ctx, f"Granted bonus to {bonus.worker_id}")
             say(ctx, "  (the bonus a stopped run had sent was found paid; nothing more was sent)")
             return 0
-        known = [p.params for p in bonuses.ledger_bonuses(
+        known = [
+            p.params
+            for p in bonuses.ledger_bonuses(
                 ledger.db.connection(), ledger.endpoint, assignment_id=bonus.assignment_id
-            )]
+            )
+        ]
         remote = bonuses.remote_bonuses(client, bonus.assignment_id)
         earlier = remote or known
         if earlier and not again:
@@ -64,12 +67,15 @@ def handle_grant_bonus(args: Mapping[str, Any], ctx: Context) -> int:
         cost = spending.bonuses_cost([bonus.amount])
         budget = spending.begin_money_step(ctx, ledger, cost)
         batch = bonuses.grant_batch(ledger.endpoint)
-        used = {p.subject for p in bonuses.ledger_bonuses(ledger.db.connection(), ledger.endpoint, batch=batch)}
+        used = {
+            p.subject
+            for p in bonuses.ledger_bonuses(ledger.db.connection(), ledger.endpoint, batch=batch)
+        }
         subject, n = bonus.assignment_id, 1
         while subject in used:
             n += 1
             subject = f"{bonus.assignment_id}#{n}"
-        bonuses.pay(ledger, client, batch, subject, bonus, budget)
+        bonuses.pay(ledger, client, batch, subject, bonus, budget=budget)
     say(ctx, f"Granted bonus to {bonus.worker_id}")
     return 0
 

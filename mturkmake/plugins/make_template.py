@@ -86,7 +86,10 @@ def _script_text(name: str, body: str, target: str, dos: bool) -> str:
         return f"@echo off\r\nrem {name}: made by mturkmake makeTemplate\r\n" + (
             f'cd /d "%~dp0"\r\n{body.replace(chr(34) + "$@" + chr(34), "%*")}\r\n'
         )
-    return f'#!/bin/sh\n# {name}: made by mturkmake makeTemplate\ncd "$(dirname "$0")" || exit 2\n{body}\n'
+    return (
+        f"#!/bin/sh\n# {name}: made by mturkmake makeTemplate\n"
+        f'cd "$(dirname "$0")" || exit 2\n{body}\n'
+    )
 
 
 def copy_template(

@@ -31,11 +31,15 @@ __all__ = ["handle_update_hits", "reward_change_cost"]
 UPDATE = "UpdateHITTypeOfHIT"
 
 
-def _per_assignment(reward: Decimal, hit: Mapping[str, Any], requirements: Sequence[Mapping[str, Any]]) -> Decimal:
+def _per_assignment(
+    reward: Decimal, hit: Mapping[str, Any], requirements: Sequence[Mapping[str, Any]]
+) -> Decimal:
     ids = [str(r.get("QualificationTypeId", "")) for r in requirements]
     masters = any(q in fees.MASTERS_QUALIFICATION_IDS.values() for q in ids)
     maximum = int(hit.get("MaxAssignments", 1) or 1)
-    return fees.assignment_cost(reward, max_assignments=maximum, masters=masters) + fees.premium_fee(ids)
+    return fees.assignment_cost(
+        reward, max_assignments=maximum, masters=masters
+    ) + fees.premium_fee(ids)
 
 
 def reward_change_cost(
@@ -55,7 +59,9 @@ def reward_change_cost(
     for hit in hits:
         old_reward = fees.to_money(str(hit.get("Reward", "0")))
         old_rewards.add(old_reward)
-        slots = int(hit.get("MaxAssignments", 1)) - int(hit.get("NumberOfAssignmentsCompleted", 0) or 0)
+        slots = int(hit.get("MaxAssignments", 1)) - int(
+            hit.get("NumberOfAssignmentsCompleted", 0) or 0
+        )
         before = _per_assignment(old_reward, hit, list(hit.get("QualificationRequirements") or []))
         after = _per_assignment(new_reward, hit, new_requirements)
         share = (after - before) * slots

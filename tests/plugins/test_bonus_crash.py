@@ -151,8 +151,17 @@ def test_grant_bonus_killed_20_times_pays_each_bonus_once(tmp_path: Path) -> Non
     jumped: list[tuple[Any, ...]] = []
     for kill, (aid, worker) in enumerate(work):
         amount = f"{kill + 1}.{kill:02d}"
-        args = ("grantBonus", "-workerid", worker, "-assignment", aid, "-amount", amount,
-                "-reason", f"Bonus number {kill}")
+        args = (
+            "grantBonus",
+            "-workerid",
+            worker,
+            "-assignment",
+            aid,
+            "-amount",
+            amount,
+            "-reason",
+            f"Bonus number {kill}",
+        )
         process = _start(root, *args)
         if kill % 3 == 0:
             time.sleep(rng.uniform(0.3, 2.5))  # start-up, recovery, the checks
@@ -210,7 +219,9 @@ def test_bonused_build_killed_20_times_pays_each_row_once(tmp_path: Path) -> Non
         else:
             goal = _bonus_count(root) + rng.randint(1, 4)
             deadline = time.monotonic() + 60
-            while process.poll() is None and _bonus_count(root) < goal and time.monotonic() < deadline:
+            while (
+                process.poll() is None and _bonus_count(root) < goal and time.monotonic() < deadline
+            ):
                 time.sleep(0.002)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)

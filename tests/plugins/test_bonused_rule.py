@@ -55,7 +55,9 @@ def test_dry_run_prints_every_payment_and_the_total_then_the_run_pays_each_once(
     assert "Cost: 2 bonuses = $1.30 + $0.26 fees = $1.56" in real.stdout
     assert balance(project) == before - Decimal("1.56")
     rows = bonused(project)
-    assert [(r["assignmentid"], r["workerid"], r["amount"], r["fee"], r["reason"]) for r in rows] == [
+    assert [
+        (r["assignmentid"], r["workerid"], r["amount"], r["fee"], r["reason"]) for r in rows
+    ] == [
         (a, wa, "1.00", "0.20", "Great work"),
         (b, wb, "0.30", "0.06", "Thanks"),
     ]
@@ -76,9 +78,7 @@ def test_appended_rows_pay_only_themselves_and_a_repeated_assignment_pays_twice(
     project.write({"survey.bonus": first})
     assert project.run("survey.bonused").exit_code == 0
     before = balance(project)
-    project.write(
-        {"survey.bonus": first + f"{c}\t{wc}\t0.25\tOK\n" + f"{a}\t{wa}\t1.00\tGreat\n"}
-    )
+    project.write({"survey.bonus": first + f"{c}\t{wc}\t0.25\tOK\n" + f"{a}\t{wa}\t1.00\tGreat\n"})
     result = project.run("survey.bonused")
     assert result.exit_code == 0, result.output
     assert "Cost: 2 bonuses = $1.25 + $0.25 fees = $1.50" in result.stdout
@@ -91,9 +91,7 @@ def test_appended_rows_pay_only_themselves_and_a_repeated_assignment_pays_twice(
 def test_deleting_a_row_never_shifts_another_rows_key(mturkmake_project: Project) -> None:
     project = mturkmake_project
     (a, wa), _, _ = three(project)
-    project.write(
-        {"survey.bonus": bonus_file((a, wa, "1.00", "First"), (a, wa, "2.00", "Second"))}
-    )
+    project.write({"survey.bonus": bonus_file((a, wa, "1.00", "First"), (a, wa, "2.00", "Second"))})
     assert project.run("survey.bonused").exit_code == 0
     project.write({"survey.bonus": bonus_file((a, wa, "2.00", "Second"))})
     result = project.run("survey.bonused")
@@ -119,11 +117,7 @@ def test_an_edited_paid_row_stops_the_run_naming_it(
     assert project.run("survey.bonused").exit_code == 0
     before = balance(project)
     project.write(
-        {
-            "survey.bonus": bonus_file(
-                (b, wb, "0.10", "x"), (a, wa, *edit), (c, wc, "0.20", "new")
-            )
-        }
+        {"survey.bonus": bonus_file((b, wb, "0.10", "x"), (a, wa, *edit), (c, wc, "0.20", "new"))}
     )
     result = project.run("survey.bonused")
     assert result.exit_code == 2

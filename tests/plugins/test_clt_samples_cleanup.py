@@ -94,12 +94,22 @@ def test_sample_script_runs_to_its_final_delete(tmp_path: Path, name: str) -> No
     root = tmp_path / name
     _copy(name, root)
     load = _run(
-        root, "loadHITs", "-label", name, "-input", f"{name}.input",
-        "-question", f"{name}.question", "-properties", f"{name}.properties",
+        root,
+        "loadHITs",
+        "-label",
+        name,
+        "-input",
+        f"{name}.input",
+        "-question",
+        f"{name}.question",
+        "-properties",
+        f"{name}.properties",
     )
     assert load.returncode == 0, load.stderr
     assert _run(root, "marketplace", "advance", "2h").returncode == 0
-    results = _run(root, "getResults", "-successfile", f"{name}.success", "-outputfile", f"{name}.results")
+    results = _run(
+        root, "getResults", "-successfile", f"{name}.success", "-outputfile", f"{name}.results"
+    )
     assert results.returncode == 0, results.stderr
     refused = _run(root, "deleteHITs", "-successfile", f"{name}.success", "-approve", "-expire")
     assert refused.returncode == 2

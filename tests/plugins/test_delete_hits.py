@@ -30,7 +30,9 @@ def hit_ids(project: Project) -> list[str]:
 def remote_hits(project: Project) -> dict[str, str]:
     """HITId → HITStatus of every HIT the marketplace still lists."""
     with marketplace(project) as market:
-        return {h["HITId"]: h["HITStatus"] for h in market.call("ListHITs", {"MaxResults": 100})["HITs"]}
+        return {
+            h["HITId"]: h["HITStatus"] for h in market.call("ListHITs", {"MaxResults": 100})["HITs"]
+        }
 
 
 def effects(project: Project) -> Counter[str]:
@@ -107,7 +109,8 @@ def test_without_a_terminal_and_without_force_it_refuses(mturkmake_project: Proj
     assert project.run("survey.success").exit_code == 0
     result = project.run("deleteHITs", "-successfile", "survey.success", "-approve", "-expire")
     assert result.exit_code == 2
-    assert "no terminal" in result.stderr and "-force" in result.stderr
+    assert "no terminal" in result.stderr
+    assert "-force" in result.stderr
     assert effects(project) == Counter()
     assert len(remote_hits(project)) == 1
 
@@ -121,7 +124,9 @@ def test_a_missing_success_file_exits_2_naming_it(mturkmake_project: Project) ->
     assert "gone.success: no such file (given as -successfile)" in line
 
 
-def run_on_pty(root: Path, args: list[str], answer: str = "\n", timeout: float = 120) -> tuple[int, str]:
+def run_on_pty(
+    root: Path, args: list[str], answer: str = "\n", timeout: float = 120
+) -> tuple[int, str]:
     """Run ``mturkmake ARGS`` on a pseudo-terminal, pressing ENTER at every confirmation."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull

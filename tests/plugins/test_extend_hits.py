@@ -93,7 +93,9 @@ def test_crossing_ten_assignments_is_refused_before_any_call(mturkmake_project: 
     project = mturkmake_project
     hits = loaded(project, rows=2, assignments=8)
     money = balance(project)
-    result = project.run("extendHITs", "-successfile", "survey.success", "-assignments", "2", "-hours", "1")
+    result = project.run(
+        "extendHITs", "-successfile", "survey.success", "-assignments", "2", "-hours", "1"
+    )
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert f"HIT {hits[0]} has 8 assignments; 2 more would make 10" in line
@@ -119,7 +121,8 @@ def test_a_missing_success_file_exits_2_naming_it(mturkmake_project: Project) ->
     result = project.run("extendHITs", "-successfile", "nothere.success", "-hours", "1")
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
-    assert "nothere.success" in line and "no such file" in line
+    assert "nothere.success" in line
+    assert "no such file" in line
 
 
 def test_a_pending_identical_extension_completed_by_recovery_is_not_sent_again(
@@ -136,12 +139,19 @@ def test_a_pending_identical_extension_completed_by_recovery_is_not_sent_again(
     ledger.recover(None, Recoveries())
     params = {"HITId": only, "NumberOfAdditionalAssignments": 1, "_MaxAssignmentsBefore": 1}
     try:
-        with ledger.intent(
-            "CreateAdditionalAssignmentsForHIT", "survey.input", f"{only}#1", params
-        ) as intent, marketplace(project) as market:
+        with (
+            ledger.intent(
+                "CreateAdditionalAssignmentsForHIT", "survey.input", f"{only}#1", params
+            ) as intent,
+            marketplace(project) as market,
+        ):
             market.call(
                 "CreateAdditionalAssignmentsForHIT",
-                {"HITId": only, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": intent.token},
+                {
+                    "HITId": only,
+                    "NumberOfAdditionalAssignments": 1,
+                    "UniqueRequestToken": intent.token,
+                },
             )
     except LedgerError:
         pass

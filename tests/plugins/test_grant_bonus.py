@@ -14,9 +14,7 @@ from tests.plugins.test_approved_rule import assignments, balance, batch_files, 
 def bonus_payments(project: Project, assignment_id: str) -> list[dict[str, str]]:
     """ListBonusPayments for one assignment, straight from the marketplace."""
     with marketplace(project) as market:
-        reply = market.call(
-            "ListBonusPayments", {"AssignmentId": assignment_id, "MaxResults": 100}
-        )
+        reply = market.call("ListBonusPayments", {"AssignmentId": assignment_id, "MaxResults": 100})
     return list(reply["BonusPayments"])
 
 
@@ -48,9 +46,20 @@ def test_get_balance_follows_spending(mturkmake_project: Project) -> None:
     project = mturkmake_project
     aid, worker = one_assignment(project)
     before = balance(project)
-    assert project.run(
-        "grantBonus", "-workerid", worker, "-assignment", aid, "-amount", "1.25", "-reason", "Nice"
-    ).exit_code == 0
+    assert (
+        project.run(
+            "grantBonus",
+            "-workerid",
+            worker,
+            "-assignment",
+            aid,
+            "-amount",
+            "1.25",
+            "-reason",
+            "Nice",
+        ).exit_code
+        == 0
+    )
     result = project.run("getBalance")
     assert result.stdout.splitlines()[0] == f"Your account balance: ${before - Decimal('1.50')}"
 
@@ -60,8 +69,15 @@ def test_grant_bonus_prints_the_cost_then_seed_003s_line(mturkmake_project: Proj
     aid, worker = one_assignment(project)
     before = balance(project)
     result = project.run(
-        "grantBonus", "-workerid", worker, "-assignment", aid, "-amount", "5.00",
-        "-reason", "Your answers are very accurate.",
+        "grantBonus",
+        "-workerid",
+        worker,
+        "-assignment",
+        aid,
+        "-amount",
+        "5.00",
+        "-reason",
+        "Your answers are very accurate.",
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -78,7 +94,17 @@ def test_grant_bonus_prints_the_cost_then_seed_003s_line(mturkmake_project: Proj
 def test_a_further_bonus_is_refused_unless_again(mturkmake_project: Project) -> None:
     project = mturkmake_project
     aid, worker = one_assignment(project)
-    args = ("grantBonus", "-workerid", worker, "-assignment", aid, "-amount", "0.50", "-reason", "Thanks")
+    args = (
+        "grantBonus",
+        "-workerid",
+        worker,
+        "-assignment",
+        aid,
+        "-amount",
+        "0.50",
+        "-reason",
+        "Thanks",
+    )
     assert project.run(*args).exit_code == 0
     before = balance(project)
     refused = project.run(*args)

@@ -18,7 +18,9 @@ HIT_TEMPLATES = ["helloworld", "survey", "image_category", "external_hit"]
 
 def script_command(path: Path) -> list[str]:
     """The mturkmake command line of a generated script, without ``"$@"``."""
-    (line,) = [x for x in path.read_text(encoding="utf-8").splitlines() if x.startswith("mturkmake ")]
+    (line,) = [
+        x for x in path.read_text(encoding="utf-8").splitlines() if x.startswith("mturkmake ")
+    ]
     return [word for word in shlex.split(line)[1:] if word != "$@"]
 
 
@@ -50,7 +52,9 @@ def test_a_builtin_template_copies_and_its_scripts_run(
     results = project.run(*script_command(folder / "getResults.sh"), cwd=folder)
     assert results.exit_code == 0, results.output
     assert (folder / "mine.results").is_file()
-    cleanup = project.run(*script_command(folder / "approveAndDeleteResults.sh"), "-force", cwd=folder)
+    cleanup = project.run(
+        *script_command(folder / "approveAndDeleteResults.sh"), "-force", cwd=folder
+    )
     assert cleanup.exit_code == 0, cleanup.output
     assert remote_hits(project) == {}
 
@@ -70,7 +74,8 @@ def test_an_unknown_template_names_the_available_ones(mturkmake_project: Project
     project.write({"mturkmake.toml": 'endpoint = "local"\n'})
     result = project.run("makeTemplate", "-template", "nosuch", "-target", "mine")
     assert result.exit_code == 2
-    assert "helloworld" in result.stderr and "survey" in result.stderr
+    assert "helloworld" in result.stderr
+    assert "survey" in result.stderr
     assert not project.path("mine").exists()
 
 
@@ -78,8 +83,17 @@ def test_the_clt_samples_and_dos_scripts(mturkmake_project: Project) -> None:
     project = mturkmake_project
     project.write({"mturkmake.toml": 'endpoint = "local"\n'})
     result = project.run(
-        "makeTemplate", "-template", "simple_survey", "-target", "my_survey", "-os", "Dos",
-        "-templateRootDir", str(SAMPLES), "-targetRootDir", "hits",
+        "makeTemplate",
+        "-template",
+        "simple_survey",
+        "-target",
+        "my_survey",
+        "-os",
+        "Dos",
+        "-templateRootDir",
+        str(SAMPLES),
+        "-targetRootDir",
+        "hits",
     )
     assert result.exit_code == 0, result.output
     folder = project.path("hits/my_survey")
@@ -106,8 +120,13 @@ def test_a_qualification_template(mturkmake_project: Project) -> None:
         "skill.question",
     ]
     assert script_command(folder / "createQualification.sh") == [
-        "createQualificationType", "-properties", "skill.properties", "-question",
-        "skill.question", "-answer", "skill.answer",
+        "createQualificationType",
+        "-properties",
+        "skill.properties",
+        "-question",
+        "skill.question",
+        "-answer",
+        "skill.answer",
     ]
 
 
@@ -116,7 +135,9 @@ def test_script_templates_are_filled_as_the_clt_did(mturkmake_project: Project) 
     project.write(
         {
             "mturkmake.toml": 'endpoint = "local"\n',
-            "scripts/run.Unix.template": "cd ../../bin\n./loadHITs.sh $@ -label ../hits/${target}/${target}\n",
+            "scripts/run.Unix.template": (
+                "cd ../../bin\n./loadHITs.sh $@ -label ../hits/${target}/${target}\n"
+            ),
             "scripts/getResults.Unix.template": "x ${target}\n",
             "scripts/approveAndDeleteResults.Unix.template": "y ${target}\n",
         }
@@ -135,7 +156,10 @@ def test_init_makes_a_make_style_project_that_builds(mturkmake_project: Project)
     assert result.exit_code == 0, result.output
     folder = project.path("poll")
     assert sorted(p.name for p in folder.iterdir()) == [
-        "mturkmake.toml", "poll.input", "poll.properties", "poll.question",
+        "mturkmake.toml",
+        "poll.input",
+        "poll.properties",
+        "poll.question",
     ]
     assert 'endpoint = "local"' in (folder / "mturkmake.toml").read_text(encoding="utf-8")
     built = project.run("poll.approved", "--wait", cwd=folder)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 from mturkmake.testing import Project
-from tests.plugins.test_approved_rule import FREE_TEXT, assignments, batch_files, fetched, marketplace
+from tests.plugins.test_approved_rule import (
+    FREE_TEXT,
+    assignments,
+    batch_files,
+    fetched,
+    marketplace,
+)
 from tests.plugins.test_delete_hits import effects, remote_hits
 
 

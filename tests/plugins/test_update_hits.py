@@ -24,7 +24,9 @@ def test_moves_hits_to_the_new_type_with_seed_003s_output(mturkmake_project: Pro
     hits = loaded(project, rows=2)
     project.write({"new.properties": new_properties()})
     money = balance(project)
-    result = project.run("updateHITs", "-success", "survey.success", "-properties", "new.properties")
+    result = project.run(
+        "updateHITs", "-success", "survey.success", "-properties", "new.properties"
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     type_id = hit(project, hits[0])["HITTypeId"]
@@ -70,7 +72,9 @@ def test_a_reward_increase_over_the_budget_stops_before_any_call(
     project.write({**batch_files(2), "new.properties": new_properties("5.00")})
     project.write({"mturkmake.toml": project.read("mturkmake.toml") + "budget = 2\n"})
     assert project.run("survey.success").exit_code == 0
-    result = project.run("updateHITs", "-success", "survey.success", "-properties", "new.properties")
+    result = project.run(
+        "updateHITs", "-success", "survey.success", "-properties", "new.properties"
+    )
     assert result.exit_code == 2
     assert "budget" in result.stderr
     assert updates(project) == Counter()
@@ -80,6 +84,8 @@ def test_a_reward_increase_over_the_budget_stops_before_any_call(
 def test_missing_files_exit_2_naming_them(mturkmake_project: Project) -> None:
     project = mturkmake_project
     loaded(project, rows=1)
-    result = project.run("updateHITs", "-success", "nope.success", "-properties", "survey.properties")
+    result = project.run(
+        "updateHITs", "-success", "nope.success", "-properties", "survey.properties"
+    )
     assert result.exit_code == 2
     assert "nope.success: no such file (given as -success)" in result.stderr
