@@ -73,6 +73,9 @@ def preview_bonused(job: Job) -> None:
 
     ctx = job.context
     source = job.prerequisites[0]
+    if not job.path(source).exists():
+        ctx.report(Event("info", f"would pay the rows of {source} once it is made", job.target))
+        return
     rows = read_bonus_file(job.path(source), source)
     mturk = settings(ctx.config)
     payments = []

@@ -25,8 +25,8 @@ def bonus_file(*rows: tuple[str, str, str, str]) -> str:
     return HEADER + "".join("\t".join(row) + "\n" for row in rows)
 
 
-def bonused(project: Project) -> list[dict[str, str]]:
-    lines = project.read("survey.bonused").splitlines()
+def bonused(project: Project, name: str = "survey.bonused") -> list[dict[str, str]]:
+    lines = project.read(name).splitlines()
     header = lines[0].split("\t")
     return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
 
@@ -173,3 +173,29 @@ def test_a_bonus_over_the_budget_stops_before_the_first_payment(
     assert "budget" in result.stderr
     assert sent_bonuses(project) == 0
     assert fees.bonus_cost("0.50") * 2 == Decimal("1.20")
+
+
+def test_the_bonuses_example_pays_each_right_answer_once(mturkmake_project: Project) -> None:
+    from tests.test_examples import _copy
+
+    project = mturkmake_project
+    _copy("bonuses", project)
+    made = project.run("quiz.bonus", "--wait")
+    assert made.exit_code == 0, made.output
+    rows = project.read("quiz.bonus").splitlines()[1:]
+    assert rows  # most simulated workers know the answers
+    dry = project.run("-n", "quiz.bonused")
+    assert dry.exit_code == 0, dry.output
+    total = fees.bonus_cost("0.05") * len(rows)
+    assert f"Cost: {len(rows)} bonuses = ${Decimal('0.05') * len(rows)}" in dry.stdout
+    assert f"= ${total} (local marketplace" in dry.stdout
+    before = balance(project)
+    built = project.run("quiz.approved", "quiz.bonused")
+    assert built.exit_code == 0, built.output
+    assert len(bonused(project, "quiz.bonused")) == len(rows)
+    assert sent_bonuses(project) == len(rows)
+    # approvals pay from the reservation made when the HITs were created: only the bonuses move
+    assert before - balance(project) == total
+    again = project.run("quiz.bonused", "-B")
+    assert again.exit_code == 0, again.output
+    assert sent_bonuses(project) == len(rows)
