@@ -165,7 +165,7 @@ def test_a_pending_identical_extension_completed_by_recovery_is_not_sent_again(
     assert hit(project, only)["MaxAssignments"] == 3
 
 
-def test_premium_qualification_fees_are_in_the_cost(mturkmake_project: Project) -> None:
+def test_premium_qualification_fees_are_in_the_cost() -> None:
     from mturkmake.plugins.extend_hits import hit_price
 
     plain = {"MaxAssignments": 1, "Reward": "1.00"}
@@ -174,3 +174,23 @@ def test_premium_qualification_fees_are_in_the_cost(mturkmake_project: Project) 
         "QualificationRequirements": [{"QualificationTypeId": "3DWHSFAI6V6LLE6N73LD41NC328HA9"}],
     }
     assert hit_price(premium, 2) - hit_price(plain, 2) == Decimal("0.10")
+
+
+def test_load_cost_line_and_budget_include_premium_qualification_fees(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    files = batch_files(6)
+    premium = "qualification.1:3DWHSFAI6V6LLE6N73LD41NC328HA9\nqualification.comparator.1:exists\n"
+    project.write({**files, "survey.properties": files["survey.properties"] + premium})
+    project.write({"mturkmake.toml": project.read("mturkmake.toml") + "budget = 0.50\n"})
+    result = project.run("survey.success")
+    # 6 × ($0.05 + $0.01 fee) = $0.36 fits the budget; the $0.05 premium fee each does not
+    assert result.exit_code == 2
+    assert result.stdout.splitlines()[0].startswith(
+        "Cost: 6 HITs × 1 assignment × $0.05 (premium qualifications: $0.05 per assignment) "
+        "= $0.30 + $0.36 fees = $0.66"
+    )
+    assert "budget" in result.stderr
+    with marketplace(project) as market:
+        assert market.call("ListHITs", {"MaxResults": 10})["HITs"] == []
