@@ -517,7 +517,10 @@ def mturkmake_template_engines() -> Sequence[TemplateEngine]:
 def mturkmake_evaluators() -> Sequence[Evaluator]:
     """Contribute named assignment evaluators; config ``evaluators`` picks which run.
 
-    Verdicts combine: any rejection rejects (feedback joined), otherwise approve.
+    Verdicts combine: any rejection rejects (feedback joined); otherwise, if some evaluator
+    approved, approve. An assignment no evaluator decides stays undecided: neither approved
+    nor rejected, ``%.approved`` stays incomplete, and MTurk approves it at its
+    AutoApprovalTime (docs/plugins.md, "How verdicts combine").
 
     :returns: the plugin's evaluators.
     """

@@ -2,9 +2,11 @@
 
 Registration order: built-ins (:data:`BUILTIN_PLUGINS`), then entry points (group
 ``mturkmake``), then modules named by config ``plugins = [...]`` and ``-p MODULE``, then the
-project-local ``mturkmake_plugins.py``. ``-p no:NAME`` and ``MTURKMAKE_DISABLE_PLUGINS``
-(comma separated) block a plugin by its registered name before anything registers; built-ins
-are registered under the last part of their module name (``templating``, ``client`` …).
+project-local ``mturkmake_plugins.py``. The manager records where each plugin came from
+(:attr:`PluginManager.origins`, shown by ``mturkmake plugins``). ``-p no:NAME`` and
+``MTURKMAKE_DISABLE_PLUGINS`` (comma separated) block a plugin by its registered name before
+anything registers; built-ins are registered under the last part of their module name
+(``templating``, ``client`` …).
 There is no global manager: every call of :func:`make_plugin_manager` builds a new one.
 """
 
@@ -14,7 +16,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from mturkmake import hookspecs
-from mturkmake.errors import PluginError
+from mturkmake.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
     import argparse
@@ -50,7 +52,9 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.marketplace_cli",
     "mturkmake.plugins.client",
     "mturkmake.plugins.switch_endpoint",
+    "mturkmake.plugins.plugins_cli",
     "mturkmake.plugins.load_hits",
+    "mturkmake.plugins.preview",
     "mturkmake.plugins.approved_rule",
     "mturkmake.plugins.approve_work",
     "mturkmake.plugins.reject_work",
@@ -87,6 +91,27 @@ def blocked_from_env(environ: Mapping[str, str]) -> list[str]:
     return [name.strip() for name in environ.get(DISABLE_ENV, "").split(",") if name.strip()]
 
 
+#: Origins recorded in :attr:`PluginManager.origins`.
+ORIGIN_BUILTIN = "built-in"
+ORIGIN_CONFIG = "config plugins"
+ORIGIN_OPTION = "-p"
+ORIGIN_PROJECT_FILE = "project file " + LOCAL_PLUGIN_FILE
+ORIGIN_EXTRA = "registered by the caller"
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers where each plugin came from.
+
+    :ivar origins: registered name → origin: :data:`ORIGIN_BUILTIN`, ``entry point
+        DIST VERSION``, :data:`ORIGIN_CONFIG`, :data:`ORIGIN_OPTION`,
+        :data:`ORIGIN_PROJECT_FILE` or :data:`ORIGIN_EXTRA`.
+    """
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.origins: dict[str, str] = {}
+
+
 def make_plugin_manager(
     *,
     builtins: Sequence[str] = BUILTIN_PLUGINS,
@@ -95,18 +120,20 @@ def make_plugin_manager(
     blocked: Iterable[str] = (),
     local_file: Path | None = None,
     extra: Sequence[tuple[object, str]] = (),
-) -> pluggy.PluginManager:
+    option_modules: Sequence[str] = (),
+) -> PluginManager:
     """Build a new plugin manager with every plugin of this run registered.
 
     :param builtins: built-in plugin modules.
     :param entrypoints: whether to load the ``mturkmake`` entry-point group.
-    :param modules: further plugin modules (config ``plugins`` and ``-p MODULE``).
+    :param modules: further plugin modules (config ``plugins``).
+    :param option_modules: plugin modules named by ``-p MODULE`` (registered after ``modules``).
     :param blocked: names to block (``-p no:NAME``).
     :param local_file: the project-local ``mturkmake_plugins.py``, if it exists.
     :param extra: already-made plugin objects with their names (tests, the reporter).
     :raises PluginError: a plugin cannot be imported or does not match the hook specs.
     """
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm = PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     for name in blocked:
         if name in ESSENTIAL_PLUGINS:
@@ -116,20 +143,33 @@ def make_plugin_manager(
             )
         pm.set_blocked(name)
     for module_name in builtins:
-        _register(pm, _import(module_name), builtin_name(module_name))
+        _register(pm, _import(module_name), builtin_name(module_name), ORIGIN_BUILTIN)
     if entrypoints:
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except pluggy.PluginValidationError as exc:
             raise _validation_error(exc) from None
-    for module_name in modules:
-        if pm.is_blocked(module_name) or pm.has_plugin(module_name):
-            continue
-        _register(pm, _import(module_name), module_name)
+        except SyntaxError as exc:
+            raise _syntax_error(exc) from None
+        except Exception as exc:  # an installed plugin that is broken or half-removed
+            raise PluginError(
+                f"an installed plugin (entry point group '{ENTRY_POINT_GROUP}') failed to load: "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"reinstall or uninstall it, or block it with -p no:NAME / {DISABLE_ENV}",
+            ) from exc
+        for plugin, dist in pm.list_plugin_distinfo():
+            registered = pm.get_name(plugin)
+            if registered is not None:
+                pm.origins[registered] = f"entry point {dist.project_name} {dist.version}"
+    for origin, names in ((ORIGIN_CONFIG, modules), (ORIGIN_OPTION, option_modules)):
+        for module_name in names:
+            if pm.is_blocked(module_name) or pm.has_plugin(module_name):
+                continue
+            _register(pm, _import(module_name), module_name, origin)
     if local_file is not None and local_file.is_file():
-        _register(pm, _import_file(local_file), "mturkmake_plugins")
+        _register(pm, _import_file(local_file), "mturkmake_plugins", ORIGIN_PROJECT_FILE)
     for plugin, name in extra:
-        _register(pm, plugin, name)
+        _register(pm, plugin, name, ORIGIN_EXTRA)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -140,11 +180,12 @@ def make_plugin_manager(
     return pm
 
 
-def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+def _register(pm: PluginManager, plugin: object, name: str, origin: str) -> None:
     if pm.is_blocked(name):
         return
     try:
         pm.register(plugin, name=name)
+        pm.origins[name] = origin
     except pluggy.PluginValidationError as exc:
         raise _validation_error(exc) from None
     except ValueError as exc:  # the same name registered twice
@@ -164,11 +205,17 @@ def _validation_error(exc: pluggy.PluginValidationError) -> PluginError:
 def _import(module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
+    except SyntaxError as exc:
+        raise _syntax_error(exc) from None
     except ImportError as exc:
-        raise PluginError(
-            f"cannot import plugin module '{module_name}': {exc}",
-            hint="check the name in -p / plugins = [...] and that it is installed",
-        ) from None
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+            raise PluginError(
+                f"cannot import plugin module '{module_name}': {exc}",
+                hint="check the name in -p / plugins = [...] and that it is installed",
+            ) from None
+        raise _failed_import(exc, module_name) from exc
+    except Exception as exc:
+        raise _failed_import(exc, module_name) from exc
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -176,8 +223,44 @@ def _import_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:  # pragma: no cover - only for non-.py paths
         raise PluginError(f"cannot load {path}", file=str(path))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise _syntax_error(exc) from None
+    except Exception as exc:
+        raise _failed_import(exc, str(path), path) from exc
     return module
+
+
+def _syntax_error(exc: SyntaxError) -> PluginError:
+    return PluginError(
+        exc.msg,
+        file=exc.filename,
+        line=exc.lineno,
+        hint="fix the plugin's Python syntax",
+    )
+
+
+def _failed_import(exc: BaseException, what: str, path: Path | None = None) -> PluginError:
+    """One line for a plugin whose import raised: the plugin's own file and line where it
+    raised (the innermost frame in that file), else the innermost frame outside Python."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    chosen = None
+    for frame in frames:
+        ours = "importlib" not in frame.filename and frame.filename[:1] != "<"
+        if (Path(frame.filename) == path) if path is not None else ours:
+            chosen = frame
+    text = (
+        f"cannot import: {exc}" if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+    )
+    return PluginError(
+        text if path is not None else f"plugin module '{what}' failed to load: {text}",
+        file=chosen.filename if chosen else (str(path) if path else None),
+        line=chosen.lineno if chosen else None,
+        hint="fix the plugin (run with --traceback to see the whole traceback)",
+    )
 
 
 class PluginHost:
@@ -207,8 +290,11 @@ class PluginHost:
         return _flatten(self.pm.hook.mturkmake_recoveries())
 
     def configure(self, config: Config) -> None:
-        """Call ``mturkmake_configure``."""
+        """Call ``mturkmake_configure``, then check that the template engine and the
+        evaluators the config names are registered, before anything runs (issue #12)."""
         self.pm.hook.mturkmake_configure(config=config)
+        _check_named(config, "template_engine", "template engine", self.template_engines)
+        _check_named(config, "evaluators", "evaluator", self.evaluators)
 
     def rules(self, config: Config) -> list[Rule]:
         """Call ``mturkmake_rules``; later-registered plugins' rules come first."""
@@ -247,6 +333,33 @@ class PluginHost:
     def report(self, event: Event) -> None:
         """Call ``mturkmake_report``."""
         self.pm.hook.mturkmake_report(event=event)
+
+
+def _check_named(
+    config: Config, key: str, what: str, registered: Callable[[], Mapping[str, Any]]
+) -> None:
+    # Only a value someone set is checked: a default names a built-in, and asking the
+    # plugins for theirs on every run would cost a no-op run its speed.
+    source = config.sources.get(key, "default")
+    value = config.get(key)
+    if source == "default" or value is None:
+        return
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list):
+        return  # the type was refused by build_config or the owning plugin
+    available = registered()
+    for name in names:
+        if isinstance(name, str) and name.strip() not in available:
+            from mturkmake.core.config import key_line
+
+            known = ", ".join(sorted(available)) or "none"
+            line = key_line(Path(source), key) if source.endswith(".toml") else None
+            raise ConfigError(
+                f"unknown {what} '{name}'",
+                file=source,
+                line=line,
+                hint=f"available: {known} (or load the plugin that provides it)",
+            )
 
 
 def _flatten(results: Iterable[Iterable[Any] | None]) -> list[Any]:

@@ -6,15 +6,17 @@ therefore takes already-merged :class:`~mturkmake.formats.javaprops.Property` it
 each raw value and line for error messages.
 
 Keys: ``title``, ``description``, ``keywords``, ``reward``, ``assignments``, ``annotation``,
-``assignmentduration``, ``hitlifetime``, ``autoapprovaldelay``, and the ``qualification.*``
-keys of :mod:`mturkmake.formats.qualification_requirements` (N is any positive number; at
-most 10 requirements). Departures from the CLT: unknown keys are errors (the CLT ignored
-them), ``$0.06`` and ``$0.06 USD`` rewards are accepted (the CLT threw), and so are the
-API's comparators DoesNotExist, In and NotIn.
+``assignmentduration``, ``hitlifetime``, ``autoapprovaldelay``, the ``qualification.*`` keys
+of :mod:`mturkmake.formats.qualification_requirements` (N is any positive number; at most 10
+requirements), and the ``assignmentreviewpolicy.*`` / ``hitreviewpolicy.*`` keys of
+:mod:`mturkmake.formats.review_policy_properties` (a mturkmake extension). Departures from the
+CLT: unknown keys are errors (the CLT ignored them), ``$0.06`` and ``$0.06 USD`` rewards are
+accepted (the CLT threw), and so are the API's comparators DoesNotExist, In and NotIn.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from collections.abc import Iterable, Mapping
@@ -37,6 +39,11 @@ from mturkmake.formats.qualification_requirements import (
     QualificationRequirement,
     check_requirement,
     parse_requirement,
+)
+from mturkmake.formats.review_policy_properties import (
+    dump_review_policies,
+    is_policy_key,
+    parse_review_policies,
 )
 
 SIMPLE_KEYS = (
@@ -79,6 +86,8 @@ class HitProperties:
     annotation: str | None = None
     auto_approval_delay: int | None = None
     qualification_requirements: tuple[QualificationRequirement, ...] = ()
+    #: ``AssignmentReviewPolicy`` / ``HITReviewPolicy`` structures, as CreateHIT takes them.
+    review_policies: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     raw: Mapping[str, Property] = field(default_factory=dict)
 
@@ -118,6 +127,8 @@ class HitProperties:
         }
         if self.annotation:
             params["RequesterAnnotation"] = self.annotation
+        for slot, policy in self.review_policies.items():
+            params[slot] = copy.deepcopy(policy)
         return params
 
 
@@ -184,6 +195,8 @@ def parse_hit_properties(
         match = _QUAL_KEY.fullmatch(key)
         if match and int(match.group(2)) >= 1:
             qualifications.setdefault(int(match.group(2)), {})[match.group(1) or ""] = prop
+        elif is_policy_key(key):
+            continue  # parse_review_policies reads them
         elif key not in SIMPLE_KEYS:
             close = difflib.get_close_matches(key, [*SIMPLE_KEYS, "qualification.1"], n=1)
             raise FormatError(
@@ -230,6 +243,7 @@ def parse_hit_properties(
         annotation=raw["annotation"].value if "annotation" in raw else None,
         auto_approval_delay=optional_int("autoapprovaldelay"),
         qualification_requirements=tuple(requirements),
+        review_policies=parse_review_policies(raw, source=source),
         source=source,
         raw=MappingProxyType(raw),
     )
@@ -329,6 +343,7 @@ def dump_hit_properties(hit: HitProperties) -> str:
             pairs.append((f"qualification.locale.{n}", ",".join(locales)))
         if req.actions_guarded == "PreviewAndAccept":
             pairs.append((f"qualification.private.{n}", "true"))
+    pairs += dump_review_policies(hit.review_policies)
     return javaprops.dump(pairs, separator=":")
 
 

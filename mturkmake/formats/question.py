@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
-from mturkmake.formats.html_form import HTMLField, html_fields
+from mturkmake.errors import FormatError
+from mturkmake.formats.html_form import SUBMIT_PATH, HTMLField, check_submittable, html_fields
 from mturkmake.formats.javaprops import read_text
+from mturkmake.formats.question_content import ContentBlock, Overview, content_blocks
 from mturkmake.formats.safexml import (
     MAX_XML_BYTES,
     XmlDocument,
@@ -98,6 +100,8 @@ class Selection:
 
     identifier: str
     text: str
+    #: what the worker sees (a text, formatted content or an image); see question_content.
+    content: tuple[ContentBlock, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,8 @@ class FormQuestion:
     display_name: str | None = None
     text: str = ""
     line: int = field(default=0, compare=False)
+    #: the QuestionContent's blocks, for display (:mod:`mturkmake.formats.question_html`).
+    content: tuple[ContentBlock, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,8 @@ class QuestionForm:
     version: str
     questions: tuple[FormQuestion, ...]
     overview: tuple[str, ...] = ()
+    #: Overviews and questions in document order, for display.
+    sections: tuple[Overview | FormQuestion, ...] = field(default=(), compare=False)
 
     def question(self, identifier: str) -> FormQuestion:
         """The question with this identifier (``KeyError`` if none)."""
@@ -274,7 +282,7 @@ def _selection_answer(doc: XmlDocument, element: ET.Element) -> SelectionSpec:
             raise doc.error(
                 node, f"SelectionIdentifier '{identifier}' is repeated", "make each id unique"
             )
-        selections.append(Selection(identifier, _plain_text(node)))
+        selections.append(Selection(identifier, _plain_text(node), content_blocks(node)))
     other_node = child(container, "OtherSelection")
     other = _free_text(doc, other_node) if other_node is not None else None
     if not selections:
@@ -328,10 +336,12 @@ def _answer_spec(doc: XmlDocument, question: ET.Element) -> AnswerSpec:
 def _question_form(doc: XmlDocument, version: str) -> QuestionForm:
     questions: list[FormQuestion] = []
     overview: list[str] = []
+    sections: list[Overview | FormQuestion] = []
     for node in doc.root:
         name = local_name(node)
         if name == "Overview":
             overview.append(_plain_text(node))
+            sections.append(Overview(content_blocks(node)))
             continue
         if name != "Question":
             raise doc.error(
@@ -358,11 +368,13 @@ def _question_form(doc: XmlDocument, version: str) -> QuestionForm:
                 display_name=child_text(node, "DisplayName"),
                 text=_plain_text(content),
                 line=doc.line(node),
+                content=content_blocks(content),
             )
         )
+        sections.append(questions[-1])
     if not questions:
         raise doc.error(doc.root, "the QuestionForm has no <Question>", "add at least one")
-    return QuestionForm(version, tuple(questions), tuple(overview))
+    return QuestionForm(version, tuple(questions), tuple(overview), tuple(sections))
 
 
 # ------------------------------------------------------------------------------------------
@@ -438,6 +450,37 @@ def load_question(path: str | Path) -> Question:
     return parse_question(read_text(path), source=str(path))
 
 
+def check_html_submit(
+    question: Question, *, source: str, template_text: str = "", row_at: str = ""
+) -> list[str]:
+    """Refuse an HTMLQuestion no worker could submit; return its warnings (preflight).
+
+    See :func:`~mturkmake.formats.html_form.check_submittable`. Other question types pass.
+
+    :param source: the question file's name; ``template_text`` (its text) finds the line.
+    :param row_at: the input row merged in (``survey.input:3``), named in the error.
+    :raises FormatError: neither a ``<crowd-form>`` nor a form posting to externalSubmit.
+    """
+    if not isinstance(question, HTMLQuestion):
+        return []
+    result = check_submittable(question.html)
+    lines = template_text.splitlines()
+    line = next((n for n, t in enumerate(lines, 1) if "<form" in t.lower()), None) or next(
+        (n for n, t in enumerate(lines, 1) if "HTMLContent" in t), None
+    )
+    if result.error is not None:
+        merged = f" (merged with {row_at})" if row_at else ""
+        raise FormatError(
+            result.error + merged,
+            file=source,
+            line=line,
+            hint=f'wrap the answers in <form method="post" action="https://www.mturk.com'
+            f'{SUBMIT_PATH}"> or use <crowd-form>',
+        )
+    where = f"{source}:{line}" if line else source
+    return [f"{where}: warning: {text}" for text in result.warnings]
+
+
 def question_identifiers(question: Question) -> tuple[str, ...]:
     """The answer names a question produces, in document order (none for ExternalQuestion)."""
     if isinstance(question, QuestionForm):
@@ -465,6 +508,7 @@ __all__ = [
     "RegexConstraint",
     "Selection",
     "SelectionSpec",
+    "check_html_submit",
     "html_fields",
     "load_question",
     "parse_question",

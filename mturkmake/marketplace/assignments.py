@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from mturkmake.marketplace import hits, ids, money
+from mturkmake.marketplace import hits, ids, money, notifications
 from mturkmake.marketplace.clock import wire_time
 from mturkmake.marketplace.errors import RequestError
 from mturkmake.marketplace.store import Row, Tx, page
@@ -83,6 +83,7 @@ def transition(tx: Tx, row: Row, apply: Callable[[], object], *, pay: bool = Fal
     after = hits.reservation(hit, counts_after)
     paid = hit.slot_cost if pay else Decimal("0.00")
     money.settle(tx, before, after, paid=paid, kind="assignment", subject=row["id"])
+    tx.touch(hit.id)
 
 
 def _feedback(params: Mapping[str, Any]) -> str | None:
@@ -131,6 +132,7 @@ def approve(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
         ),
         pay=True,
     )
+    notifications.emit(tx, "AssignmentApproved", row["hit_id"], row["id"])
     tx.log("ApproveAssignment", row["id"])
     return {}
 
@@ -150,6 +152,7 @@ def reject(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
             (tx.now, feedback, row["id"]),
         ),
     )
+    notifications.emit(tx, "AssignmentRejected", row["hit_id"], row["id"])
     tx.log("RejectAssignment", row["id"])
     return {}
 
@@ -186,6 +189,7 @@ def accept(tx: Tx, hit: hits.Hit, worker: str, work_seconds: float) -> str:
         (assignment_id, hit.id, worker, tx.now, tx.now + duration, planned),
     )
     hits.refresh_full(tx, hit.id)
+    notifications.emit(tx, "AssignmentAccepted", hit.id, assignment_id)
     return assignment_id
 
 
@@ -202,6 +206,9 @@ def submit(tx: Tx, row: Row, answer: str, *, hit: hits.Hit | None = None) -> Non
         "answer = ?, planned_submit = NULL WHERE id = ?",
         (tx.now, tx.now + delay, answer, row["id"]),
     )
+    tx.touch(hit.id)
+    tx.submitted.append(row["id"])
+    notifications.emit(tx, "AssignmentSubmitted", hit.id, row["id"])
 
 
 def abandon(tx: Tx, row: Row, state: str = "Abandoned") -> None:
@@ -214,6 +221,7 @@ def abandon(tx: Tx, row: Row, state: str = "Abandoned") -> None:
             (state, row["id"]),
         ),
     )
+    notifications.emit(tx, f"Assignment{state}", row["hit_id"], row["id"])
 
 
 def auto_approve(tx: Tx, row: Row) -> None:
@@ -227,3 +235,4 @@ def auto_approve(tx: Tx, row: Row) -> None:
         ),
         pay=True,
     )
+    notifications.emit(tx, "AssignmentApproved", row["hit_id"], row["id"])

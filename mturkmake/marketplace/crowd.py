@@ -245,8 +245,10 @@ class Crowd:
                 ok = qualifies(tx, worker, prof, reqs)
                 if not ok:
                     asked, retry = request_missing(tx, worker, prof, reqs)
-                    ok = asked and qualifies(tx, worker, prof, reqs)
-                    if asked and not ok:  # failed the test: when may it be retaken?
+                    # a test takes time: the worker comes back when it is submitted (retry)
+                    taking_test = asked and retry is not None
+                    ok = asked and not taking_test and qualifies(tx, worker, prof, reqs)
+                    if asked and not ok and not taking_test:  # failed: when to retake?
                         retry = request_missing(tx, worker, prof, reqs)[1]
                     if retry is not None:
                         wake = retry if wake is None else min(wake, retry)

@@ -16,11 +16,14 @@ class MarketplaceError(Exception):
 
     error_type = "ServiceFault"
     status = 500
+    #: The TurkErrorCode when the raiser names none: MTurk's RequestError and ServiceFault
+    #: bodies always carry one (tools such as the CLT samples' scripts branch on it).
+    default_code: str | None = "AWS.MechanicalTurk.ServiceFault"
 
     def __init__(self, message: str, turk_error_code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.turk_error_code = turk_error_code
+        self.turk_error_code = turk_error_code or self.default_code
 
 
 class RequestError(MarketplaceError):
@@ -28,6 +31,7 @@ class RequestError(MarketplaceError):
 
     error_type = "RequestError"
     status = 400
+    default_code = "AWS.MechanicalTurk.InvalidParameterValue"
 
 
 class ServiceFault(MarketplaceError):
@@ -42,6 +46,7 @@ class Throttled(MarketplaceError):
 
     error_type = "ThrottlingException"
     status = 400
+    default_code = None  # AWS's front end answers throttling, without MTurk's fields
 
     def __init__(self, message: str = "Rate exceeded", turk_error_code: str | None = None) -> None:
         super().__init__(message, turk_error_code)

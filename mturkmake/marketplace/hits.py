@@ -17,7 +17,8 @@ from typing import Any
 
 from mturkmake import fees
 from mturkmake.errors import MturkmakeError
-from mturkmake.marketplace import ids, money, questions
+from mturkmake.formats.question import ExternalQuestion
+from mturkmake.marketplace import ids, layouts, money, notifications, policies, questions
 from mturkmake.marketplace.clock import to_epoch, wire_time
 from mturkmake.marketplace.errors import RequestError
 from mturkmake.marketplace.qualifications import MASTERS_IDS, check_requirements, check_xml
@@ -319,27 +320,34 @@ def render(hit: Hit, c: Counts, now: float) -> dict[str, Any]:
     return out
 
 
-def _check_question(params: Mapping[str, Any]) -> None:
+def _question(tx: Tx, params: Mapping[str, Any]) -> str:
+    """The HIT's Question: as given, or its layout merged with HITLayoutParameters; checked."""
     question, layout = params.get("Question"), params.get("HITLayoutId")
     if question is None and layout is None:
         raise _invalid("Either a Question parameter or a HITLayoutId parameter must be provided.")
     if question is not None and layout is not None:
         raise _invalid("Provide either a Question parameter or a HITLayoutId parameter, not both.")
     if layout is not None:
-        # The local marketplace has no layout editor, so no layout can exist here.
-        raise _invalid(
-            f"HITLayoutId {layout} does not exist (the local marketplace has no "
-            "layouts; send a Question instead)."
-        )
+        question = layouts.merge(tx, str(layout), params.get("HITLayoutParameters") or [])
+    elif params.get("HITLayoutParameters"):
+        raise _invalid("HITLayoutParameters go with a HITLayoutId.")
+    text = str(question)
     # The full schema rules (namespaces, required elements, constraints), parsed once per
     # text and shared with the crowd. A question that passes them is well-formed XML of an
     # allowed kind, so check_xml (a second parse) runs only to word a failure as before.
-    found = questions.parsed(str(question))
+    found = questions.parsed(text)
     if isinstance(found, MturkmakeError):
-        check_xml(str(question), "Question", allowed=QUESTION_KINDS)
+        check_xml(text, "Question", allowed=QUESTION_KINDS)
         raise RequestError(
             f"The Question is not valid: {found.message}", "AWS.MechanicalTurk.XMLParseError"
         ) from found
+    if isinstance(found, ExternalQuestion) and found.scheme == "http" and not tx.allow_http:
+        # MTurk shows external pages in an HTTPS frame: it refuses plain HTTP pages.
+        raise _invalid(
+            f"The ExternalURL '{found.url}' must use HTTPS (this marketplace was served "
+            "without --allow-http-external)."
+        )
+    return text
 
 
 def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -355,7 +363,8 @@ def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     _range(params, "MaxAssignments", 1, 1_000_000_000)
     if len(str(params.get("RequesterAnnotation") or "")) > 255:
         raise _invalid("RequesterAnnotation must be at most 255 characters.")
-    _check_question(params)
+    question = _question(tx, params)
+    policies.check_request(params)
     hit_id = ids.derive(tx.seed, "hit", tx.key, tx.occurrence)
     extra = {k: params[k] for k in ("AssignmentReviewPolicy", "HITReviewPolicy") if k in params}
     # The new row is known: build the Hit from it rather than reading it back (and its type).
@@ -365,9 +374,9 @@ def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
         created=tx.now,
         expiration=tx.now + int(params["LifetimeInSeconds"]),
         max_assignments=int(params.get("MaxAssignments", 1)),
-        question=params.get("Question"),
+        question=question,
         annotation=params.get("RequesterAnnotation"),
-        layout_id=None,
+        layout_id=params.get("HITLayoutId"),
         extra=extra,
         expired=False,
         deleted=False,
@@ -376,7 +385,7 @@ def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     )
     tx.conn.execute(
         "INSERT INTO hits (id, hit_type_id, created, expiration, max_assignments, question, "
-        "annotation, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "annotation, layout_id, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             hit.id,
             type_id,
@@ -385,10 +394,13 @@ def create_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
             hit.max_assignments,
             hit.question,
             hit.annotation,
+            hit.layout_id,
             dumps(extra),
         ),
     )
     money.settle(tx, Decimal(0), reservation(hit, Counts()))
+    tx.touch(hit_id)
+    notifications.emit(tx, "HITCreated", hit_id)
     tx.log(tx.operation or "CreateHIT", hit_id)
     return {"HIT": render(hit, Counts(), tx.now)}
 
@@ -480,12 +492,14 @@ def change(tx: Tx, hit: Hit, sql: str, args: tuple[object, ...]) -> Hit:
     refresh_full(tx, hit.id)
     after_hit = load_hit(tx, hit.id)
     money.settle(tx, before, reservation(after_hit, c))
+    tx.touch(hit.id)
     return after_hit
 
 
 def expire(tx: Tx, hit: Hit) -> None:
     """The HIT's expiry event: unfilled slots close and their reservation is released."""
     change(tx, hit, "expired = 1, expiration = MIN(expiration, ?)", (tx.now,))
+    notifications.emit(tx, "HITExpired", hit.id)
 
 
 def update_expiration(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -499,6 +513,7 @@ def update_expiration(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
             expire(tx, hit)
     else:
         change(tx, hit, "expiration = ?, expired = 0, reviewing = 0", (expire_at,))
+        notifications.emit(tx, "HITExtended", hit.id)
     tx.log("UpdateExpirationForHIT", hit.id)
     return {}
 
@@ -519,6 +534,7 @@ def add_assignments(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     if total > 1_000_000_000:
         raise _invalid("A HIT can have at most 1000000000 assignments.")
     change(tx, hit, "max_assignments = ?, reviewing = 0", (total,))
+    notifications.emit(tx, "HITExtended", hit.id)
     tx.log("CreateAdditionalAssignmentsForHIT", hit.id)
     return {}
 
@@ -537,6 +553,7 @@ def delete_hit(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
             BAD_STATE,
         )
     change(tx, hit, "deleted = 1", ())
+    notifications.emit(tx, "HITDisposed", hit.id)
     tx.log("DeleteHIT", hit.id)
     return {}
 
@@ -566,20 +583,6 @@ def update_hit_type(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     change(tx, hit, "hit_type_id = ?", (type_id,))
     tx.log("UpdateHITTypeOfHIT", hit.id)
     return {}
-
-
-def review_policy_results(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
-    """ListReviewPolicyResultsForHIT: the policies as given; the local service runs none."""
-    hit = load_hit(tx, str(params["HITId"]))
-    out: dict[str, Any] = {"HITId": hit.id}
-    for key in ("AssignmentReviewPolicy", "HITReviewPolicy"):
-        if key in hit.extra:
-            out[key] = hit.extra[key]
-    if params.get("RetrieveResults") or params.get("RetrieveActions"):
-        levels = params.get("PolicyLevels") or ["Assignment", "HIT"]
-        for level in levels:
-            out[f"{level}ReviewReport"] = {"ReviewResults": [], "ReviewActions": []}
-    return out
 
 
 def all_hits(tx: Tx) -> list[Hit]:

@@ -140,12 +140,23 @@ def fault_settings(config: Config) -> FaultSettings | None:
 
 
 def open_local_marketplace(
-    config: Config, *, answer_fn: Callable[..., Mapping[str, object] | None] | None = None
+    config: Config,
+    *,
+    answer_fn: Callable[..., Mapping[str, object] | None] | None = None,
+    allow_http_external: bool = True,
 ) -> Marketplace:
-    """The project's local marketplace (``.mturkmake/local-marketplace.db``)."""
+    """The project's local marketplace (``.mturkmake/local-marketplace.db``).
+
+    :param allow_http_external: accept ``http://`` ExternalURLs. The in-process client
+        accepts them (the CLT samples use one; mturkmake's preflight warns); ``serve`` passes
+        False unless ``--allow-http-external``, answering as MTurk does.
+    """
     from mturkmake.marketplace.service import Marketplace
 
-    return Marketplace(local_db_path(config), marketplace_settings(config), answer_fn=answer_fn)
+    settings = dataclasses.replace(
+        marketplace_settings(config), allow_http_external=allow_http_external
+    )
+    return Marketplace(local_db_path(config), settings, answer_fn=answer_fn)
 
 
 def make_local_client(

@@ -215,6 +215,8 @@ def _check_type_fields(data: Mapping[str, Any]) -> None:
             raise _invalid("TestDurationInSeconds is required when a Test is given.")
         if data.get("AutoGranted"):
             raise _invalid("A QualificationType with a Test cannot be AutoGranted.")
+    if test is None and data.get("TestDurationInSeconds") is not None:
+        raise _invalid("TestDurationInSeconds can only be given with a Test.")
     if data.get("AnswerKey") is not None:
         if test is None:
             raise _invalid("An AnswerKey needs a Test.")
@@ -353,13 +355,14 @@ def render_qualification(row: Row) -> dict[str, Any]:
     return out
 
 
-def grant(tx: Tx, type_id: str, worker_id: str, value: int) -> None:
-    """Grant (or re-grant, or change the value of) a worker's qualification."""
+def grant(tx: Tx, type_id: str, worker_id: str, value: int, at: float | None = None) -> None:
+    """Grant (or re-grant, or change the value of) a worker's qualification (at ``at``,
+    default now)."""
     tx.conn.execute(
         "INSERT INTO quals (type_id, worker_id, value, status, grant_time) "
         "VALUES (?, ?, ?, 'Granted', ?) ON CONFLICT (type_id, worker_id) DO UPDATE SET "
         "value = excluded.value, status = 'Granted', grant_time = excluded.grant_time",
-        (type_id, worker_id, value, tx.now),
+        (type_id, worker_id, value, tx.now if at is None else at),
     )
 
 
@@ -483,12 +486,18 @@ def request_blocker(tx: Tx, type_id: str, worker: str) -> RequestError | None:
     return None
 
 
-def submit_request(tx: Tx, type_id: str, worker: str, answer: str | None) -> str:
+def submit_request(
+    tx: Tx, type_id: str, worker: str, answer: str | None, at: float | None = None
+) -> str:
     """A worker requests a qualification (the crowd's call; there is no worker API).
 
     Auto-granted types grant at once; a test with an answer key is graded at once; otherwise
     the request waits for Accept/RejectQualificationRequest.
+
+    :param at: when the request is submitted (default now; later when the simulated worker
+        spends time on the test first).
     """
+    when = tx.now if at is None else at
     blocker = request_blocker(tx, type_id, worker)
     if blocker is not None:
         raise blocker
@@ -500,15 +509,15 @@ def submit_request(tx: Tx, type_id: str, worker: str, answer: str | None) -> str
     request_id = ids.derive(tx.seed, "qualrequest", type_id, worker, count["n"] if count else 0)
     state = "Pending"
     if data.get("AutoGranted"):
-        grant(tx, type_id, worker, int(data.get("AutoGrantedValue", 1)))
+        grant(tx, type_id, worker, int(data.get("AutoGrantedValue", 1)), when)
         state = "Granted"
     elif data.get("AnswerKey") and answer is not None:
-        grant(tx, type_id, worker, grade(str(data["AnswerKey"]), answer))
+        grant(tx, type_id, worker, grade(str(data["AnswerKey"]), answer), when)
         state = "Granted"
     tx.conn.execute(
         "INSERT INTO qual_requests (id, type_id, worker_id, test, answer, submit_time, state) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (request_id, type_id, worker, data.get("Test"), answer, tx.now, state),
+        (request_id, type_id, worker, data.get("Test"), answer, when, state),
     )
     return request_id
 
@@ -569,7 +578,13 @@ def check_requirements(tx: Tx, requirements: Sequence[Mapping[str, Any]]) -> Non
     for number, req in enumerate(requirements, start=1):
         type_id, comparator = str(req["QualificationTypeId"]), str(req["Comparator"])
         where = f"QualificationRequirement {number} ({type_id})"
-        load_type(tx, type_id)
+        if load_type(tx, type_id)["QualificationTypeStatus"] != "Active":
+            # MTurk: a HIT cannot require a qualification workers can no longer get.
+            raise RequestError(
+                f"{where}: QualificationType {type_id} is Inactive; make it Active "
+                "(UpdateQualificationType) before a HIT requires it.",
+                "AWS.MechanicalTurk.InvalidQualificationTypeState",
+            )
         integers, locales = req.get("IntegerValues") or [], req.get("LocaleValues") or []
         if integers and locales:
             raise _invalid(f"{where}: give IntegerValues or LocaleValues, not both.")

@@ -21,8 +21,11 @@ from mturkmake.marketplace import (
     crowd,
     hits,
     ids,
+    layouts,
     money,
+    notifications,
     qualifications,
+    review,
     workers,
 )
 from mturkmake.marketplace.clock import from_epoch, to_epoch
@@ -45,6 +48,10 @@ class MarketplaceSettings:
     :param workers: the size of the simulated crowd.
     :param events_per_transaction: events played under one write lock before letting other
         processes in (bounded so an ``advance`` never starves an HTTP server's threads).
+    :param allow_http_external: accept an ExternalQuestion whose ExternalURL is ``http://``.
+        MTurk refuses those; the in-process client (mturkmake's ``endpoint = "local"``)
+        accepts them so the CLT samples run unchanged (mturkmake's preflight warns), while
+        ``serve`` refuses them unless started with ``--allow-http-external``.
 
     The crowd's keys (``speed``, ``accuracy``, ``return_rate``, ``abandon_rate``,
     ``approval_rate``, ``hits_approved``, ``locales``, ``masters``, ``planted``,
@@ -58,6 +65,7 @@ class MarketplaceSettings:
     start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)
     workers: int = 20
     events_per_transaction: int = 200
+    allow_http_external: bool = True
     speed: Any = None
     accuracy: Any = None
     return_rate: Any = None
@@ -155,7 +163,7 @@ OPERATIONS: dict[str, Operation] = {
     "ListHITsForQualificationType": Operation(hits.list_for_qualification),
     "ListQualificationRequests": Operation(qualifications.list_requests),
     "ListQualificationTypes": Operation(qualifications.list_types),
-    "ListReviewPolicyResultsForHIT": Operation(hits.review_policy_results),
+    "ListReviewPolicyResultsForHIT": Operation(review.list_results),
     "ListReviewableHITs": Operation(hits.list_reviewable),
     "ListWorkerBlocks": Operation(workers.list_blocks),
     "ListWorkersWithQualificationType": Operation(qualifications.list_workers),
@@ -163,11 +171,11 @@ OPERATIONS: dict[str, Operation] = {
     "RejectAssignment": Operation(assignments.reject, True),
     "RejectQualificationRequest": Operation(qualifications.reject_request, True),
     "SendBonus": Operation(workers.send_bonus, True, "SendBonus"),
-    "SendTestEventNotification": Operation(workers.test_notification),
+    "SendTestEventNotification": Operation(notifications.send_test, True),
     "UpdateExpirationForHIT": Operation(hits.update_expiration, True),
     "UpdateHITReviewStatus": Operation(hits.update_review_status, True),
     "UpdateHITTypeOfHIT": Operation(hits.update_hit_type, True),
-    "UpdateNotificationSettings": Operation(workers.update_notifications, True),
+    "UpdateNotificationSettings": Operation(notifications.update_settings, True),
     "UpdateQualificationType": Operation(qualifications.update_type, True),
 }
 
@@ -258,7 +266,13 @@ class Marketplace:
                 if row is not None and row["operation"] == operation:
                     replayed: dict[str, Any] = json.loads(row["response"])
                     return replayed
-            tx = Tx(conn, self._clock(conn), seed, operation=operation)
+            tx = Tx(
+                conn,
+                self._clock(conn),
+                seed,
+                operation=operation,
+                allow_http=self.settings.allow_http_external,
+            )
             token = params.get("UniqueRequestToken") if op.token_family else None
             if token is not None:
                 self._check_token(tx, op.token_family or operation, str(token))
@@ -271,6 +285,8 @@ class Marketplace:
                 ).fetchone()
                 tx.occurrence = int(row["count"]) if row else 0
             result = op.handler(tx, params)
+            subject = tx.logged[-1][1] if tx.logged else ""
+            review.settle(tx)  # events, review policies: part of the same transaction
             if op.creates:
                 conn.execute(
                     "INSERT INTO occurrences (key, count) VALUES (?, 1) ON CONFLICT "
@@ -278,7 +294,6 @@ class Marketplace:
                     (tx.key,),
                 )
             if token is not None:
-                subject = tx.logged[-1][1] if tx.logged else ""
                 conn.execute(
                     "INSERT OR REPLACE INTO tokens (family, token, subject, created) "
                     "VALUES (?, ?, ?, ?)",
@@ -312,7 +327,12 @@ class Marketplace:
                 f"HITId {row['subject']}.",
                 "AWS.MechanicalTurk.HitAlreadyExists",
             )
-        raise RequestError(f'The idempotency token "{token}" has already been processed.')
+        # The message of a real duplicate (reference §2.3); MTurk names the request, not a
+        # specific code, so the generic one.
+        raise RequestError(
+            f'The idempotency token "{token}" has already been processed.',
+            "AWS.MechanicalTurk.InvalidParameterValue",
+        )
 
     # ------------------------------------------------------------------ the clock
 
@@ -351,6 +371,8 @@ class Marketplace:
                         return played
                     tx.now = max(tx.now, event.time)
                     self.crowd.play(tx, event, idle, self.answer_fn)
+                    if review.settle(tx):
+                        idle.clear()  # a review policy opened a slot
                     played += 1
                 # the clock is stored once per transaction (events read tx.now)
                 set_meta(conn, "clock", repr(tx.now))
@@ -442,6 +464,23 @@ class Marketplace:
         with self.store.write() as conn:
             tx = Tx(conn, self._clock(conn), self.seed)
             return qualifications.submit_request(tx, type_id, worker_id, answer)
+
+    def register_layout(self, name: str, content: str) -> str:
+        """Register a HIT layout (local-only: MTurk's layouts are made on its website);
+        returns its HITLayoutId. :raises ValueError: an empty name or template."""
+        with self.store.write() as conn:
+            return layouts.register(Tx(conn, self._clock(conn), self.seed), name, content)
+
+    def layouts(self) -> list[dict[str, Any]]:
+        """Every registered layout (id, name, placeholders)."""
+        with self.store.read() as conn:
+            return layouts.listing(Tx(conn, self._clock(conn), self.seed))
+
+    def events(self, after: int = 0) -> list[dict[str, Any]]:
+        """The notification messages logged after sequence number ``after``, oldest first
+        (each: ``seq``, ``transport``, ``destination``, ``message``)."""
+        with self.store.read() as conn:
+            return notifications.log_after(Tx(conn, self._clock(conn), self.seed), after)
 
     def request_log(self) -> list[tuple[str, str]]:
         """Every accepted side-effecting call as (operation, subject id), in order."""

@@ -81,6 +81,24 @@ CREATE TABLE IF NOT EXISTS truths (hit_id TEXT PRIMARY KEY, truth TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS notifications (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, worker_id TEXT NOT NULL, subject TEXT NOT NULL,
     message TEXT NOT NULL, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS event_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, hit_type_id TEXT NOT NULL, event_type TEXT NOT NULL,
+    destination TEXT NOT NULL, transport TEXT NOT NULL, message TEXT NOT NULL,
+    time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS hit_states (hit_id TEXT PRIMARY KEY, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS review_results (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, hit_id TEXT NOT NULL, level TEXT NOT NULL,
+    action_id TEXT, subject_id TEXT NOT NULL, subject_type TEXT NOT NULL, question_id TEXT,
+    key TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS review_results_hit ON review_results (hit_id, level, seq);
+CREATE TABLE IF NOT EXISTS review_actions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, hit_id TEXT NOT NULL, level TEXT NOT NULL,
+    action_id TEXT NOT NULL, name TEXT NOT NULL, target_id TEXT NOT NULL,
+    target_type TEXT NOT NULL, status TEXT NOT NULL, complete_time REAL, result TEXT,
+    error_code TEXT);
+CREATE INDEX IF NOT EXISTS review_actions_hit ON review_actions (hit_id, level, seq);
+CREATE TABLE IF NOT EXISTS layouts (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL);
 """
 
 TABLES = (
@@ -101,6 +119,11 @@ TABLES = (
     "request_log",
     "truths",
     "notifications",
+    "event_log",
+    "hit_states",
+    "review_results",
+    "review_actions",
+    "layouts",
 )
 
 
@@ -120,7 +143,13 @@ class Tx:
     key: str = ""
     occurrence: int = 0
     operation: str = ""
+    #: Whether an ExternalQuestion may name an http:// page (a marketplace setting).
+    allow_http: bool = True
     logged: list[tuple[str, str]] = field(default_factory=list)
+    #: HITs whose state may have changed (the lifecycle looks at them before committing).
+    touched: set[str] = field(default_factory=set)
+    #: Assignments submitted in this transaction (their assignment-level policies run).
+    submitted: list[str] = field(default_factory=list)
 
     def log(self, operation: str, subject: str) -> None:
         """Record an accepted side effect (tests assert "no second call" with it)."""
@@ -128,6 +157,10 @@ class Tx:
             "INSERT INTO request_log (operation, subject) VALUES (?, ?)", (operation, subject)
         )
         self.logged.append((operation, subject))
+
+    def touch(self, hit_id: str) -> None:
+        """Note that ``hit_id``'s status may have changed (see ``lifecycle.settle``)."""
+        self.touched.add(hit_id)
 
     def one(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Row | None:
         """The first row of ``sql``, or None."""

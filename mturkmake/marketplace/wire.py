@@ -9,7 +9,10 @@ calls :meth:`Marketplace.call` and encodes the answer:
   message ending in `` (<epoch-ms>)`` as MTurk's do — the milliseconds of the marketplace's
   *virtual* clock, so answers are reproducible;
 - ``ThrottlingException`` (400, "Rate exceeded"), which botocore retries;
-- protocol errors use the names AWS uses: ``UnknownOperationException``, ``SerializationException``.
+- protocol errors use the names AWS uses: ``UnknownOperationException``, ``SerializationException``
+  (also for a body nested deeper than :data:`MAX_JSON_DEPTH`, refused before validation).
+
+Every error also names its type in ``x-amzn-ErrorType``, as AWS's JSON services do.
 
 The SigV4 signature is not checked: the marketplace holds no secrets and listens on loopback.
 """
@@ -38,6 +41,10 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 log = logging.getLogger(__name__)
 
 _ATTEMPT = re.compile(r"attempt=(\d+)")
+
+# The deepest MTurk input (AssignmentReviewPolicy → Parameters → MapEntries → Values) nests 7
+# levels; a body nested deeper is refused before validation, whose messages quote values.
+MAX_JSON_DEPTH = 32
 
 
 class MarketplaceLike(Protocol):
@@ -90,8 +97,13 @@ def handle(
         params = json.loads(body.decode("utf-8")) if body.strip() else {}
     except (UnicodeDecodeError, ValueError) as exc:
         return _protocol_error(request_id, "SerializationException", f"Malformed JSON: {exc}")
+    except RecursionError:  # the parser's (C) recursion is guarded: a clean error, no crash
+        return _too_deep(request_id)
     if not isinstance(params, dict):
         return _protocol_error(request_id, "SerializationException", "The body must be an object")
+    # Fewer brackets than the limit cannot nest deeper than it: most requests skip the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and nested_deeper(params):
+        return _too_deep(request_id)
     try:
         if faults is not None:
             injected = faults.before(operation, body, _attempt(lower))
@@ -103,13 +115,13 @@ def handle(
         hint = lower.get("amz-sdk-invocation-id") or None
         result = marketplace.call(operation, params, request_token_hint=hint)
     except MarketplaceError as exc:
-        return error_response(exc, request_id, _epoch_ms(marketplace))
+        return error_response(exc, request_id, epoch_ms(marketplace))
     except Exception:
         if reraise:
             raise
         log.exception("%s failed inside the marketplace", operation)
         fault = ServiceFault(FAULT_MESSAGE)
-        return error_response(fault, request_id, _epoch_ms(marketplace))
+        return error_response(fault, request_id, epoch_ms(marketplace))
     payload = json.dumps(result, default=_json_default, separators=(",", ":")).encode()
     return WireResponse(200, _headers(request_id, len(payload)), payload)
 
@@ -124,20 +136,44 @@ def error_response(error: MarketplaceError, request_id: str, epoch_ms: int) -> W
     if error.turk_error_code:
         document["TurkErrorCode"] = error.turk_error_code
     payload = json.dumps(document).encode()
-    return WireResponse(error.status, _headers(request_id, len(payload)), payload)
+    headers = _headers(request_id, len(payload), error.error_type)
+    return WireResponse(error.status, headers, payload)
+
+
+def nested_deeper(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` (parsed JSON) nests lists and objects more than ``limit`` levels deep;
+    iterative, so that no depth can exhaust the stack."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, level = stack.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                if level >= limit:
+                    return True
+                if child:  # an empty one nests no further: not worth a stack entry
+                    stack.append((child, level + 1))
+    return False
+
+
+def _too_deep(request_id: str) -> WireResponse:
+    message = f"The JSON body nests more than {MAX_JSON_DEPTH} levels deep"
+    return _protocol_error(request_id, "SerializationException", message)
 
 
 def _protocol_error(request_id: str, error_type: str, message: str) -> WireResponse:
     payload = json.dumps({"__type": error_type, "Message": message}).encode()
-    return WireResponse(400, _headers(request_id, len(payload)), payload)
+    return WireResponse(400, _headers(request_id, len(payload), error_type), payload)
 
 
-def _headers(request_id: str, length: int) -> dict[str, str]:
-    return {
+def _headers(request_id: str, length: int, error_type: str | None = None) -> dict[str, str]:
+    headers = {
         "Content-Type": CONTENT_TYPE,
         "Content-Length": str(length),
         "x-amzn-RequestId": request_id,
     }
+    if error_type is not None:
+        headers["x-amzn-ErrorType"] = error_type
+    return headers
 
 
 @lru_cache(maxsize=1)
@@ -151,7 +187,8 @@ def _attempt(headers: Mapping[str, str]) -> int:
     return int(match.group(1)) if match else 1
 
 
-def _epoch_ms(marketplace: MarketplaceLike) -> int:
+def epoch_ms(marketplace: MarketplaceLike) -> int:
+    """The marketplace's virtual clock in epoch milliseconds (the suffix of MTurk's messages)."""
     try:
         return int(marketplace.now().timestamp() * 1000)
     except Exception:  # the clock is unreadable (the fault we report may be why): wall time

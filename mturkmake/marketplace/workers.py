@@ -10,7 +10,7 @@ from mturkmake import fees
 from mturkmake.marketplace import assignments, hits, money
 from mturkmake.marketplace.clock import wire_time
 from mturkmake.marketplace.errors import RequestError
-from mturkmake.marketplace.store import Tx, dumps, page
+from mturkmake.marketplace.store import Tx, page
 
 BAD_VALUE = "AWS.MechanicalTurk.InvalidParameterValue"
 
@@ -149,62 +149,3 @@ def list_bonuses(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
 def balance(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
     """GetAccountBalance: the available balance; nothing is ever on hold locally."""
     return {"AvailableBalance": str(money.available(tx)), "OnHoldBalance": "0.00"}
-
-
-# ----------------------------------------------------------------------------- notifications
-
-EVENT_TYPES = {
-    "AssignmentAccepted",
-    "AssignmentAbandoned",
-    "AssignmentReturned",
-    "AssignmentSubmitted",
-    "AssignmentRejected",
-    "AssignmentApproved",
-    "HITCreated",
-    "HITExpired",
-    "HITReviewable",
-    "HITExtended",
-    "HITDisposed",
-    "Ping",
-}
-
-
-def _check_notification(spec: Mapping[str, Any], *, test: bool) -> None:
-    if spec.get("Version") != "2006-05-05":
-        raise RequestError("Notification Version must be 2006-05-05.", BAD_VALUE)
-    events = list(spec.get("EventTypes") or [])
-    if not events:
-        raise RequestError("A Notification needs at least one EventType.", BAD_VALUE)
-    if "Ping" in events and not test:
-        raise RequestError("The Ping event type is only for SendTestEventNotification.", BAD_VALUE)
-
-
-def update_notifications(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
-    """UpdateNotificationSettings: stored for the HIT type; nothing is ever delivered."""
-    type_id = str(params["HITTypeId"])
-    hits.load_type(tx, type_id)
-    if "Notification" not in params and "Active" not in params:
-        raise RequestError("Either Notification or Active must be given.", BAD_VALUE)
-    if "Notification" in params:
-        _check_notification(params["Notification"], test=False)
-        tx.conn.execute(
-            "UPDATE hit_types SET notification = ?, active = 1 WHERE id = ?",
-            (dumps(params["Notification"]), type_id),
-        )
-    if "Active" in params:
-        row = tx.one("SELECT notification FROM hit_types WHERE id = ?", (type_id,))
-        if params["Active"] and (row is None or row["notification"] is None):
-            raise RequestError(f"HIT type {type_id} has no notification to activate.", BAD_VALUE)
-        tx.conn.execute(
-            "UPDATE hit_types SET active = ? WHERE id = ?", (1 if params["Active"] else 0, type_id)
-        )
-    tx.log("UpdateNotificationSettings", type_id)
-    return {}
-
-
-def test_notification(tx: Tx, params: Mapping[str, Any]) -> dict[str, Any]:
-    """SendTestEventNotification: checked, never sent (the marketplace never uses the network)."""
-    _check_notification(params["Notification"], test=True)
-    if params["TestEventType"] not in EVENT_TYPES:
-        raise RequestError(f"Unknown TestEventType {params['TestEventType']}.", BAD_VALUE)
-    return {}

@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,6 +34,7 @@ from mturkmake.mturk.endpoint import ledger_call, service_call
 from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
 from mturkmake.mturk.exposure import to_cents
 from mturkmake.mturk.ledger import Intent, Ledger
+from mturkmake.mturk.times import as_utc
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
@@ -87,10 +88,7 @@ def outside_batch(endpoint: str) -> str:
 
 
 def _iso(stamp: str) -> str:
-    moment = datetime.fromisoformat(stamp)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return as_utc(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -250,13 +248,7 @@ def _feedback(text: str, decision: str) -> str:
 
 
 def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(moment, datetime)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return None if value is None else as_utc(value)
 
 
 class Decider:

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mturkmake.errors import EndpointError, ServiceError
-from mturkmake.mturk.ledger import Intent, Ledger, Resolution, open_ledger, utc_now
+from mturkmake.mturk.ledger import Intent, Ledger, Resolution, open_ledger
 from mturkmake.mturk.settings import PRODUCTION_URL, SANDBOX_URL, settings
+from mturkmake.mturk.times import utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_mturk import MTurkClient

@@ -28,7 +28,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from mturkmake.errors import EndpointError, LedgerError
 from mturkmake.mturk.exposure import EXPOSURE_DDL, Exposure, from_cents, to_cents
 from mturkmake.mturk.recovery import RETRY_WINDOW, Recovered, Recoveries, Resolution
 from mturkmake.mturk.run_lock import RunLock
+from mturkmake.mturk.times import as_utc, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,6 @@ _INTENT_COLUMNS = (
 )
 
 
-def utc_now() -> datetime:
-    """Wall-clock time in UTC: the clock of the sandbox and production endpoints."""
-    return datetime.now(timezone.utc)
-
-
 def intent_uid(endpoint: str, batch: str, operation: str, subject: str, generation: int) -> str:
     """The id of the ``generation``-th intent (0 first) of ``operation`` on ``subject``.
 
@@ -113,9 +109,7 @@ def request_token(endpoint: str, operation: str, intent_uid: str) -> str:
 
 
 def _stamp(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return as_utc(moment).isoformat(timespec="microseconds")
 
 
 def _json_default(value: object) -> str:
@@ -202,10 +196,7 @@ class Ledger:
         self._run_lock = RunLock(db.path.parent / "runs", self.run)
 
     def _now(self) -> datetime:
-        moment = self.clock()
-        if moment.tzinfo is None:  # a naive clock is taken as UTC, as botocore does
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment
+        return as_utc(self.clock())  # a naive clock is taken as UTC, as botocore does
 
     def close(self) -> None:
         """End the run: release the run lock (intents still pending become recoverable)."""

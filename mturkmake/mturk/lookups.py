@@ -15,7 +15,7 @@ keys starting with ``_`` are notes for the lookup and are never sent
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from mturkmake.hookspecs import Recovery
 from mturkmake.mturk.endpoint import refused_before_effect, service_call, token_retry
 from mturkmake.mturk.ledger import Intent
 from mturkmake.mturk.recovery import Recoveries, Resolution, Resolver
+from mturkmake.mturk.times import as_utc
 
 #: How far before its intent a matching remote record may be dated (clock differences).
 CLOCK_MARGIN = timedelta(hours=1)
@@ -41,18 +42,8 @@ def _paginate(client: Any, operation: str, key: str, **params: Any) -> Iterator[
             return
 
 
-def _utc(moment: datetime | float | str) -> datetime:
-    """A response timestamp (botocore gives datetimes; raw JSON epochs or ISO text) in UTC."""
-    if isinstance(moment, (int, float)):
-        return datetime.fromtimestamp(moment, tz=timezone.utc)
-    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
-
-
 def _recent(moment: Any, intent: Intent) -> bool:
-    return moment is not None and _utc(moment) >= intent.created_at - CLOCK_MARGIN
+    return moment is not None and as_utc(moment) >= intent.created_at - CLOCK_MARGIN
 
 
 def _what(intent: Intent) -> str:
@@ -151,8 +142,8 @@ def update_expiration_lookup(client: Any, intent: Intent) -> Resolution:
     _, hit = _hit_gone(client, intent.params["HITId"])
     if not hit:
         return Resolution.absent("HIT is gone")
-    wanted = _utc(intent.params["ExpireAt"])
-    expiration = _utc(hit["Expiration"])
+    wanted = as_utc(intent.params["ExpireAt"])
+    expiration = as_utc(hit["Expiration"])
     if abs((expiration - wanted).total_seconds()) <= 1 or (
         wanted <= intent.created_at and expiration <= intent.created_at + CLOCK_MARGIN
     ):

@@ -30,6 +30,7 @@ from typing import Any
 from mturkmake.core.state import StateDB
 from mturkmake.errors import ServiceError
 from mturkmake.formats.success import SuccessRow
+from mturkmake.mturk.times import as_utc
 
 __all__ = [
     "ASSIGNMENT_STATUSES",
@@ -83,11 +84,7 @@ def is_final(hit: Mapping[str, Any]) -> bool:
 
 def _utc(value: Any) -> Any:
     """A datetime in UTC (botocore hands out local-zone datetimes); other values unchanged."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
-    return value
+    return as_utc(value) if isinstance(value, datetime) else value
 
 
 def _normalise(record: Mapping[str, Any]) -> dict[str, Any]:

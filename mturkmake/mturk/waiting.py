@@ -25,11 +25,12 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from mturkmake.errors import UsageError
 from mturkmake.mturk.results_cache import Snapshot
+from mturkmake.mturk.times import utc_now
 
 __all__ = [
     "AUTO_APPROVAL_WARNING",
@@ -174,10 +175,6 @@ def auto_approval_warning(snapshot: Snapshot, now: datetime, label: str) -> str 
     )
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def wait_until_final(
     first: Snapshot,
     poll: Callable[[], Snapshot],
@@ -187,7 +184,7 @@ def wait_until_final(
     warn: Callable[[str], None],
     market: LocalMarket | None = None,
     became_final: Callable[[Snapshot], bool] | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> WaitResult:
     """Poll until the batch is final, the timeout passes, or (local) nothing more can happen

@@ -357,7 +357,7 @@ CLT_COMMANDS: tuple[CltCommand, ...] = (
             Flag("input", "FILE", "the input file (one row per HIT)", required=True),
             Flag("label", "NAME", "base name of the .success and .failure files"),
             Flag("maxhits", "N", "create at most N HITs (for testing)"),
-            Flag("preview", None, "write an HTML preview of the first HIT; create nothing"),
+            Flag("preview", None, "write an HTML preview of the first HITs; create nothing"),
             Flag("previewfile", "FILE", "the preview file with -preview (default preview.html)"),
             Flag("properties", "FILE", "the HIT properties file", required=True),
             Flag("question", "FILE", "the question file or template", required=True),

@@ -433,11 +433,10 @@ def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     from mturkmake.core.fsio import temp_path_for
     from mturkmake.plugins.templating import JavaDate, default_today
 
-    if args.get("preview"):
-        raise UsageError(
-            "loadHITs -preview is not available yet; nothing was done",
-            hint="use 'mturkmake NAME.preview.html' once it exists, or drop -preview",
-        )
+    if args.get("preview"):  # the page only: no client, no ledger (plugins/preview.py)
+        from mturkmake.plugins.preview import handle_preview
+
+        return handle_preview(args, ctx)
     cwd = Path.cwd()
     files = {flag: str(args[flag]) for flag in ("input", "question", "properties")}
     paths = {flag: cwd / value for flag, value in files.items()}

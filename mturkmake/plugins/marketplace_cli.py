@@ -39,6 +39,12 @@ SERVE_FLAGS = (
     Flag("fault-rate", "SHARE", "share of requests answered ServiceFault (HTTP 500), e.g. 0.05"),
     Flag("rps", "N", "requests per second before ThrottlingException"),
     Flag("plugins", None, "let project plugins answer for the simulated workers"),
+    Flag("open", None, "print the local worker site's URL, where you do HITs in a browser"),
+    Flag(
+        "allow-http-external",
+        None,
+        "accept ExternalQuestions on http:// pages (MTurk refuses them; so does serve without it)",
+    ),
 )
 
 
@@ -82,7 +88,7 @@ def mturkmake_configure(config: Config) -> None:
 
 @hookimpl
 def mturkmake_commands() -> Sequence[CommandSpec]:
-    """The four ``marketplace`` subcommands."""
+    """The ``marketplace`` subcommands."""
     return (
         CommandSpec(
             "marketplace serve",
@@ -104,6 +110,25 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
             positionals=(Flag("duration", "DURATION", "how far to move the clock", required=True),),
         ),
         CommandSpec(
+            "marketplace events",
+            (
+                Flag("follow", None, "keep printing new messages as they are logged (Ctrl-C)"),
+                Flag("json", None, "print each message as one line of JSON"),
+            ),
+            events,
+            help="print the notification messages the local marketplace logged",
+        ),
+        CommandSpec(
+            "marketplace layout add",
+            (),
+            layout_add,
+            help="register a HIT layout (an HTML template with ${name} placeholders)",
+            positionals=(
+                Flag("name", "NAME", "the layout's name", required=True),
+                Flag("file", "FILE", "the template (HTML, or an HTMLQuestion)", required=True),
+            ),
+        ),
+        CommandSpec(
             "marketplace reset",
             (),
             reset,
@@ -118,7 +143,13 @@ def serve(args: Mapping[str, Any], ctx: Context) -> int:
     from mturkmake.marketplace.server import MarketplaceServer
 
     answer_fn = ctx.host.simulate_answer if args.get("plugins") else None
-    marketplace = open_local_marketplace(ctx.config, answer_fn=answer_fn)
+    marketplace = open_local_marketplace(
+        ctx.config,
+        answer_fn=answer_fn,
+        allow_http_external=bool(
+            args.get("allow-http-external") or args.get("allow_http_external")
+        ),
+    )
     server = MarketplaceServer(
         marketplace,
         str(args.get("host") or DEFAULT_HOST),
@@ -129,16 +160,27 @@ def serve(args: Mapping[str, Any], ctx: Context) -> int:
     )
     print(
         f"Serving the local MTurk marketplace at {server.url} "
-        f"(clock {_when(marketplace.now())}); Ctrl-C stops.\n"
-        f"  aws mturk get-account-balance --endpoint-url {server.url} --region us-east-1\n"
-        f"  boto3.client('mturk', endpoint_url='{server.url}', region_name='us-east-1')",
+        f"(clock {_when(marketplace.now())}); Ctrl-C stops.\n" + serve_examples(server.url),
         flush=True,
     )
+    if args.get("open"):  # the worker site: mturkmake/marketplace/worker_site.py
+        print(f"Worker site: {server.url}/worker/", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         print("Stopped.", flush=True)
     return int(ExitCode.OK)
+
+
+def serve_examples(url: str) -> str:
+    """Two ways in that work as printed, even on a machine without AWS credentials: the
+    marketplace checks no signature, so the CLI need not sign and boto3 may sign with any key."""
+    return (
+        f"  aws mturk get-account-balance --no-sign-request --region us-east-1"
+        f" --endpoint-url {url}\n"
+        f"  boto3.client('mturk', endpoint_url='{url}', region_name='us-east-1',"
+        f" aws_access_key_id='local', aws_secret_access_key='local')"
+    )
 
 
 def status(args: Mapping[str, Any], ctx: Context) -> int:
@@ -171,6 +213,59 @@ def advance(args: Mapping[str, Any], ctx: Context) -> int:
     marketplace = open_local_marketplace(ctx.config)
     events = marketplace.advance(seconds)
     print(f"Advanced {text}: {events} events; the clock is now {_when(marketplace.now())}.")
+    return int(ExitCode.OK)
+
+
+def events(args: Mapping[str, Any], ctx: Context) -> int:
+    """Print the logged notification messages; ``--follow`` waits for more (every 0.5 s)."""
+    import time
+
+    from mturkmake.marketplace.inprocess import open_local_marketplace
+
+    marketplace = open_local_marketplace(ctx.config)
+    seen = 0
+    try:
+        while True:
+            for entry in marketplace.events(seen):
+                seen = int(entry["seq"])
+                message = entry["message"]
+                if args.get("json"):
+                    print(json.dumps(message, sort_keys=True), flush=True)
+                    continue
+                for event in message.get("Events", []):
+                    subject = " ".join(
+                        f"{key}={event[key]}"
+                        for key in ("HITId", "AssignmentId", "HITTypeId")
+                        if key in event
+                    )
+                    print(
+                        f"{event.get('EventTimestamp')} {event.get('EventType')} {subject} "
+                        f"→ {entry['transport']} {entry['destination']}".replace("  ", " "),
+                        flush=True,
+                    )
+            if not args.get("follow"):
+                return int(ExitCode.OK)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return int(ExitCode.OK)
+
+
+def layout_add(args: Mapping[str, Any], ctx: Context) -> int:
+    """Register a layout from a file and print its HITLayoutId."""
+    from pathlib import Path
+
+    from mturkmake.marketplace.inprocess import open_local_marketplace
+
+    name, path = str(args.get("name") or ""), Path(str(args.get("file") or ""))
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the layout — {exc}") from None
+    try:
+        layout_id = open_local_marketplace(ctx.config).register_layout(name, content)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    print(layout_id)
     return int(ExitCode.OK)
 
 

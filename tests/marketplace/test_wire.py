@@ -357,7 +357,8 @@ def test_the_command_plugin_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert out.strip() == (
-        "['marketplace serve', 'marketplace status', 'marketplace advance', 'marketplace reset'] []"
+        "['marketplace serve', 'marketplace status', 'marketplace advance', "
+        "'marketplace events', 'marketplace layout add', 'marketplace reset'] []"
     )
 
 

@@ -31,7 +31,6 @@ from mturkmake.mturk.endpoint import (
     refused_before_effect,
     service_call,
 )
-from mturkmake.mturk.ledger import utc_now
 from mturkmake.mturk.settings import (
     Credentials,
     EndpointKind,
@@ -39,6 +38,7 @@ from mturkmake.mturk.settings import (
     load_config,
     mturk_config,
 )
+from mturkmake.mturk.times import utc_now
 from mturkmake.plugins.client import mturkmake_make_client
 from tests.plugins.mturk_double import MTurkDouble
 

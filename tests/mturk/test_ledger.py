@@ -204,8 +204,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mturkmake.hookspecs import Config
-from mturkmake.mturk.settings import RetrySettings, mturk_config
+    from mturkmake.mturk.settings import mturk_config
     from mturkmake.mturk.ledger import Recoveries
     from mturkmake.errors import LedgerError
     from mturkmake.mturk.endpoint import make_client, open_run_ledger, ledger_call, token_retry
