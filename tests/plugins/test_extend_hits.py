@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from mturkmake import fees
 from mturkmake.testing import Project
 from tests.plugins.test_approved_rule import balance, batch_files, marketplace
@@ -194,3 +196,35 @@ def test_load_cost_line_and_budget_include_premium_qualification_fees(
     assert "budget" in result.stderr
     with marketplace(project) as market:
         assert market.call("ListHITs", {"MaxResults": 10})["HITs"] == []
+
+
+def test_again_extends_even_after_recovery_completed_an_identical_extension(
+    mturkmake_project: Project,
+) -> None:
+    from mturkmake.errors import LedgerError
+    from mturkmake.mturk.ledger import open_ledger
+    from mturkmake.mturk.recovery import Recoveries
+
+    project = mturkmake_project
+    (only,) = loaded(project, rows=1)
+    ledger = open_ledger(project.path(".mturkmake"), "local")
+    ledger.recover(None, Recoveries())
+    params = {"HITId": only, "NumberOfAdditionalAssignments": 1, "_MaxAssignmentsBefore": 1}
+    with (
+        pytest.raises(LedgerError),
+        ledger.intent(
+            "CreateAdditionalAssignmentsForHIT", "survey.input", f"{only}#1", params
+        ) as intent,
+        marketplace(project) as market,
+    ):
+        market.call(
+            "CreateAdditionalAssignmentsForHIT",
+            {"HITId": only, "NumberOfAdditionalAssignments": 1, "UniqueRequestToken": intent.token},
+        )
+    ledger.close()
+    result = project.run(
+        "extendHITs", "-successfile", "survey.success", "-assignments", "1", "--again"
+    )
+    assert result.exit_code == 0, result.output
+    assert hit(project, only)["MaxAssignments"] == 3
+    assert side_effects(project)["CreateAdditionalAssignmentsForHIT"] == 2
