@@ -37,6 +37,8 @@ class Cleanup:
 
     deleted: int = 0
     errors: list[str] = field(default_factory=list)
+    #: HITs MTurk would not delete because workers are still working on them
+    busy: list[str] = field(default_factory=list)
     approved: int = 0
     expired: int = 0
 
@@ -78,6 +80,17 @@ def _utc(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _busy(hit: dict[str, Any]) -> bool:
+    """Whether workers are still working on ``hit`` (GetHIT)."""
+    return hit.get("HITStatus") == "Unassignable" or bool(
+        int(hit.get("NumberOfAssignmentsPending", 0) or 0)
+    )
+
+
+class _Busy(MturkmakeError):
+    """DeleteHIT refused because workers are still working on the HIT."""
+
+
 def _why(hit: dict[str, Any], approve: bool, expire: bool) -> str:
     """Why MTurk would not delete ``hit`` (GetHIT after our steps), and what to do."""
     status = hit.get("HITStatus")
@@ -107,8 +120,13 @@ def delete_hits(
     approve: bool,
     expire: bool,
     evaluator: str,
+    quiet_busy: bool = False,
 ) -> Cleanup:
-    """Approve, expire and delete each of ``hit_ids``; prints the CLT's lines."""
+    """Approve, expire and delete each of ``hit_ids``; prints the CLT's lines.
+
+    :param quiet_busy: count HITs that workers are still working on in ``busy`` without an
+        error line (resetAccount reports them in its summary, as the CLT did).
+    """
     assert run.decider is not None
     done = Cleanup()
     ledger, client = run.ledger, run.client
@@ -151,8 +169,12 @@ def delete_hits(
                     intent.done(hit_id)
             except ServiceError as exc:
                 after = _get_hit(client, hit_id) or {}
-                raise MturkmakeError(f"{exc.message} — {_why(after, approve, expire)}") from exc
+                kind = _Busy if _busy(after) else MturkmakeError
+                raise kind(f"{exc.message} — {_why(after, approve, expire)}") from exc
         except MturkmakeError as exc:
+            if isinstance(exc, _Busy) and quiet_busy:
+                done.busy.append(hit_id)
+                continue
             done.errors.append(hit_id)
             error(ctx, f"[{hit_id}] Error deleting HIT {where}: {exc.one_line()}")
             continue
