@@ -199,3 +199,16 @@ def test_the_bonuses_example_pays_each_right_answer_once(mturkmake_project: Proj
     again = project.run("quiz.bonused", "-B")
     assert again.exit_code == 0, again.output
     assert sent_bonuses(project) == len(rows)
+
+
+def test_grant_bonus_refuses_an_assignment_a_bonus_file_paid(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    (a, wa), _, _ = three(project)
+    project.write({"survey.bonus": bonus_file((a, wa, "1.00", "From the file"))})
+    assert project.run("survey.bonused").exit_code == 0
+    refused = project.run(
+        "grantBonus", "-workerid", wa, "-assignment", a, "-amount", "1.00", "-reason", "Again"
+    )
+    assert refused.exit_code == 2
+    assert "already has a bonus: $1.00 ('From the file')" in refused.stderr
+    assert sent_bonuses(project) == 1
