@@ -1,4 +1,6 @@
-"""The ``%.bonused`` rule: pay the bonuses of ``%.bonus``, each row exactly once (DESIGN §2).
+"""The ``%.bonused`` rule: pay the bonuses of ``%.bonus`` [+ ``%.results``], each row exactly
+once (DESIGN §2). When ``%.results`` is there, a row's assignment and worker are checked
+against it without a call; other rows are checked with GetAssignment.
 
 Two phases: ``mturkmake -n survey.bonused`` prints every payment still to make and the total
 with fees, calling nothing; the real run checks every row (amount, reason, that the worker did
@@ -12,9 +14,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mturkmake.errors import MturkmakeError
+from mturkmake.errors import FormatError, MturkmakeError
 from mturkmake.hookspecs import Config, Event, Job, Outcome, Recovery, Rule, hookimpl
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.bonuses import Bonus
 
 __all__ = ["build_bonused", "preview_bonused"]
 
@@ -35,8 +41,12 @@ def build_bonused(job: Job) -> Outcome:
         ledger, client = run.ledger, run.client
         conn, endpoint = ledger.db.connection(), ledger.endpoint
         plan = plan_rows(rows, ledger_bonuses(conn, endpoint, batch=source), source)
+        known = _results_workers(job)
         for bonus, _ in plan.todo:
-            check_assignment(client, bonus, file=source, what="assignment")
+            if bonus.assignment_id in known:  # .results answers without a call
+                _check_worker(bonus, known[bonus.assignment_id], source)
+            else:
+                check_assignment(client, bonus, file=source, what="assignment")
         if plan.todo:
             cost = spending.bonuses_cost(plan.amounts)
             budget = spending.begin_money_step(ctx, ledger, cost)
@@ -62,6 +72,26 @@ def build_bonused(job: Job) -> Outcome:
     if failure is not None:
         return Outcome(complete=False, error=failure.one_line(), message=message)
     return Outcome(message=message)
+
+
+def _results_workers(job: Job) -> dict[str, str]:
+    """Assignment → worker from ``%.results``, when it is there (optional prerequisite)."""
+    from mturkmake.formats.results import open_results
+
+    if not job.optional_prerequisites:
+        return {}
+    table = open_results(job.path(job.optional_prerequisites[0]))
+    return {entry.assignment_id: entry.worker_id for entry in table.assignments()}
+
+
+def _check_worker(bonus: Bonus, worker: str, source: str) -> None:
+    if worker != bonus.worker_id:
+        raise FormatError(
+            f"assignment {bonus.assignment_id} was done by worker {worker}, not {bonus.worker_id}",
+            file=source,
+            line=bonus.line,
+            hint="a bonus goes to the worker who did the assignment",
+        )
 
 
 def preview_bonused(job: Job) -> None:
@@ -110,7 +140,14 @@ def preview_bonused(job: Job) -> None:
 def mturkmake_rules(config: Config) -> Sequence[Rule]:
     """``%.bonused`` from ``%.bonus``."""
     return (
-        Rule("%.bonused", ("%.bonus",), build_bonused, name="grantBonus", preview=preview_bonused),
+        Rule(
+            "%.bonused",
+            ("%.bonus",),
+            build_bonused,
+            optional_prerequisites=("%.results",),
+            name="grantBonus",
+            preview=preview_bonused,
+        ),
     )
 
 
