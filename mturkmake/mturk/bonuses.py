@@ -43,6 +43,7 @@ __all__ = [
     "PaidBonus",
     "bonus_params",
     "check_assignment",
+    "check_reason",
     "grant_batch",
     "ledger_bonuses",
     "parse_amount",
@@ -53,7 +54,8 @@ __all__ = [
 ]
 
 OPERATION = "SendBonus"
-#: MTurk's limit on a bonus's reason (the worker reads it).
+#: A cap on a bonus's reason. The API documents no limit; the legacy API capped the worker
+#: notification at 4096 characters, and a longer reason is almost certainly a wrong column.
 MAX_REASON_CHARS = 4096
 
 
@@ -112,7 +114,7 @@ def check_reason(text: str, *, what: str, file: str | None = None, line: int | N
         )
     if len(reason) > MAX_REASON_CHARS:
         raise FormatError(
-            f"{what} has {len(reason)} characters; MTurk accepts {MAX_REASON_CHARS}",
+            f"{what} has {len(reason)} characters; at most {MAX_REASON_CHARS} are accepted",
             file=file,
             line=line,
             hint="shorten it",
