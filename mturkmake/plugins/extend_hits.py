@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from mturkmake import fees
-from mturkmake.errors import UsageError
+from mturkmake.errors import MturkmakeError, UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Flag, Recovery, hookimpl
 from mturkmake.mturk.prompts import error, say
 
@@ -127,7 +127,13 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
     price: dict[str, Decimal] = {}
     with open_command_session(ctx) as run:
         ledger, client = run.ledger, run.client
-        hits = {h: service_call(client, "GetHIT", HITId=h)["HIT"] for h in hit_ids}
+        hits: dict[str, dict[str, Any]] = {}
+        missing: dict[str, str] = {}
+        for h in hit_ids:
+            try:
+                hits[h] = service_call(client, "GetHIT", HITId=h)["HIT"]
+            except MturkmakeError as exc:  # reported with the HIT, as the CLT did
+                missing[h] = exc.one_line()
         done_by_recovery = {
             (r.intent.operation, str(r.intent.params.get("HITId")))
             for r in run.recovered
@@ -144,7 +150,7 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
             done_by_recovery = set()
         if extra:
             _refuse_large_batch_crossing(hits, extra)
-            todo = [h for h in hit_ids if (ADD, h) not in done_by_recovery]
+            todo = [h for h in hits if (ADD, h) not in done_by_recovery]
             rewards = {fees.to_money(str(hits[h].get("Reward", "0"))) for h in todo}
             price = {h: hit_price(hits[h], extra) for h in todo}
             payments = sum(
@@ -161,6 +167,11 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
         say(ctx, "--- Starting to extend HITs ---")
         now = run.session.endpoint.clock()
         for index, hit_id in enumerate(hit_ids, start=1):
+            if hit_id in missing:
+                failed.append(hit_id)
+                where = f"({index}/{len(hit_ids)})"
+                error(ctx, f"[{hit_id}] Error extending HIT {where}: {missing[hit_id]}")
+                continue
             hit = hits[hit_id]
             batch = run.batch_of(hit_id)
             try:
@@ -190,11 +201,7 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
                     ) as intent:
                         ledger_call(intent, client)
                         intent.done(hit_id)
-            except Exception as exc:
-                from mturkmake.errors import MturkmakeError
-
-                if not isinstance(exc, MturkmakeError):
-                    raise
+            except MturkmakeError as exc:  # reported per HIT, as the CLT did
                 failed.append(hit_id)
                 error(
                     ctx,

@@ -228,3 +228,16 @@ def test_again_extends_even_after_recovery_completed_an_identical_extension(
     assert result.exit_code == 0, result.output
     assert hit(project, only)["MaxAssignments"] == 3
     assert side_effects(project)["CreateAdditionalAssignmentsForHIT"] == 2
+
+
+def test_an_unknown_hit_fails_alone(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    (only,) = loaded(project, rows=1)
+    project.write({"mixed.success": f"hitid\thittypeid\nNOSUCHHIT0000000000\tX\n{only}\tX\n"})
+    result = project.run("extendHITs", "-successfile", "mixed.success", "-assignments", "1")
+    assert result.exit_code == 2
+    assert "[NOSUCHHIT0000000000] Error extending HIT (1/2):" in result.stderr
+    assert f"[{only}] Successfully extended HIT (2/2)" in result.stdout
+    assert "  1 HITs have been extended (added 1 assignment(s), 0 hour(s))" in result.stdout
+    assert "  1 HITs failed to be extended." in result.stdout
+    assert hit(project, only)["MaxAssignments"] == 2
