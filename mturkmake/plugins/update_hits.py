@@ -115,7 +115,13 @@ def handle_update_hits(args: Mapping[str, Any], ctx: Context) -> int:
     failed: list[tuple[str, str]] = []
     with open_command_session(ctx) as run:
         ledger, client = run.ledger, run.client
-        hits = [service_call(client, "GetHIT", HITId=h)["HIT"] for h in listed]
+        hits: list[dict[str, Any]] = []
+        missing: dict[str, str] = {}
+        for h in listed:
+            try:
+                hits.append(service_call(client, "GetHIT", HITId=h)["HIT"])
+            except MturkmakeError as exc:  # reported with the HIT below
+                missing[h] = exc.one_line()
         cost, shares = reward_change_cost(hits, new_type)
         budget = spending.begin_money_step(ctx, ledger, cost) if cost is not None else None
         type_id = HitTypes(client).ensure(new_type)
@@ -124,6 +130,10 @@ def handle_update_hits(args: Mapping[str, Any], ctx: Context) -> int:
         say(ctx, f"  Input: {len(listed)} hitids")
         say(ctx, f"  New HITTypeId: {type_id}")
         for index, (hit_id, old_type) in enumerate(listed.items()):
+            if hit_id in missing:
+                failed.append((hit_id, old_type))
+                error(ctx, f"Failed to update HIT #{index} ({hit_id}): {missing[hit_id]}")
+                continue
             batch = run.batch_of(hit_id)
             subject = f"{hit_id}:{type_id}"
             try:

@@ -89,3 +89,28 @@ def test_missing_files_exit_2_naming_them(mturkmake_project: Project) -> None:
     )
     assert result.exit_code == 2
     assert "nope.success: no such file (given as -success)" in result.stderr
+
+
+def test_an_unknown_hit_fails_alone_and_goes_to_the_failure_file(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    (only,) = loaded(project, rows=1)
+    project.write(
+        {
+            "mixed.success": f"hitid\thittypeid\nNOSUCHHIT0000000000\tOLDTYPE\n{only}\tX\n",
+            "new.properties": new_properties("0.05"),
+        }
+    )
+    result = project.run("updateHITs", "-success", "mixed.success", "-properties", "new.properties")
+    assert result.exit_code == 2
+    assert "Failed to update HIT #0 (NOSUCHHIT0000000000)" in result.stderr
+    type_id = hit(project, only)["HITTypeId"]
+    assert f"Updated HIT #1 ({only}) to new HITTypeId {type_id}" in result.stdout
+    assert "2 HITS were processed" in result.stdout
+    assert "1 HITS were updated" in result.stdout
+    assert (
+        project.read("mixed.success.failure") == "hitid\thittypeid\nNOSUCHHIT0000000000\tOLDTYPE\n"
+    )
+    assert project.read("mixed.success.success") == f"hitid\thittypeid\n{only}\t{type_id}\n"
+    assert hit(project, only)["Title"] == "A better title"
