@@ -68,16 +68,20 @@ def _available(root: Path) -> str:
 def _sources(root: Path, template: str, kind: str) -> list[Path]:
     folder = root / template
     wanted = QUAL_FILES if kind == "qual" else HIT_FILES
-    missing = [f"{template}{ext}" for ext in wanted if not (folder / f"{template}{ext}").is_file()]
+    stem = template
+    if kind == "qual" and not (folder / f"{template}.properties").is_file():
+        # the CLT's quiz_qual and java_qual_test name their files qualification.*
+        stem = "qualification"
+    missing = [f"{stem}{ext}" for ext in wanted if not (folder / f"{stem}{ext}").is_file()]
     if missing:
         raise UsageError(
             f"template '{template}' not found in {root} (missing {', '.join(missing)}); "
             "nothing was copied",
             hint=f"templates there: {_available(root)}",
         )
-    found = [folder / f"{template}{ext}" for ext in wanted]
-    if kind == "qual" and (folder / f"{template}.answer").is_file():
-        found.append(folder / f"{template}.answer")
+    found = [folder / f"{stem}{ext}" for ext in wanted]
+    if kind == "qual" and (folder / f"{stem}.answer").is_file():
+        found.append(folder / f"{stem}.answer")
     return found
 
 

@@ -168,3 +168,25 @@ def test_init_makes_a_make_style_project_that_builds(mturkmake_project: Project)
     assert len(rows) == 9  # 3 questions × 3 assignments
     again = project.run("init", "poll")
     assert again.exit_code == 2
+
+
+@pytest.mark.parametrize("sample", ["quiz_qual", "site_filter_qual"])
+def test_the_clt_qualification_samples(mturkmake_project: Project, sample: str) -> None:
+    project = mturkmake_project
+    project.write({"mturkmake.toml": 'endpoint = "local"\n'})
+    result = project.run(
+        "makeTemplate",
+        "-template",
+        sample,
+        "-target",
+        "myqual",
+        "-type",
+        "Qual",
+        "-templateRootDir",
+        str(SAMPLES),
+    )
+    assert result.exit_code == 0, result.output
+    folder = project.path("myqual")
+    for suffix in (".properties", ".question", ".answer"):
+        assert (folder / f"myqual{suffix}").is_file()
+    assert script_command(folder / "createQualification.sh")[-2:] == ["-answer", "myqual.answer"]
