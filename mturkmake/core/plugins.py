@@ -73,6 +73,15 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.evaluate_qualification_requests",
     "mturkmake.plugins.notify_workers",
     "mturkmake.plugins.exclude_workers",
+    "mturkmake.plugins.get_balance",
+    "mturkmake.plugins.grant_bonus",
+    "mturkmake.plugins.bonused_rule",
+    "mturkmake.plugins.extend_hits",
+    "mturkmake.plugins.delete_hits",
+    "mturkmake.plugins.block_worker",
+    "mturkmake.plugins.update_hits",
+    "mturkmake.plugins.reset_account",
+    "mturkmake.plugins.make_template",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

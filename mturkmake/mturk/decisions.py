@@ -203,6 +203,8 @@ class Order:
     :param evaluator: who decided (an evaluator name, or the CLT command).
     :param batch: the ledger batch; ``None`` finds it from the HIT (CLT mode).
     :param override: approve a rejected assignment (``unreject``).
+    :param invent_feedback: give a rejection without feedback the default text; ``False``
+        sends it empty, as the CLT's rejectWork did without a comment (seed 003).
     """
 
     assignment_id: str
@@ -211,6 +213,7 @@ class Order:
     evaluator: str = ""
     batch: str | None = None
     override: bool = False
+    invent_feedback: bool = True
 
 
 @dataclass(frozen=True)
@@ -349,10 +352,14 @@ class Decider:
         elif status != "Submitted":
             return self._adopt(order, assignment, batch, wanted)
         share = self._share(hit) if committed else 0
-        feedback = _feedback(order.feedback, order.decision)
+        feedback = (
+            _feedback(order.feedback, order.decision)
+            if order.invent_feedback
+            else order.feedback.strip()[:MAX_FEEDBACK_CHARS]
+        )
         operation = APPROVE_OPERATION if order.decision == "approve" else REJECT_OPERATION
         send: dict[str, Any] = {"AssignmentId": aid}
-        if feedback:
+        if feedback or order.decision == "reject":  # RejectAssignment requires the parameter
             send["RequesterFeedback"] = feedback
         if order.override:
             send["OverrideRejection"] = True

@@ -53,15 +53,26 @@ def _plural(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
-def hits_cost(hits: int, reward: Decimal | str, assignments: int, *, masters: bool = False) -> Cost:
-    """The most ``hits`` new HITs of ``assignments`` assignments at ``reward`` can cost."""
-    per_hit = fees.hit_cost(reward, assignments, masters=masters)
+def hits_cost(
+    hits: int,
+    reward: Decimal | str,
+    assignments: int,
+    *,
+    masters: bool = False,
+    premium: Decimal = ZERO,
+) -> Cost:
+    """The most ``hits`` new HITs of ``assignments`` assignments at ``reward`` can cost.
+
+    :param premium: the premium qualification fee per assignment (:func:`fees.premium_fee`).
+    """
+    per_hit = fees.hit_cost(reward, assignments, masters=masters) + premium * assignments
     payments = fees.to_money(reward) * assignments * hits
-    return Cost(
-        f"{_plural(hits, 'HIT')} × {_plural(assignments, 'assignment')} × ${fees.to_money(reward)}",
-        payments,
-        per_hit * hits - payments,
+    what = (
+        f"{_plural(hits, 'HIT')} × {_plural(assignments, 'assignment')} × ${fees.to_money(reward)}"
     )
+    if premium:
+        what += f" (premium qualifications: ${premium} per assignment)"
+    return Cost(what, payments, per_hit * hits - payments)
 
 
 def extra_assignments_cost(

@@ -64,6 +64,14 @@ class PreparedHIT:
     masters: bool = False
 
     @property
+    def premium(self) -> Decimal:
+        """The premium qualification fee per assignment its requirements add."""
+        from mturkmake import fees
+
+        requirements = self.type_params.get("QualificationRequirements") or []
+        return fees.premium_fee(str(r.get("QualificationTypeId", "")) for r in requirements)
+
+    @property
     def question(self) -> str:
         """The merged question."""
         return str(self.hit_params["Question"])

@@ -11,6 +11,7 @@ did", so a crashed or partial run heals on the next one.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -519,6 +520,7 @@ def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     say(" Preview mode disabled")
     say("--[Loading HITs]----------")
     say(f"  Start time: {JavaDate(default_today())}")
+    started = time.monotonic()
     result = load(ctx, request)
     temps = (temp_path_for(success_path), temp_path_for(failure_path))
     try:
@@ -531,7 +533,7 @@ def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     finally:
         for temp in temps:
             temp.unlink(missing_ok=True)
-    _clt_summary(ctx, result)
+    _clt_summary(ctx, result, started)
     error = _failure_line(result, request)
     if error is not None:
         ctx.report(Event("error", f"mturkmake: {error}"))
@@ -539,7 +541,9 @@ def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     return 0
 
 
-def _clt_summary(ctx: Context, result: LoadResult) -> None:
+def _clt_summary(ctx: Context, result: LoadResult, started: float) -> None:
+    from mturkmake.plugins.templating import JavaDate, default_today
+
     say = _Console(ctx, clt=True).say
     if result.skipped:
         say(f"Skipped {result.skipped} rows that already have HITs.")
@@ -553,9 +557,13 @@ def _clt_summary(ctx: Context, result: LoadResult) -> None:
         else:
             say(f"  {site}/mturk/preview?groupId={type_id} ")
     say("")
-    say(f"Successfully loaded {result.created} HITs.")
+    # seed 003's closing lines
+    say(f"  End time: {JavaDate(default_today())}")
+    say("--[Done Loading HITs]----------")
+    say(f"  Total load time: {int(time.monotonic() - started)} seconds.")
+    say(f"  Successfully loaded {result.created} HITs.")
     if result.failed:
-        say(f"Failed to load {len(result.failed)} HITs.")
+        say(f"  Failed to load {len(result.failed)} HITs.")
 
 
 # --------------------------------------------------------------------------------------------
