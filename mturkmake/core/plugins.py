@@ -62,6 +62,27 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.review_results",
     "mturkmake.plugins.unreject",
     "mturkmake.plugins.get_results",
+    # qualifications and workers (issue 15)
+    "mturkmake.plugins.create_qualification_type",
+    "mturkmake.plugins.update_qualification_type",
+    "mturkmake.plugins.assign_qualification",
+    "mturkmake.plugins.revoke_qualification",
+    "mturkmake.plugins.update_qualification_score",
+    "mturkmake.plugins.get_qualification_requests",
+    "mturkmake.plugins.approve_qualification_requests",
+    "mturkmake.plugins.reject_qualification_requests",
+    "mturkmake.plugins.evaluate_qualification_requests",
+    "mturkmake.plugins.notify_workers",
+    "mturkmake.plugins.exclude_workers",
+    "mturkmake.plugins.get_balance",
+    "mturkmake.plugins.grant_bonus",
+    "mturkmake.plugins.bonused_rule",
+    "mturkmake.plugins.extend_hits",
+    "mturkmake.plugins.delete_hits",
+    "mturkmake.plugins.block_worker",
+    "mturkmake.plugins.update_hits",
+    "mturkmake.plugins.reset_account",
+    "mturkmake.plugins.make_template",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

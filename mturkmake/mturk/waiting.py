@@ -2,7 +2,8 @@
 
 On sandbox and production a wait sleeps ``--poll`` seconds between polls, and warns once
 when unreviewed work is within 24 hours of its automatic approval (after which it is paid
-whatever its quality).
+whatever its quality). Whatever the endpoint, the callers warn so too before they exit
+(:func:`auto_approval_warning`, on the endpoint's clock).
 
 On the local endpoint nothing sleeps: the marketplace's virtual clock advances *event by
 event* and the wait stops as soon as the batch is final. It never passes the earliest

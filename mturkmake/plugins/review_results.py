@@ -37,8 +37,9 @@ __all__ = ["handle_review_results"]
 EVALUATOR = "reviewResults"
 
 
-def _orders(path: str) -> tuple[list[Order], bool]:
-    """The file's orders, and whether it has a ``reject`` column."""
+def _orders(path: str) -> tuple[list[Order], bool, dict[str, str]]:
+    """The file's orders, whether it has a ``reject`` column, and each assignment's status
+    as the file shows it."""
     from mturkmake.formats.results import open_results
     from mturkmake.mturk.decisions import Order
 
@@ -46,10 +47,12 @@ def _orders(path: str) -> tuple[list[Order], bool]:
         raise UsageError(f"-resultsfile {path}: no such file")
     results = open_results(path)
     orders: list[Order] = []
+    statuses: dict[str, str] = {}
     for entry in results.assignments():
         decision: Literal["approve", "reject"] = "reject" if entry.reject else "approve"
         orders.append(Order(entry.assignment_id, decision, entry.feedback, EVALUATOR))
-    return orders, results.has_reject_column
+        statuses[entry.assignment_id] = entry.status
+    return orders, results.has_reject_column, statuses
 
 
 def _share(count: int, total: int) -> str:
@@ -61,18 +64,28 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     # the decision machinery loads only when the command runs: a no-op run stays light
     from mturkmake.mturk.decisions import open_decider
 
-    orders, marked = _orders(str(args["resultsfile"]))
-    if not marked:
-        confirm(ctx, args, "You are about to approve ALL assignments.")
-    else:
-        rejects = sum(1 for o in orders if o.decision == "reject")
-        confirm(
-            ctx,
-            args,
-            f"You are about to approve {len(orders) - rejects} and reject {rejects} assignment(s).",
-        )
+    orders, marked, statuses = _orders(str(args["resultsfile"]))
     counts = {"approved": 0, "rejected": 0, "skipped": 0, "failed": 0}
     with open_decider(ctx) as decider:
+        # The confirmation counts only what will be sent: not what the file shows decided,
+        # nor what the ledger already decided.
+        known = decider.existing([o.assignment_id for o in orders])
+        todo = [
+            o
+            for o in orders
+            if o.assignment_id not in known
+            and statuses.get(o.assignment_id, "") in ("", "Submitted")
+        ]
+        if not marked:
+            confirm(ctx, args, "You are about to approve ALL assignments.")
+        else:
+            rejects = sum(1 for o in todo if o.decision == "reject")
+            confirm(
+                ctx,
+                args,
+                f"You are about to approve {len(todo) - rejects} and reject {rejects} "
+                "assignment(s).",
+            )
         for order in orders:
             result = decider.decide(order)
             aid = order.assignment_id
