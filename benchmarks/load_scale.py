@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--dry-rows", type=int, default=100000)
     parser.add_argument("--best-image", action="store_true", help="-n on examples/labelling too")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="-j of the loads")
     args = parser.parse_args()
     mturkmake = [sys.executable, "-m", "mturkmake"]
     with tempfile.TemporaryDirectory(prefix="mturkmake-scale-") as tmp:
@@ -91,10 +92,10 @@ def main() -> int:
         per_hit: dict[int, float] = {}
         for rows in args.rows:
             where = project(base, rows)
-            wall, rss = run([*mturkmake, "hello.success"], where, env)
+            wall, rss = run([*mturkmake, "-j", str(args.jobs), "hello.success"], where, env)
             per_hit[rows] = (wall - startup) / rows
             print(
-                f"load {rows:>7,} rows: {wall:8.1f} s, {per_hit[rows] * 1000:6.2f} ms/HIT, "
+                f"load -j {args.jobs} {rows:>7,} rows: {wall:8.1f} s, {per_hit[rows] * 1000:6.2f} ms/HIT, "
                 f"peak RSS {rss:6.1f} MiB (load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )

@@ -26,7 +26,6 @@ Decisions (recorded in the project docs):
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -34,8 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake import fees
 from mturkmake.errors import FormatError, ServiceError
-from mturkmake.formats.results import ResultsEntry, open_results
-from mturkmake.formats.tabfile import write_row
 from mturkmake.hookspecs import (
     Assignment,
     Context,
@@ -47,19 +44,13 @@ from mturkmake.hookspecs import (
     Verdict,
     hookimpl,
 )
-from mturkmake.mturk.answer_key import GOLD_FILE_OPTION
-from mturkmake.mturk.decisions import AssignmentDecision, Order, Result, read_decisions
-from mturkmake.mturk.evaluation import (
-    DEFAULT_MAX_REJECT_SHARE,
-    check_reject_share,
-    evaluate_batch,
-    select_evaluators,
-)
-from mturkmake.mturk.settings import settings
 
+# The results, decisions and evaluation modules load when the rule runs: a no-op run only
+# needs the rule's patterns (issue #17).
 if TYPE_CHECKING:
+    from mturkmake.formats.results import ResultsEntry
     from mturkmake.hookspecs import Config
-    from mturkmake.mturk.decisions import Decider
+    from mturkmake.mturk.decisions import AssignmentDecision, Decider, Result
 
 __all__ = ["APPROVED_HEADER", "build_approved", "preview_approved", "write_approved"]
 
@@ -83,6 +74,8 @@ class _Batch:
 
 
 def _read(job: Job, *, final: bool) -> _Batch:
+    from mturkmake.formats.results import open_results
+
     root, stem = job.context.root, job.stem
     results_rel = f"{stem}.results"
     every = list(open_results(root / results_rel).entries())
@@ -135,6 +128,9 @@ def _assignments(
 
 
 def _evaluate(ctx: Context, batch: _Batch, todo: Sequence[Assignment]) -> dict[str, Verdict]:
+    from mturkmake.mturk.answer_key import GOLD_FILE_OPTION
+    from mturkmake.mturk.evaluation import evaluate_batch, select_evaluators
+
     if not todo:
         return {}
     evaluators = select_evaluators(ctx.config, ctx.host.evaluators())
@@ -188,7 +184,8 @@ def build_approved(job: Job) -> Outcome:
     """The ``%.approved`` action: decide the undecided submitted work, write the projection."""
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.batch import batch_rows
-    from mturkmake.mturk.decisions import open_decider
+    from mturkmake.mturk.decisions import Order, open_decider
+    from mturkmake.mturk.evaluation import DEFAULT_MAX_REJECT_SHARE, check_reject_share
 
     ctx = job.context
     results_rel = f"{job.stem}.results"
@@ -289,6 +286,7 @@ def _decided(decider: Decider, assignment_id: str) -> bool:
 
 
 def _adopt(decider: Decider, assignment_id: str, batch: str) -> Result:
+    from mturkmake.mturk.decisions import Result
     from mturkmake.mturk.endpoint import affects_every_call, service_call
 
     try:
@@ -348,6 +346,8 @@ def write_approved(
     """Write the ``.approved`` projection: every decided assignment of the batch (those in
     ``entries`` and those the ledger records under ``batch``), sorted by hitid, then by submit
     time (the order of ``entries``, which getResults writes by submit time)."""
+    from mturkmake.formats.tabfile import write_row
+
     position = {e.assignment_id: n for n, e in enumerate(entries)}
     known = {e.assignment_id: e for e in entries}
     chosen = [
@@ -386,6 +386,11 @@ def write_approved(
 
 def _read_state(config: Config, results_rel: str) -> tuple[dict[str, AssignmentDecision], bool]:
     """The ledger's decisions and whether ``results_rel`` is final, read-only (``-n``)."""
+    import sqlite3
+
+    from mturkmake.mturk.decisions import read_decisions
+    from mturkmake.mturk.settings import settings
+
     path = config.state_dir / "state.db"
     if not path.exists():
         return {}, True

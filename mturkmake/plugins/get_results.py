@@ -34,15 +34,6 @@ from mturkmake import hookimpl
 from mturkmake.core.fsio import atomic_write
 from mturkmake.core.state import StateDB
 from mturkmake.errors import ExitCode, FormatError, UsageError
-from mturkmake.formats.results import (
-    PRODUCTION_REQUESTER_URL,
-    SANDBOX_REQUESTER_URL,
-    AssignmentRecord,
-    HitRecord,
-    ResultsRow,
-    write_results,
-)
-from mturkmake.formats.success import SuccessRow, read_success
 from mturkmake.hookspecs import (
     CommandSpec,
     Config,
@@ -54,13 +45,16 @@ from mturkmake.hookspecs import (
     Outcome,
     Rule,
 )
-from mturkmake.mturk.coverage import ledger_batch, ledger_first
-from mturkmake.mturk.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
 from mturkmake.mturk.settings import settings
 from mturkmake.plugins import clt_catalog
 
+# The results and success formats, the cache and the coverage load when a fetch runs: a
+# no-op run only needs this module's rule and command (issue #17).
 if TYPE_CHECKING:
+    from mturkmake.formats.results import AssignmentRecord, HitRecord, ResultsRow
+    from mturkmake.formats.success import SuccessRow
     from mturkmake.mturk.endpoint import Endpoint
+    from mturkmake.mturk.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
     from mturkmake.mturk.waiting import WaitSettings
 
 __all__ = [
@@ -127,6 +121,8 @@ def results_timezone(config: Config) -> str | None:
 
 def requester_url(config: Config) -> str:
     """The requester site ``viewhit`` links to: the sandbox's on sandbox."""
+    from mturkmake.formats.results import PRODUCTION_REQUESTER_URL, SANDBOX_REQUESTER_URL
+
     return (
         SANDBOX_REQUESTER_URL
         if settings(config).endpoint == "sandbox"
@@ -140,6 +136,8 @@ def _int(value: Any) -> int:
 
 def hit_record(hit: Mapping[str, Any]) -> HitRecord:
     """The ``.results`` HIT part of an API HIT structure (times aware)."""
+    from mturkmake.formats.results import HitRecord
+
     return HitRecord(
         hit_id=str(hit["HITId"]),
         hit_type_id=str(hit.get("HITTypeId", "")),
@@ -167,6 +165,7 @@ def assignment_record(assignment: Mapping[str, Any]) -> AssignmentRecord:
     :raises FormatError: its Answer is not a QuestionFormAnswers document.
     """
     from mturkmake.formats.answers import parse_answer_records
+    from mturkmake.formats.results import AssignmentRecord
 
     assignment_id = str(assignment["AssignmentId"])
     text = assignment.get("Answer")
@@ -215,6 +214,8 @@ def results_rows(
     """The rows of a ``.results`` file: HITs in ``.success`` order, each HIT's assignments
     oldest submission first, one row for a HIT without assignments; a HIT that could not be
     fetched gets no row (as in the CLT)."""
+    from mturkmake.formats.results import ResultsRow
+
     rows: list[ResultsRow] = []
     for hit_id in snapshot.hit_ids:
         entry: Fetched | None = snapshot.entries.get(hit_id)
@@ -239,6 +240,8 @@ def render_results(
 ) -> bytes:
     """The bytes of a ``.results`` file for ``snapshot`` (UTF-8, LF line endings)."""
     import io
+
+    from mturkmake.formats.results import write_results
 
     stream = io.StringIO(newline="")
     write_results(
@@ -292,6 +295,7 @@ def read_success_file(path: Path, *, shown: str) -> list[SuccessRow]:
     :raises FormatError: it is not a ``.success`` file.
     """
     from mturkmake.formats.diskfile import open_regular
+    from mturkmake.formats.success import read_success
 
     if not path.exists() and not path.is_symlink():
         raise UsageError(
@@ -364,7 +368,9 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     that cannot be fetched is reported and gets no row; the others are written and the
     command exits 2 (DESIGN §8).
     """
+    from mturkmake.mturk.coverage import ledger_batch, ledger_first
     from mturkmake.mturk.endpoint import run_endpoint
+    from mturkmake.mturk.results_cache import Fetcher
 
     success_arg = str(args["successfile"])
     output_arg = str(args["outputfile"])
@@ -456,6 +462,8 @@ def _warn_auto_approval(
 
 
 def _cache(config: Config) -> ResultsCache:
+    from mturkmake.mturk.results_cache import ResultsCache
+
     return ResultsCache(StateDB(config.state_dir / STATE_FILE), settings(config).identity)
 
 
@@ -470,6 +478,8 @@ def build_results(job: Job) -> Outcome:
     Incomplete until every HIT is final. A service error raises (nothing is written; what
     was fetched stays cached, so the next run resumes). Ctrl-C marks the target incomplete.
     """
+    from mturkmake.mturk.coverage import ledger_batch, ledger_first
+
     ctx = job.context
     config = ctx.config
     success_rel = job.prerequisites[0]
@@ -502,6 +512,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
     """Poll (and wait, with ``--wait``); before returning, warn about unreviewed work that
     auto-approves within 24 h — on every endpoint, unless the wait already said so."""
     from mturkmake.mturk.endpoint import run_endpoint
+    from mturkmake.mturk.results_cache import Fetcher
     from mturkmake.mturk.waiting import wait_settings
 
     ctx = job.context
