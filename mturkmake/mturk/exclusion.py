@@ -26,12 +26,14 @@ import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, FormatError
 from mturkmake.formats.javaprops import Property
 from mturkmake.hookspecs import ConfigKey, Context
-from mturkmake.mturk.endpoint import Session
+
+if TYPE_CHECKING:  # the endpoint loads when a load runs, not with the config key (#17)
+    from mturkmake.mturk.endpoint import Session
 
 __all__ = [
     "EXCLUDE_KEY",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.hookspecs import (
     CommandSpec,
@@ -34,12 +34,11 @@ from mturkmake.hookspecs import (
     hookimpl,
 )
 from mturkmake.mturk.prompts import say
-from mturkmake.mturk.qualification_types import (
-    TypeFiles,
-    build_type,
-    engine_of,
-    write_type_id,
-)
+
+# The qualification-type machinery (and with it the endpoint and the ledger) loads when the
+# command or the rule runs: a no-op run imports this module (issue #17).
+if TYPE_CHECKING:
+    from mturkmake.mturk.qualification_types import TypeFiles
 
 __all__ = ["build_properties_success", "handle_create_qualification_type"]
 
@@ -51,6 +50,7 @@ def _optional(args: Mapping[str, Any], flag: str, cwd: Path) -> tuple[Path, str]
 
 def handle_create_qualification_type(args: Mapping[str, Any], ctx: Context) -> int:
     """``createQualificationType -properties F [-question Q] [-answer A] [-noretry]``."""
+    from mturkmake.mturk.qualification_types import TypeFiles, build_type, write_type_id
     from mturkmake.mturk.qualifications import test_site
 
     cwd = Path.cwd()
@@ -80,6 +80,8 @@ def handle_create_qualification_type(args: Mapping[str, Any], ctx: Context) -> i
 
 
 def _job_files(job: Job) -> TypeFiles:
+    from mturkmake.mturk.qualification_types import TypeFiles
+
     root = job.context.root
     present = set(job.optional_prerequisites)
     stem = job.stem
@@ -94,6 +96,8 @@ def _job_files(job: Job) -> TypeFiles:
 
 def build_properties_success(job: Job) -> Outcome:
     """The ``%.properties.success`` action."""
+    from mturkmake.mturk.qualification_types import build_type, write_type_id
+
     created = build_type(job.context, _job_files(job))
     write_type_id(job.outputs[job.target], created.type_id)
     if created.created:
@@ -107,7 +111,7 @@ def build_properties_success(job: Job) -> Outcome:
 
 def preview_properties_success(job: Job) -> None:
     """``-n``: check the files only."""
-    from mturkmake.mturk.qualification_types import type_files_params
+    from mturkmake.mturk.qualification_types import engine_of, type_files_params
 
     params = type_files_params(_job_files(job), engine_of(job.context), for_create=True)
     job.context.report(

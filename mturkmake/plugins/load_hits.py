@@ -34,30 +34,18 @@ from mturkmake.hookspecs import (
     Rule,
     hookimpl,
 )
-from mturkmake.mturk.batch import (
-    BatchRow,
-    PlanRow,
-    additions,
-    batch_rows,
-    choose_key_columns,
-    count_older,
-    edited_error,
-    frozen_key_columns,
-    growth_limit,
-    known_batches,
-    pick_batch,
-    plan_batch,
-    row_keys,
-)
-from mturkmake.mturk.preflight import PreparedHIT, SourceFile, preflight
 from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
     import argparse
 
     from mturkmake.hookspecs import Config, Context, TemplateEngine
+    from mturkmake.mturk.batch import BatchRow
     from mturkmake.mturk.ledger import Ledger
+    from mturkmake.mturk.preflight import PreparedHIT, SourceFile
 
+# The batch and preflight modules load when a load or its preview runs: a no-op run only
+# needs this module's rule, command and keys (issue #17).
 WORKER_SITES = {
     "production": "https://www.mturk.com",
     "sandbox": "https://workersandbox.mturk.com",
@@ -144,8 +132,23 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     :raises MturkmakeError: a failure before any side effect (nothing was sent).
     """
     from mturkmake.mturk import money as spending
+    from mturkmake.mturk.batch import (
+        PlanRow,
+        additions,
+        batch_rows,
+        choose_key_columns,
+        count_older,
+        edited_error,
+        frozen_key_columns,
+        growth_limit,
+        known_batches,
+        pick_batch,
+        plan_batch,
+        row_keys,
+    )
     from mturkmake.mturk.endpoint import open_run_ledger, run_endpoint
     from mturkmake.mturk.hits import adopt_success, creation_cost, truth_marketplace
+    from mturkmake.mturk.preflight import preflight
     from mturkmake.mturk.recovery import Recoveries
 
     config = ctx.config
@@ -409,6 +412,8 @@ def _option(options: Mapping[str, Any], name: str) -> bool:
 
 
 def _make_request(job: Job) -> LoadRequest:
+    from mturkmake.mturk.preflight import SourceFile
+
     root = job.context.root
     stem = job.stem
     names = {suffix: f"{stem}.{suffix}" for suffix in ("input", "question", "properties")}
@@ -440,6 +445,8 @@ def build_success(job: Job) -> Outcome:
 
 def preview_success(job: Job) -> None:
     """``-n``: run the preflight only (no client, no ledger) and say how many rows it has."""
+    from mturkmake.mturk.preflight import preflight
+
     request = _make_request(job)
     ctx = job.context
     prepared = preflight(
@@ -495,6 +502,7 @@ def _maxhits(value: Any) -> int | None:
 def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     """``loadHITs -input … -question … -properties … [-label] [-maxhits] [-sandbox]``."""
     from mturkmake.core.fsio import temp_path_for
+    from mturkmake.mturk.preflight import SourceFile
     from mturkmake.plugins.templating import JavaDate, default_today
 
     if args.get("preview"):  # the page only: no client, no ledger (plugins/preview.py)

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, UsageError
 from mturkmake.hookspecs import ConfigKey, Event, Job, Outcome, Rule, hookimpl
-from mturkmake.mturk.preflight import Prepared, SourceFile, preflight
 from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config, Context, TemplateEngine
+    from mturkmake.mturk.preflight import Prepared, SourceFile
 
 DEFAULT_ROWS = 10
 DEFAULT_FILE = "preview.html"
@@ -61,6 +61,8 @@ def prepare(
     ctx: Context, input_file: SourceFile, question: SourceFile, properties: SourceFile
 ) -> Prepared:
     """The preflight of the first ``preview_rows`` rows (the whole input is still checked)."""
+    from mturkmake.mturk.preflight import preflight
+
     prepared = preflight(
         input_file,
         question,
@@ -136,6 +138,8 @@ def write_preview(
 
 def build_preview(job: Job) -> Outcome:
     """The ``%.preview.html`` action."""
+    from mturkmake.mturk.preflight import SourceFile
+
     root, stem = job.context.root, job.stem
     names = {suffix: f"{stem}.{suffix}" for suffix in ("input", "question", "properties")}
     shown = write_preview(
@@ -158,6 +162,7 @@ def handle_preview(args: Mapping[str, Any], ctx: Context) -> int:
     import os
 
     from mturkmake.core.fsio import temp_path_for
+    from mturkmake.mturk.preflight import SourceFile
 
     cwd = Path.cwd()
     files = {flag: str(args[flag]) for flag in ("input", "question", "properties")}
