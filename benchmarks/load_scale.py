@@ -96,7 +96,8 @@ def main() -> int:
             per_hit[rows] = (wall - startup) / rows
             print(
                 f"load -j {args.jobs} {rows:>7,} rows: {wall:8.1f} s, "
-                f"{per_hit[rows] * 1000:6.2f} ms/HIT, peak RSS {rss:6.1f} MiB (load {os.getloadavg()[0]:.2f})",
+                f"{per_hit[rows] * 1000:6.2f} ms/HIT, peak RSS {rss:6.1f} MiB "
+                f"(load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )
             shutil.rmtree(where)
