@@ -108,6 +108,8 @@ class Prepared:
     hits: tuple[PreparedHIT, ...]
     referenced: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    #: how many rows were checked (``len(hits)``, also when they were not kept)
+    checked: int = 0
 
 
 @contextlib.contextmanager
@@ -226,13 +228,28 @@ def preflight(
     endpoint_kind: EndpointKind,
     strict: str = "formal",
     limit: int | None = None,
+    keep: bool = True,
 ) -> Prepared:
     """Run DESIGN §6's preflight; return the HITs to send or raise at the first error.
 
     :param limit: ``-maxhits``: only the first ``limit`` rows are merged and sent (the whole
         input file is still checked).
+    :param keep: ``False``: check every row, in the same order and with the same errors,
+        but keep none (``rows`` and ``hits`` are empty, ``checked`` counts them): memory
+        stays flat however long the input (``-n``, issue #17). Each step of the preflight
+        then reads the input again; a file that changes between the passes stops it.
     :raises FormatError: the first problem, as one line naming its file and line.
     """
+    if not keep:
+        return _streamed(
+            input_file,
+            question_file,
+            properties_file,
+            engine=engine,
+            endpoint_kind=endpoint_kind,
+            strict=strict,
+            limit=limit,
+        )
     from mturkmake.formats import javaprops
     from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
 
@@ -299,7 +316,110 @@ def preflight(
         hits=tuple(hits),
         referenced=tuple(c for c in header if c in referenced),
         warnings=tuple(warnings),
+        checked=len(hits),
     )
+
+
+#: How many merged property sets the streamed preflight remembers (equal rows parse once).
+PROPERTY_CACHE = 256
+
+
+def _streamed(
+    input_file: SourceFile,
+    question_file: SourceFile,
+    properties_file: SourceFile,
+    *,
+    engine: TemplateEngine,
+    endpoint_kind: EndpointKind,
+    strict: str,
+    limit: int | None,
+) -> Prepared:
+    """:func:`preflight` in passes over the input, holding one row at a time."""
+    from mturkmake.formats import javaprops
+    from mturkmake.formats.inputfile import open_input
+    from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
+
+    stamp = _stamp(input_file)
+
+    def rows() -> Iterator[InputRow]:
+        with _named(input_file):
+            table = open_input(input_file.path)
+            for n, row in enumerate(table.rows()):
+                if limit is not None and n >= max(0, limit):
+                    return
+                yield row
+
+    with _named(input_file):
+        table = open_input(input_file.path)
+        header = table.header
+        for _ in table.rows():  # 1. the whole input file
+            pass
+    compiled = _compile_properties(properties_file, engine)
+    cache: dict[tuple[str, ...], HitProperties] = {}
+    for row in rows():  # 2. every row's merged properties
+        if len(cache) >= PROPERTY_CACHE:
+            cache.clear()
+        _merge_properties(
+            compiled,
+            row,
+            source=properties_file,
+            input_name=input_file.name,
+            endpoint_kind=endpoint_kind,
+            cache=cache,
+        )
+    with _named(question_file):
+        template_text = javaprops.read_text(question_file.path)
+    question = engine.compile(template_text, source=question_file.name)
+    warnings = list(question.check(header, strict=strict))
+    for _, template in compiled:
+        if template is not None:
+            warnings += template.check(header, strict=strict)
+    referenced = set(_referenced(question, header))
+    for _, template in compiled:
+        if template is not None:
+            referenced.update(_referenced(template, header))
+    checked = 0
+    for row in rows():  # 3. every merged question
+        text = question.render(row.values)
+        row_at = f"{input_file.name}:{row.line}"
+        parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
+        notes = check_html_submit(
+            parsed, source=question_file.name, template_text=template_text, row_at=row_at
+        )
+        warnings += [note for note in notes if note not in warnings]
+        if isinstance(parsed, ExternalQuestion):
+            warning = _check_external(
+                parsed,
+                endpoint_kind=endpoint_kind,
+                source=question_file,
+                template_text=template_text,
+                row_at=f"merged with {row_at}",
+            )
+            if warning is not None and warning not in warnings:
+                warnings.append(warning)
+        checked += 1
+    if _stamp(input_file) != stamp:
+        raise FormatError(
+            "the file changed while the preflight read it",
+            file=input_file.name,
+            hint="run again once nothing writes to it",
+        )
+    return Prepared(
+        header=header,
+        rows=(),
+        hits=(),
+        referenced=tuple(c for c in header if c in referenced),
+        warnings=tuple(warnings),
+        checked=checked,
+    )
+
+
+def _stamp(source: SourceFile) -> tuple[int, int]:
+    try:
+        status = source.path.stat()
+    except OSError:
+        return (-1, -1)
+    return (status.st_size, status.st_mtime_ns)
 
 
 def _referenced(template: CompiledTemplate, header: Sequence[str]) -> list[str]:

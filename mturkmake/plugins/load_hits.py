@@ -456,11 +456,12 @@ def preview_success(job: Job) -> None:
         engine=_engine(ctx),
         endpoint_kind=settings(ctx.config).kind,
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
+        keep=False,  # every row checked, none held: -n stays flat in memory (issue #17)
     )
     ctx.report(
         Event(
             "info",
-            f"would reconcile '{job.target}' with {len(prepared.hits)} input rows "
+            f"would reconcile '{job.target}' with {prepared.checked} input rows "
             "(loadHITs; existing HITs are never created again)",
             target=job.target,
         )
