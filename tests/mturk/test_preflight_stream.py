@@ -87,4 +87,3 @@ def test_a_file_changed_between_passes_stops_the_run(tmp_path: Path) -> None:
 
     with pytest.raises(FormatError, match="changed while the preflight read it"):
         preflight(*sources, engine=Growing(), endpoint_kind="local", keep=False)
-
