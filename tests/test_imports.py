@@ -6,7 +6,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+import pytest
 
 HEAVY = ("boto3", "botocore", "airspeed", "defusedxml", "requests", "rich", "tqdm")
 
@@ -65,3 +68,87 @@ def test_noop_make_run_imports_nothing_heavy(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     modules = _imported_modules(["a.out"], tmp_path)
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def _full_names(args: list[str], cwd: Path) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mturkmake", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+#: What deciding that ``X.approved`` is up to date never needs (issue #17): the ledger, the
+#: client and the endpoint, the decisions, the preflight's readers, the results and the
+#: qualification machinery load only when a step runs.
+NOT_FOR_A_NOOP = (
+    "mturkmake.mturk.ledger",
+    "mturkmake.mturk.endpoint",
+    "mturkmake.mturk.decisions",
+    "mturkmake.mturk.batch",
+    "mturkmake.mturk.results_cache",
+    "mturkmake.mturk.qualification_types",
+    "mturkmake.formats.question",
+    "mturkmake.formats.hit_properties",
+    "mturkmake.formats.results",
+    "importlib.metadata",
+)
+
+
+def test_up_to_date_approved_imports_only_what_deciding_needs(tmp_path: Path) -> None:
+    import shutil
+
+    project = tmp_path / "helloworld"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "helloworld", project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
+    for args in (["hello.approved", "--wait"], ["hello.approved"]):
+        made = subprocess.run(
+            [sys.executable, "-m", "mturkmake", *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr
+    names = _full_names(["hello.approved"], project)
+    assert "mturkmake.core.run" in names  # the measurement itself works
+    assert not names & set(NOT_FOR_A_NOOP), sorted(names & set(NOT_FOR_A_NOOP))
+    assert not {n.split(".")[0] for n in names} & set(HEAVY)
+
+
+def test_entry_point_cache_sees_a_plugin_installed_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mturkmake.core.plugins import ENTRY_POINT_CACHE, make_plugin_manager
+
+    site = tmp_path / "site"
+    site.mkdir()
+    cache = tmp_path / "state"
+    cache.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    first = make_plugin_manager(builtins=(), cache_dir=cache)
+    assert (cache / ENTRY_POINT_CACHE).exists()
+    assert first.get_plugin("late") is None
+    (site / "late_plugin.py").write_text("X = 1\n")
+    dist = site / "late_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: late-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[mturkmake]\nlate = late_plugin\n")
+    # the directory's mtime moved with the new distribution: the cache is stale
+    os.utime(site, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    second = make_plugin_manager(builtins=(), cache_dir=cache)
+    assert second.get_plugin("late") is not None
+    assert second.origins["late"] == "entry point late-plugin 1.0"
+    third = make_plugin_manager(builtins=(), cache_dir=cache)  # from the cache now
+    assert third.origins["late"] == "entry point late-plugin 1.0"

@@ -222,13 +222,24 @@ def _load_entry_points(pm: PluginManager, cache_dir: Path | None) -> None:
 def _path_key() -> list[list[Any]]:
     # Installing, upgrading or removing a distribution adds or removes a *.dist-info (or
     # .pth) entry in a directory of the path, which changes that directory's mtime.
+    # The working directory (``python -m``'s first entry) changes with every target built
+    # in it: there only the metadata entries count.
     key: list[list[Any]] = []
+    here = os.getcwd()
     for entry in sys.path:
         try:
-            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+            if not entry or os.path.abspath(entry) == here:
+                names = sorted(n for n in os.listdir(entry or ".") if n.endswith(_METADATA))
+                key.append([entry, names])
+            else:
+                key.append([entry, os.stat(entry).st_mtime_ns])
         except OSError:
             key.append([entry, None])
     return key
+
+
+#: What makes a directory hold distributions (and so entry points).
+_METADATA = (".dist-info", ".egg-info", ".egg-link", ".pth", ".egg")
 
 
 def _scan_entry_points() -> list[tuple[str, str, str, str]]:
