@@ -414,7 +414,7 @@ def build_results(job: Job) -> Outcome:
     rows = read_success_file(job.path(success_rel), shown=success_rel)
     inputs = batch_inputs(config, f"{job.stem}.input", success_rel)
     try:
-        snapshot = _fetch_and_wait(job, rows)
+        snapshot, timed_out = _fetch_and_wait(job, rows)
     except KeyboardInterrupt:
         StateDB(config.state_dir / STATE_FILE).mark_incomplete(job.target)
         raise
@@ -424,10 +424,23 @@ def build_results(job: Job) -> Outcome:
         f"{snapshot.done}/{snapshot.total} assignments, "
         f"{snapshot.final_hits}/{len(snapshot.hit_ids)} HITs final"
     )
+    if timed_out is not None:  # make must not carry on as if the work were done
+        return Outcome(complete=False, error=timed_out, message=message)
     return Outcome(complete=snapshot.final, message=message)
 
 
-def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
+def pending_line(snapshot: Snapshot, waited: float | None) -> str:
+    """What a ``--wait=TIMEOUT`` that ran out leaves pending, naming the first HITs."""
+    pending = snapshot.open_hit_ids
+    shown = ", ".join(pending[:3]) + (f" and {len(pending) - 3} more" if len(pending) > 3 else "")
+    return (
+        f"--wait timed out after {waited or 0:g} s: {len(pending)} of {len(snapshot.hit_ids)} "
+        f"HITs not final ({shown}), {snapshot.done}/{snapshot.total} assignments submitted; "
+        "run it again to poll on"
+    )
+
+
+def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str | None]:
     from mturkmake.mturk.times import utc_now
     from mturkmake.mturk.waiting import (
         ProgressView,
@@ -445,7 +458,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
             warning = auto_approval_warning(snapshot, utc_now(), job.target)
             if warning is not None:
                 _say(ctx, warning, job.target, "warning")
-        return snapshot
+        return snapshot, None
     market = _local_market(ctx)
     if settings(ctx.config).kind == "local" and market is None:
         _say(
@@ -466,9 +479,11 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
         market=market,
         became_final=fetcher.all_final_now,
     )
+    if result.reason == "timeout":
+        return result.snapshot, pending_line(result.snapshot, wait.timeout)
     if result.message:
         _say(ctx, result.message, job.target, "warning")
-    return result.snapshot
+    return result.snapshot, None
 
 
 def _local_market(ctx: Context) -> Any:
