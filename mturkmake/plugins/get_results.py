@@ -27,7 +27,7 @@ from typing import Any
 from mturkmake import hookimpl
 from mturkmake.core.fsio import atomic_write
 from mturkmake.core.state import StateDB
-from mturkmake.errors import ExitCode, FormatError, UsageError
+from mturkmake.errors import ExitCode, FormatError, ServiceError, UsageError
 from mturkmake.formats.results import (
     PRODUCTION_REQUESTER_URL,
     SANDBOX_REQUESTER_URL,
@@ -415,6 +415,10 @@ def build_results(job: Job) -> Outcome:
     inputs = batch_inputs(config, f"{job.stem}.input", success_rel)
     try:
         snapshot, timed_out = _fetch_and_wait(job, rows)
+    except ServiceError as exc:
+        if exc.turk_error_code != HIT_UNKNOWN:
+            raise
+        raise unknown_hits_error(success_rel, len(rows), settings(config).endpoint) from None
     except KeyboardInterrupt:
         StateDB(config.state_dir / STATE_FILE).mark_incomplete(job.target)
         raise
@@ -427,6 +431,22 @@ def build_results(job: Job) -> Outcome:
     if timed_out is not None:  # make must not carry on as if the work were done
         return Outcome(complete=False, error=timed_out, message=message)
     return Outcome(complete=snapshot.final, message=message)
+
+
+#: MTurk's error code for a HIT it does not know.
+HIT_UNKNOWN = "AWS.MechanicalTurk.HITDoesNotExist"
+
+
+def unknown_hits_error(success_rel: str, hits: int, endpoint: str) -> UsageError:
+    """A ``.success`` listing HITs the endpoint does not know: copied, or the marketplace
+    was reset. Says so, and what to do, instead of MTurk's bare "does not exist"."""
+    return UsageError(
+        f"the {endpoint} endpoint does not know the HITs this file lists ({hits} HITs): it was "
+        "made elsewhere (a copied folder, another endpoint, a reset marketplace)",
+        file=success_rel,
+        hint=f"set 'endpoint' to where they were created, or remove {success_rel} to post "
+        "the batch again",
+    )
 
 
 def pending_line(snapshot: Snapshot, waited: float | None) -> str:
