@@ -272,3 +272,72 @@ def test_the_serve_banner_prints_an_aws_command_that_works_as_printed(tmp_path: 
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
+
+
+# --------------------------------------------------------------------------------------------
+# -n: a full rehearsal
+# --------------------------------------------------------------------------------------------
+
+
+def _request_log(project: Project) -> list[tuple[str, str]]:
+    from tests.plugins.test_approved_rule import marketplace
+
+    with marketplace(project) as market:
+        return market.request_log()
+
+
+def test_dry_run_over_budget_exits_2_naming_the_budget_and_calls_nothing(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    project.write(batch_files(4, extra="budget = 0.1\n"))
+    result = project.run("-n", "survey.approved")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines()[0] == (
+        "Cost: 4 HITs × 1 assignment × $0.05 = $0.20 + $0.04 fees = $0.24 "
+        "(local marketplace: no real money)"
+    )
+    assert result.stderr == (
+        "mturkmake: 'survey.success': this would commit $0.24 on local, where $0.00 is already "
+        "committed and the budget is $0.10; nothing was sent — raise 'budget' in "
+        "mturkmake.toml or do less in this step\n"
+    )
+    assert not project.path(".mturkmake").exists()  # no ledger, no marketplace, no lock
+    assert not project.path("survey.success").exists()
+
+
+def test_dry_run_rehearses_costs_and_every_verdict_without_a_call(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    project.write(batch_files(3, extra="max_reject_share = 0.5\n"))
+    fetched(project)
+    first = project.table("survey.results")[0]["assignmentid"]
+    project.write(
+        {"survey.review": results_with_marks(project.read("survey.results"), {first: "off topic"})}
+    )
+    project.write({"survey.input": project.read("survey.input") + "One more?\nAnd another?\n"})
+    before = _request_log(project)
+    state = project.path(".mturkmake/state.db").read_bytes()
+    result = project.run("-n", "survey.approved")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        "Cost: 2 HITs × 1 assignment × $0.05 = $0.10 + $0.02 fees = $0.12 "
+        "(local marketplace: no real money)",
+        "would create 2 HITs for 'survey.success' from 5 input rows (3 exist already; loadHITs)",
+    ]
+    rows = {r["assignmentid"]: r for r in project.table("survey.results")}
+    verdicts = [line for line in lines if line.startswith("would ")][1:]
+    assert len([v for v in verdicts if v.startswith(("would approve", "would reject"))]) == 3
+    row = rows[first]
+    assert (
+        f"would reject {first} (worker {row['workerid']}, HIT {row['hitid']}) "
+        "[reject-column]: off topic"
+    ) in lines
+    assert "Cost: 2 approvals = $0.10 + $0.02 fees = $0.12 (local marketplace: no real money)" in (
+        lines
+    )
+    assert _request_log(project) == before
+    assert project.path(".mturkmake/state.db").read_bytes() == state
+    assert not project.path("survey.approved").exists()

@@ -381,6 +381,11 @@ def preview_approved(job: Job) -> None:
             )
         )
     rejects = sum(1 for v in verdicts.values() if v.decision == "reject")
+    approvals = {a for a, v in verdicts.items() if v.decision == "approve"}
+    if approvals:
+        from mturkmake.mturk import money
+
+        money.report_cost(ctx, _approval_cost(batch.entries, approvals))
     line = (
         f"{len(todo)} undecided submitted assignments: {len(verdicts) - rejects} would be "
         f"approved, {rejects} rejected ({len(decided)} decided before)"
