@@ -266,6 +266,7 @@ def test_the_serve_banner_prints_an_aws_command_that_works_as_printed(tmp_path: 
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
         assert ran.returncode == 0, ran.stderr
         assert '"AvailableBalance": "10000.00"' in ran.stdout

@@ -45,9 +45,10 @@ class ReadOnlyLedger:
     """
 
     def __init__(self, conn: sqlite3.Connection, endpoint: str) -> None:
-        self.db: Any = _Database(conn)
+        database: Any = _Database(conn)  # duck-typed: the readers only call connection()
+        self.db = database
         self.endpoint = endpoint
-        self.exposure = Exposure(self.db, endpoint, lambda: "")
+        self.exposure = Exposure(database, endpoint, lambda: "")
 
     def committed(self) -> Decimal:
         """The committed exposure on this endpoint (zero without a ledger)."""
