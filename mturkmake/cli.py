@@ -376,7 +376,9 @@ def _parse_command(spec: CommandSpec, argv: Sequence[str]) -> dict[str, Any] | N
         parser.add_argument(
             positional.name,
             metavar=positional.value or positional.name.upper(),
-            nargs=None if positional.required else "?",
+            nargs=("+" if positional.required else "*")
+            if positional.repeat
+            else (None if positional.required else "?"),
             default=positional.default,
             help=positional.help,
         )
