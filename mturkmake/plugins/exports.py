@@ -44,19 +44,6 @@ def mturkmake_config_keys() -> Sequence[ConfigKey]:
 
 
 @hookimpl
-def mturkmake_configure(config: Config) -> None:
-    """Refuse a ``pseudonymize_workers`` that is not true or false, before anything runs."""
-    value = config.get(PSEUDONYMIZE)
-    if not isinstance(value, bool):
-        source = config.sources.get(PSEUDONYMIZE)
-        raise ConfigError(
-            f"{PSEUDONYMIZE} must be true or false, not {value!r}",
-            file=source if source and source != "default" else None,
-            hint=f"write {PSEUDONYMIZE} = true",
-        )
-
-
-@hookimpl
 def mturkmake_rules(config: Config) -> Sequence[Rule]:
     """``%.results.csv`` and ``%.results.jsonl``, each from ``%.results``."""
     return (
