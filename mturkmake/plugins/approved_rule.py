@@ -56,6 +56,7 @@ from mturkmake.mturk.evaluation import (
     select_evaluators,
 )
 from mturkmake.mturk.settings import settings
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config
@@ -217,7 +218,9 @@ def build_approved(job: Job) -> Outcome:
                 cost = _approval_cost(batch.entries, approvals)
                 spending.report_cost(ctx, cost)
                 spending.confirm_for(ctx, cost)
-        for assignment_id, verdict in verdicts.items():
+        for assignment_id, verdict in Tracked(
+            ctx, list(verdicts.items()), "deciding", "assignment", job.target
+        ):
             order = Order(
                 assignment_id, verdict.decision, verdict.feedback, verdict.evaluator, batch=name
             )

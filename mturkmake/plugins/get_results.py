@@ -472,7 +472,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     ctx = job.context
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     fetcher = Fetcher(make_client(ctx), _cache(ctx.config))
-    snapshot = fetcher.poll(rows)
+    snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
     if wait is None or snapshot.final:
         if settings(ctx.config).kind != "local":
             warning = auto_approval_warning(snapshot, utc_now(), job.target)
@@ -504,6 +504,17 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     if result.message:
         _say(ctx, result.message, job.target, "warning")
     return result.snapshot, None
+
+
+def _poll_progress(ctx: Context, target: str) -> Any:
+    """A bar (or plain lines when piped) while the first poll fetches each open HIT."""
+    from mturkmake.plugins.reporter import PROGRESS
+
+    def progress(done: int, total: int, hit_id: str) -> None:
+        data = {"task": f"polling {target}", "done": done, "total": total, "unit": "HIT"}
+        ctx.report(Event(PROGRESS, "", target=target, data=data))
+
+    return progress
 
 
 def _local_market(ctx: Context) -> Any:

@@ -44,6 +44,7 @@ from mturkmake.mturk.batch import (
 )
 from mturkmake.mturk.preflight import PreparedHIT, SourceFile, preflight
 from mturkmake.mturk.settings import settings
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     import argparse
@@ -223,7 +224,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
                 ctx,
                 ledger,
                 client,
-                todo,
+                Tracked(ctx, todo, "creating HITs", "HIT", plain=not request.clt),
                 batch=batch,
                 request=request,
                 key_columns=key_columns,
