@@ -342,3 +342,12 @@ def test_dry_run_rehearses_costs_and_every_verdict_without_a_call(
     assert _request_log(project) == before
     assert project.path(".mturkmake/state.db").read_bytes() == state
     assert not project.path("survey.approved").exists()
+
+
+def test_the_readme_lists_every_command_and_links_the_files_page() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for spec in make_host().commands():
+        word = spec.name.removeprefix("marketplace ")
+        assert f"`{word}" in readme, spec.name
+    assert "[docs/files.md](docs/files.md)" in readme
+    assert "## Using mturkmake from make, Snakemake and CI" in readme
