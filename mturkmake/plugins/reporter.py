@@ -101,7 +101,8 @@ class TerminalReporter:
         self._stderr = stderr
         self._bar: Any = None
         self._bar_task: str | None = None
-        self._shown_tenth = -1
+        self._shown_tenth = 0
+        self._plain_task: str | None = None
 
     @property
     def stdout(self) -> TextIO:
@@ -144,8 +145,9 @@ class TerminalReporter:
         if not event.data.get("plain", True):
             return
         # Piped: a plain line per tenth of the work (every item of a step of ten or fewer).
+        if done == 0 or not total or task != self._plain_task:
+            self._plain_task, self._shown_tenth = task, 0  # a new step starts from nothing
         if done == 0 or not total:
-            self._shown_tenth = 0
             return
         tenth = done * 10 // total
         if done == total or tenth > self._shown_tenth:

@@ -80,4 +80,23 @@ def test_make_mode_reports_creating_hits_when_piped(mturkmake_project: Project) 
         "creating HITs: 3/3 HITs",
     ]
     polled = project.run("survey.results")
-    assert "polling survey.results: 3/3 HITs" in polled.stdout.splitlines()
+    assert polled.stdout.splitlines()[:3] == [
+        "polling survey.results: 1/3 HITs",
+        "polling survey.results: 2/3 HITs",
+        "polling survey.results: 3/3 HITs",
+    ]
+
+
+def test_a_second_step_in_one_run_gets_its_own_lines() -> None:
+    out = io.StringIO()
+    reporter = TerminalReporter(stdout=out, stderr=io.StringIO())
+    for done in range(3):
+        reporter.mturkmake_report(_step(done, 2))
+    for done in (1, 2):  # a poll reports no start event
+        data = {"task": "polling", "done": done, "total": 20, "unit": "HIT"}
+        reporter.mturkmake_report(Event(PROGRESS, "", data=data))
+    assert out.getvalue().splitlines() == [
+        "creating HITs: 1/2 HITs",
+        "creating HITs: 2/2 HITs",
+        "polling: 2/20 HITs",
+    ]
