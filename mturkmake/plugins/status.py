@@ -386,6 +386,11 @@ def render(report: Mapping[str, Any]) -> list[str]:
             f"{_counts(work, ('asked', 'submitted', 'to_come'))}, {work['to_come']} to come",
             f"  money: ${item['money']['committed']} committed, ${item['money']['spent']} spent",
         ]
+        if hits.get("not fetched yet"):
+            lines.append(
+                f"  (not fetched yet: build {item['success'].removesuffix('.success')}.results "
+                "or run 'mturkmake status --refresh')"
+            )
         if item["unreviewed"]:
             lines.append(
                 f"  unreviewed: {item['unreviewed']}, the first approved automatically at "

@@ -158,3 +158,29 @@ def test_status_reports_accuracy_with_pseudonymized_workers(mturkmake_project: P
     text = project.run("status").stdout
     assert any(line.startswith("  accuracy W") for line in text.splitlines())
     assert not any(worker in text for worker in real)
+
+
+def test_status_refresh_polls_what_the_cache_lacks(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    project.write(batch_files(3, assignments=2))
+    assert project.run("survey.success").exit_code == 0
+    plain = project.run("status")
+    assert plain.exit_code == 0, plain.output
+    assert plain.stdout.splitlines()[1:] == [
+        "survey.input → survey.success",
+        "  HITs: 3 (not fetched yet 3)",
+        "  assignments: 0 asked for, 0 submitted, 0 to come",
+        "  money: $0.36 committed, $0.00 spent",
+        "  (not fetched yet: build survey.results or run 'mturkmake status --refresh')",
+    ]
+    fresh = json.loads(project.run("status", "--refresh", "--json").stdout)
+    seen = _marketplace_view(project)
+    (batch,) = fresh["batches"]
+    assert batch["hits"] == {"total": 3, **dict(seen["hits"])}
+    assert batch["assignments"]["asked"] == seen["asked"] == 6
+    unknown = project.run("status", "nosuch")
+    assert unknown.exit_code == 2
+    assert unknown.stderr == (
+        "mturkmake: status: no batch 'nosuch' on local — name its input, its .success or its "
+        "stem; batches: survey.input\n"
+    )
