@@ -17,6 +17,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = {
     "helloworld": ("hello", ()),
     "labelling": ("reviews", ("--yes",)),
+    "qualification-gate": ("pilot", ()),
     "makefile": ("senti", ()),
 }
 

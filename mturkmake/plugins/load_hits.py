@@ -144,6 +144,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
 
     config = ctx.config
     console = _Console(ctx, request.clt)
+    _ensure_qualification_files(ctx, request)
     prepared = preflight(
         request.input,
         request.question,
@@ -162,6 +163,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     result = LoadResult(header=prepared.header)
     try:
         ledger.recover(client, Recoveries.of(ctx.host.recoveries()))
+        prepared = _excluding_workers(ctx, endpoint, ledger, prepared, request)
         known = known_batches(ledger, request.input_rel)
         batch = pick_batch(
             request.input_rel, request.success_rel, known, new_batch=request.new_batch
@@ -241,6 +243,33 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     finally:
         ledger.close()
     return result
+
+
+def _ensure_qualification_files(ctx: Context, request: LoadRequest) -> None:
+    """Issue 15: make the ``<name>.properties.success`` files the properties name, first."""
+    from mturkmake.mturk.exclusion import check_exclusions, ensure_type_files
+
+    check_exclusions(ctx, this_batch=request.input_rel, this_success=request.success_rel)
+    for made in ensure_type_files(ctx, request.properties.path):
+        _Console(ctx, request.clt).say(f"Made qualification file {made} first.")
+
+
+def _excluding_workers(
+    ctx: Context, endpoint: Any, ledger: Ledger, prepared: Any, request: LoadRequest
+) -> Any:
+    """Issue 15: ``exclude_workers_of`` — grant and require the exclusion qualifications."""
+    from mturkmake.mturk.endpoint import Session
+    from mturkmake.mturk.exclusion import EXCLUDE_KEY, apply_exclusions
+
+    if not ctx.config.get(EXCLUDE_KEY):
+        return prepared
+    return apply_exclusions(
+        ctx,
+        Session(endpoint, ledger),
+        prepared,
+        this_batch=request.input_rel,
+        this_success=request.success_rel,
+    )
 
 
 def _send(
