@@ -326,7 +326,8 @@ def test_dry_run_rehearses_costs_and_every_verdict_without_a_call(
     assert lines[:2] == [
         "Cost: 2 HITs × 1 assignment × $0.05 = $0.10 + $0.02 fees = $0.12 "
         "(local marketplace: no real money)",
-        "would create 2 HITs for 'survey.success' from 5 input rows (3 exist already; loadHITs)",
+        "would reconcile 'survey.success' with 5 input rows: 2 HITs to create, 3 exist already "
+        "(loadHITs)",
     ]
     rows = {r["assignmentid"]: r for r in project.table("survey.results")}
     verdicts = [line for line in lines if line.startswith("would ")][1:]

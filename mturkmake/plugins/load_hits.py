@@ -432,9 +432,9 @@ def preview_success(job: Job) -> None:
     ctx.report(
         Event(
             "info",
-            f"would create {rehearsal.create} HITs for '{job.target}' from "
-            f"{len(prepared.hits)} input rows ({rehearsal.existing} exist already{replaced}; "
-            "loadHITs)",
+            f"would reconcile '{job.target}' with {len(prepared.hits)} input rows: "
+            f"{rehearsal.create} HITs to create, {rehearsal.existing} exist already{replaced} "
+            "(loadHITs)",
             target=job.target,
         )
     )
