@@ -11,6 +11,8 @@ per tenth of the work. While a bar is shown, other lines are written above it
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO, TypeVar, overload
@@ -160,6 +162,7 @@ class TerminalReporter:
             self._close_bar()
             from tqdm import tqdm  # only on a terminal: a plain run must not import it
 
+            size = _fixed_size(self.stderr)
             # smoothing: the first calls (connection set-up) must not fix the shown rate.
             self._bar = tqdm(
                 desc=task,
@@ -168,7 +171,9 @@ class TerminalReporter:
                 file=self.stderr,
                 smoothing=0.1,
                 mininterval=0.2,
-                dynamic_ncols=True,
+                dynamic_ncols=size is None,
+                ncols=size[0] if size else None,
+                nrows=size[1] if size else None,
             )
             self._bar_task = task
         self._bar.update(done - self._bar.n)
@@ -180,3 +185,15 @@ class TerminalReporter:
             self._bar.close()
             self._bar = None
             self._bar_task = None
+
+
+def _fixed_size(stream: TextIO) -> tuple[int, int] | None:
+    """``None`` when the terminal knows its size (the bar follows it); else 80 × 24 — tqdm
+    draws nothing on a terminal that reports 0 × 0 (a pseudo-terminal nobody sized)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        if size.columns > 0 and size.lines > 0:
+            return None
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+    return (80, 24)
