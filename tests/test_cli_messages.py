@@ -352,3 +352,22 @@ def test_the_readme_lists_every_command_and_links_the_files_page() -> None:
         assert f"`{word}" in readme, spec.name
     assert "[docs/files.md](docs/files.md)" in readme
     assert "## Using mturkmake from make, Snakemake and CI" in readme
+
+
+def test_a_clt_review_leaves_the_results_out_of_date_for_make_too(
+    mturkmake_project: Project,
+) -> None:
+    from mturkmake.core.run import INCOMPLETE_AGE_NS
+
+    project = mturkmake_project
+    project.write(batch_files(2))
+    fetched(project)  # survey.results, final
+    assert project.mtime("survey.results") >= project.mtime("survey.success")
+    first = project.table("survey.results")[0]["assignmentid"]
+    assert project.run("approveWork", "-assignment", first, "-force").exit_code == 0
+    # Its statuses changed remotely: stale for -q, and older than .success for make.
+    assert project.run("-q", "survey.results").exit_code == 1
+    assert project.mtime("survey.results") == project.mtime("survey.success") - INCOMPLETE_AGE_NS
+    assert project.run("survey.results").exit_code == 0
+    assert project.mtime("survey.results") >= project.mtime("survey.success")
+    assert project.run("-q", "survey.results").exit_code == 0

@@ -224,49 +224,13 @@ class Runner:
 
     def _age_incomplete_targets(self, the_plan: Plan) -> None:
         """Age every incomplete target of the plan — also those another step marked
-        incomplete (a review changes its batch remotely) — and every target recorded as built
-        from one, so make agrees with ``-q`` (a downstream target fixed up to date a moment
-        ago would otherwise stay newer than its aged prerequisite)."""
-        aged: dict[str, int] = {}
+        incomplete (a review changes its batch remotely) — with what was built from them."""
+        stale: dict[str, Sequence[str]] = {}
         for step in the_plan.steps:
             record = self.state.last_build(step.target)
-            if record is None or record.complete:
-                continue
-            newest = max(
-                (m for n in step.inputs if (m := _mtime(self.root / n)) is not None), default=None
-            )
-            if newest is None:
-                continue
-            for name in step.outputs:
-                stamp = _set_older(self.root / name, newest - INCOMPLETE_AGE_NS)
-                if stamp is not None:
-                    aged[name] = stamp
-        seen = set(aged)
-        while aged:
-            name, stamp = aged.popitem()
-            for output in self._built_from(name):
-                if output in seen:
-                    continue
-                seen.add(output)
-                older = _set_older(self.root / output, stamp - INCOMPLETE_AGE_NS)
-                if older is not None:
-                    aged[output] = older
-
-    def _built_from(self, name: str) -> list[str]:
-        """The outputs of every recorded build that had ``name`` as a prerequisite."""
-        try:
-            rows = (
-                self.state.connection()
-                .execute(
-                    "SELECT o.name FROM build_file p JOIN build_file o ON o.target = p.target "
-                    "WHERE p.role = 'prerequisite' AND p.name = ? AND o.role = 'output'",
-                    (name,),
-                )
-                .fetchall()
-            )
-        except sqlite3.OperationalError:  # no build table yet
-            return []
-        return sorted({str(row[0]) for row in rows})
+            if record is not None and not record.complete:
+                stale.update(dict.fromkeys(step.outputs, step.inputs))
+        age_incomplete(self.root, self.state, stale)
 
     def _process(self, step: Step) -> Status:
         record = self.state.last_build(step.target)
@@ -467,6 +431,52 @@ def _age(
             os.utime(path, ns=(stamp, stamp))
             aged[name] = Fingerprint(fp.size, stamp, fp.sha256)
     return aged
+
+
+def age_incomplete(root: Path, state: StateDB, targets: Mapping[str, Sequence[str]]) -> None:
+    """Make incomplete ``targets`` (name → its prerequisites) out of date for GNU make: each
+    gets an mtime :data:`INCOMPLETE_AGE_NS` before its newest prerequisite's, and every
+    target recorded (in ``state``) as built from one gets one older still — a downstream
+    target set up to date a moment ago would otherwise stay newer than its aged prerequisite.
+
+    Commands that change a batch remotely (``approveWork`` …) call it too, so ``make``
+    agrees with ``mturkmake -q`` without a make-mode run in between.
+    """
+    aged: dict[str, int] = {}
+    for name, prerequisites in targets.items():
+        newest = max(
+            (m for n in prerequisites if (m := _mtime(root / n)) is not None), default=None
+        )
+        if newest is not None:
+            stamp = _set_older(root / name, newest - INCOMPLETE_AGE_NS)
+            if stamp is not None:
+                aged[name] = stamp
+    seen = set(aged)
+    while aged:
+        name, stamp = aged.popitem()
+        for output in _built_from(state, name):
+            if output not in seen:
+                seen.add(output)
+                older = _set_older(root / output, stamp - INCOMPLETE_AGE_NS)
+                if older is not None:
+                    aged[output] = older
+
+
+def _built_from(state: StateDB, name: str) -> list[str]:
+    """The outputs of every recorded build that had ``name`` as a prerequisite."""
+    try:
+        rows = (
+            state.connection()
+            .execute(
+                "SELECT o.name FROM build_file p JOIN build_file o ON o.target = p.target "
+                "WHERE p.role = 'prerequisite' AND p.name = ? AND o.role = 'output'",
+                (name,),
+            )
+            .fetchall()
+        )
+    except sqlite3.OperationalError:  # no build table yet
+        return []
+    return sorted({str(row[0]) for row in rows})
 
 
 def _set_older(path: Path, stamp: int) -> int | None:
