@@ -214,6 +214,16 @@ def test_a_copied_success_file_says_what_happened(
         "survey.success to post the batch again\n"
     )
     assert not (copy / "survey.results").exists()
+    clt = project.run(
+        "getResults", "-successfile", "survey.success", "-outputfile", "o.tab", cwd=copy
+    )
+    assert clt.exit_code == 2
+    assert clt.stderr.splitlines()[-1] == (
+        "mturkmake: survey.success: the local endpoint does not know the HITs this file lists "
+        "(2 HITs): it was made elsewhere (a copied folder, another endpoint, a reset "
+        "marketplace) — set 'endpoint' to where they were created, or remove survey.success "
+        "to post the batch again"
+    )
 
 
 # --------------------------------------------------------------------------------------------
