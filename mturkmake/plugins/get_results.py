@@ -374,8 +374,10 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     _say(ctx, "--[Done Retrieving Results]----------", kind="progress")
     for hit_id, error in snapshot.failures.items():
         _say(ctx, f"Error retrieving HIT {hit_id}: {error}", kind="error")
-    if rows and len(snapshot.failures) == len(snapshot.hit_ids) and all(
-        HIT_UNKNOWN in error for error in snapshot.failures.values()
+    if (
+        rows
+        and len(snapshot.failures) == len(snapshot.hit_ids)
+        and all(HIT_UNKNOWN in error for error in snapshot.failures.values())
     ):  # none of them: a copied folder or a reset marketplace, not a passing fault
         unknown = unknown_hits_error(success_arg, len(rows), settings(ctx.config).endpoint)
         _say(ctx, f"mturkmake: {unknown.one_line()}", kind="error")
