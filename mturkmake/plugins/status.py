@@ -210,10 +210,12 @@ def _batch(
     asked = 0
     spent = Decimal("0.00")
     unreviewed: list[datetime] = []
+    recorded = _recorded_assignments(ledger, batch)
     for row in rows:
         entry = entries.get(row.hit_id)
         if entry is None:
             hits["not fetched yet"] += 1
+            asked += recorded.get(row.hit_id, 0)  # as created; no work known yet
             continue
         hits[str(entry.hit.get("HITStatus", "unknown"))] += 1
         asked += int(entry.hit.get("MaxAssignments") or 0)
@@ -254,6 +256,25 @@ def _batch(
     if accuracy is not None:
         item["accuracy"] = accuracy
     return item
+
+
+def _recorded_assignments(ledger: ReadOnlyLedger, batch: str) -> dict[str, int]:
+    """HITId → the MaxAssignments it was created with, from the ledger's create intents."""
+    from mturkmake.mturk.batch import CREATE_OPERATION
+
+    found: dict[str, int] = {}
+    try:
+        rows = ledger.db.connection().execute(
+            "SELECT o.remote_id, i.params FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
+            "AND i.archived_at IS NULL AND o.status = 'done'",
+            (ledger.endpoint, batch, CREATE_OPERATION),
+        )
+        for remote_id, params in rows:
+            found[str(remote_id)] = int(json.loads(params).get("MaxAssignments") or 0)
+    except (sqlite3.OperationalError, ValueError):
+        return {}
+    return found
 
 
 def _status(assignment: Mapping[str, Any], decisions: Mapping[str, AssignmentDecision]) -> str:

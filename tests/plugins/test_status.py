@@ -169,7 +169,7 @@ def test_status_refresh_polls_what_the_cache_lacks(mturkmake_project: Project) -
     assert plain.stdout.splitlines()[1:] == [
         "survey.input → survey.success",
         "  HITs: 3 (not fetched yet 3)",
-        "  assignments: 0 asked for, 0 submitted, 0 to come",
+        "  assignments: 6 asked for, 0 submitted, 6 to come",
         "  money: $0.36 committed, $0.00 spent",
         "  (not fetched yet: build survey.results or run 'mturkmake status --refresh')",
     ]
