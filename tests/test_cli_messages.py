@@ -339,6 +339,10 @@ def test_dry_run_rehearses_costs_and_every_verdict_without_a_call(
         "would reconcile 'survey.success' with 5 input rows: 2 HITs to create, 3 exist already "
         "(loadHITs)",
     ]
+    assert (
+        "would poll 0 of the 3 HITs in survey.success (3 final already) and write "
+        "survey.results (getResults)"
+    ) in lines  # the cache holds them final
     rows = {r["assignmentid"]: r for r in project.table("survey.results")}
     verdicts = [line for line in lines if line.startswith("would ")][1:]
     assert len([v for v in verdicts if v.startswith(("would approve", "would reject"))]) == 3

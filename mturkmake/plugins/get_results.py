@@ -98,7 +98,43 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
 @hookimpl
 def mturkmake_rules(config: Config) -> Sequence[Rule]:
     """``%.results: %.success``."""
-    return (Rule("%.results", ("%.success",), build_results, name="getResults"),)
+    return (
+        Rule(
+            "%.results", ("%.success",), build_results, name="getResults", preview=preview_results
+        ),
+    )
+
+
+def preview_results(job: Job) -> None:
+    """``-n``: say how many HITs a poll would fetch (those not final in the cache)."""
+    import sqlite3
+
+    ctx = job.context
+    success_rel = job.prerequisites[0]
+    if not job.path(success_rel).exists():
+        _say(ctx, f"would fetch the work of the HITs {success_rel} will list", job.target)
+        return
+    hit_ids = [r.hit_id for r in read_success_file(job.path(success_rel), shown=success_rel)]
+    final: set[str] = set()
+    path = ctx.config.state_dir / STATE_FILE
+    if path.exists():  # read-only: a dry run writes nothing, not even a schema
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT hit_id FROM results_hit WHERE endpoint = ? AND final = 1",
+                (settings(ctx.config).identity,),
+            ).fetchall()
+            final = {str(r[0]) for r in rows} & set(hit_ids)
+        except sqlite3.OperationalError:  # no cache yet
+            final = set()
+        finally:
+            conn.close()
+    _say(
+        ctx,
+        f"would poll {len(hit_ids) - len(final)} of the {len(hit_ids)} HITs in {success_rel} "
+        f"({len(final)} final already) and write {job.target} (getResults)",
+        job.target,
+    )
 
 
 # --------------------------------------------------------------------------------------------
