@@ -125,9 +125,11 @@ class Runner:
         self._rebuilt = set()
         the_plan = graph.plan(goals, self.rules, self.root)
         self._producer = {name: step.target for step in the_plan.steps for name in step.outputs}
-        status = self._schedule(the_plan)
-        if not self._simulating:
-            self._age_incomplete_targets(the_plan)
+        try:
+            status = self._schedule(the_plan)
+        finally:  # Ctrl-C too: what it left incomplete must look out of date to make
+            if not self._simulating:
+                self._age_incomplete_targets(the_plan)
         if any(s is Status.FAILED for s in status.values()):
             return ExitCode.ERROR
         if self.question:

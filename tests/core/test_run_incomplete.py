@@ -85,3 +85,19 @@ def test_an_incomplete_prerequisite_is_hashed_again(project: Project) -> None:
     project.run("x.c")
     assert project.calls == ["x.b", "x.c"]
     assert project.read("x.c") == b"JELLY!"
+
+
+def test_an_interrupted_run_still_ages_what_it_left_incomplete(project: Project) -> None:
+    assert project.run("x.c") == ExitCode.OK
+    project.write("x.a", b"again")
+
+    def interrupted(job: Job) -> Outcome:
+        project.state.mark_incomplete(job.target)  # as a poll does on Ctrl-C
+        raise KeyboardInterrupt
+
+    project.rules[0] = Rule("%.b", ("%.a",), interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        project.run("x.c")
+    assert project.read("x.b") == b"HELLO"  # the old target, never half a new one
+    assert project.mtime("x.b") == project.mtime("x.a") - INCOMPLETE_AGE_NS
+    assert project.mtime("x.c") == project.mtime("x.b") - INCOMPLETE_AGE_NS
