@@ -26,6 +26,7 @@ from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.decisions import Decider, Order, open_decider
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
+from mturkmake.plugins.reporter import Tracked
 
 __all__ = ["handle_reject_work"]
 
@@ -45,7 +46,7 @@ def _from_file(path: str) -> list[tuple[str, str | None]]:
 def _reject(ctx: Context, decider: Decider, work: list[tuple[str, str | None]]) -> int:
     """Reject ``work`` (id, comment); returns how many failed."""
     failed = 0
-    for assignment_id, comment in work:
+    for assignment_id, comment in Tracked(ctx, work, "rejecting", "assignment", plain=False):
         result = decider.decide(
             Order(assignment_id, "reject", comment or "", EVALUATOR, invent_feedback=False)
         )
