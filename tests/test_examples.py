@@ -21,6 +21,7 @@ CASES = {
     "survey": ("survey", ()),
     "images": ("images", ("--yes",)),
     "bonuses": ("quiz", ()),
+    "makefile": ("senti", ()),
 }
 
 

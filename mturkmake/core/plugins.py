@@ -83,6 +83,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.update_hits",
     "mturkmake.plugins.reset_account",
     "mturkmake.plugins.make_template",
+    "mturkmake.plugins.exports",
+    "mturkmake.plugins.status",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

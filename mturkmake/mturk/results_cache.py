@@ -233,6 +233,11 @@ def mark_batch_changed(
     for target in downstream_targets(success):
         db.mark_incomplete(target)
     ResultsCache(db, endpoint).invalidate(hit_ids)
+    # And out of date for GNU make too: older than what they are made from.
+    from mturkmake.core.run import age_incomplete
+
+    results, approved = downstream_targets(success)
+    age_incomplete(db.path.parent.parent, db, {results: (success,), approved: (results,)})
 
 
 # --------------------------------------------------------------------------------------------

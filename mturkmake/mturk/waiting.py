@@ -22,6 +22,7 @@ otherwise.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -151,7 +152,17 @@ class ProgressView:
         if self._bar is None:
             from tqdm import tqdm  # only on a terminal: a plain run must not import it
 
-            self._bar = tqdm(desc=self.label, total=snapshot.total, unit="assignment")
+            # tqdm draws nothing on a terminal that reports 0 × 0 (a pseudo-terminal nobody
+            # sized): give it 80 × 24 then.
+            sized = shutil.get_terminal_size((0, 0))
+            known = sized.columns > 0 and sized.lines > 0
+            self._bar = tqdm(
+                desc=self.label,
+                total=snapshot.total,
+                unit="assignment",
+                ncols=None if known else 80,
+                nrows=None if known else 24,
+            )
         self._bar.total = snapshot.total
         self._bar.n = snapshot.done
         self._bar.set_postfix_str(hits, refresh=False)

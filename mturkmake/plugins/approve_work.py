@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     from mturkmake.mturk.decisions import Decider
@@ -105,7 +106,7 @@ def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
             work = [(i, None) for i, _ in pairs]
             suffixes = {i: f" for HIT {h}" for i, h in pairs}
         approved = failed = already = 0
-        for assignment_id, comment in work:
+        for assignment_id, comment in Tracked(ctx, work, "approving", "assignment", plain=False):
             text = (comment or "").strip()
             result = decider.decide(Order(assignment_id, "approve", text, EVALUATOR))
             suffix = suffixes.get(assignment_id) or (f" with comment '{text}'" if text else "")

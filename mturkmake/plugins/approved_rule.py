@@ -44,6 +44,7 @@ from mturkmake.hookspecs import (
     Verdict,
     hookimpl,
 )
+from mturkmake.plugins.reporter import Tracked
 
 # The results, decisions and evaluation modules load when the rule runs: a no-op run only
 # needs the rule's patterns (issue #17).
@@ -220,7 +221,9 @@ def build_approved(job: Job) -> Outcome:
                 spending.report_cost(ctx, cost)
                 spending.confirm_for(ctx, cost)
         stopped: ServiceError | None = None
-        for assignment_id, verdict in verdicts.items():
+        for assignment_id, verdict in Tracked(
+            ctx, list(verdicts.items()), "deciding", "assignment", job.target
+        ):
             order = Order(
                 assignment_id, verdict.decision, verdict.feedback, verdict.evaluator, batch=name
             )
@@ -430,6 +433,11 @@ def preview_approved(job: Job) -> None:
             )
         )
     rejects = sum(1 for v in verdicts.values() if v.decision == "reject")
+    approvals = {a for a, v in verdicts.items() if v.decision == "approve"}
+    if approvals:
+        from mturkmake.mturk import money
+
+        money.report_cost(ctx, _approval_cost(batch.entries, approvals))
     line = (
         f"{len(todo)} undecided submitted assignments: {len(verdicts) - rejects} would be "
         f"approved, {rejects} rejected ({len(decided)} decided before)"

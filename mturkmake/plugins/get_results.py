@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake import hookimpl
 from mturkmake.core.fsio import atomic_write
 from mturkmake.core.state import StateDB
-from mturkmake.errors import ExitCode, FormatError, UsageError
+from mturkmake.errors import ExitCode, FormatError, ServiceError, UsageError
 from mturkmake.hookspecs import (
     CommandSpec,
     Config,
@@ -103,7 +103,43 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
 @hookimpl
 def mturkmake_rules(config: Config) -> Sequence[Rule]:
     """``%.results: %.success``."""
-    return (Rule("%.results", ("%.success",), build_results, name="getResults"),)
+    return (
+        Rule(
+            "%.results", ("%.success",), build_results, name="getResults", preview=preview_results
+        ),
+    )
+
+
+def preview_results(job: Job) -> None:
+    """``-n``: say how many HITs a poll would fetch (those not final in the cache)."""
+    import sqlite3
+
+    ctx = job.context
+    success_rel = job.prerequisites[0]
+    if not job.path(success_rel).exists():
+        _say(ctx, f"would fetch the work of the HITs {success_rel} will list", job.target)
+        return
+    hit_ids = [r.hit_id for r in read_success_file(job.path(success_rel), shown=success_rel)]
+    final: set[str] = set()
+    path = ctx.config.state_dir / STATE_FILE
+    if path.exists():  # read-only: a dry run writes nothing, not even a schema
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT hit_id FROM results_hit WHERE endpoint = ? AND final = 1",
+                (settings(ctx.config).identity,),
+            ).fetchall()
+            final = {str(r[0]) for r in rows} & set(hit_ids)
+        except sqlite3.OperationalError:  # no cache yet
+            final = set()
+        finally:
+            conn.close()
+    _say(
+        ctx,
+        f"would poll {len(hit_ids) - len(final)} of the {len(hit_ids)} HITs in {success_rel} "
+        f"({len(final)} final already) and write {job.target} (getResults)",
+        job.target,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,6 +433,13 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     _say(ctx, "--[Done Retrieving Results]----------", kind="progress")
     for hit_id, error in snapshot.failures.items():
         _say(ctx, f"Error retrieving HIT {hit_id}: {error}", kind="error")
+    if (
+        rows
+        and len(snapshot.failures) == len(snapshot.hit_ids)
+        and all(HIT_UNKNOWN in error for error in snapshot.failures.values())
+    ):  # none of them: a copied folder or a reset marketplace, not a passing fault
+        unknown = unknown_hits_error(success_arg, len(rows), settings(ctx.config).endpoint)
+        _say(ctx, f"mturkmake: {unknown.one_line()}", kind="error")
     data = render_results(
         snapshot,
         ctx.config,
@@ -495,7 +538,11 @@ def build_results(job: Job) -> Outcome:
         _say(ctx, hits.warning, job.target, "warning")
     inputs = batch_inputs(config, f"{job.stem}.input", success_rel)
     try:
-        snapshot = _fetch_and_wait(job, list(hits.rows))
+        snapshot, timed_out = _fetch_and_wait(job, list(hits.rows))
+    except ServiceError as exc:
+        if exc.turk_error_code != HIT_UNKNOWN:
+            raise
+        raise unknown_hits_error(success_rel, len(hits.rows), settings(config).endpoint) from None
     except KeyboardInterrupt:
         StateDB(config.state_dir / STATE_FILE).mark_incomplete(job.target)
         raise
@@ -505,12 +552,42 @@ def build_results(job: Job) -> Outcome:
         f"{snapshot.done}/{snapshot.total} assignments, "
         f"{snapshot.final_hits}/{len(snapshot.hit_ids)} HITs final"
     )
+    if timed_out is not None:  # make must not carry on as if the work were done
+        return Outcome(complete=False, error=timed_out, message=message)
     return Outcome(complete=snapshot.final, message=message)
 
 
-def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
+#: MTurk's error code for a HIT it does not know.
+HIT_UNKNOWN = "AWS.MechanicalTurk.HITDoesNotExist"
+
+
+def unknown_hits_error(success_rel: str, hits: int, endpoint: str) -> UsageError:
+    """A ``.success`` listing HITs the endpoint does not know: copied, or the marketplace
+    was reset. Says so, and what to do, instead of MTurk's bare "does not exist"."""
+    return UsageError(
+        f"the {endpoint} endpoint does not know the HITs this file lists ({hits} HITs): it was "
+        "made elsewhere (a copied folder, another endpoint, a reset marketplace)",
+        file=success_rel,
+        hint=f"set 'endpoint' to where they were created, or remove {success_rel} to post "
+        "the batch again",
+    )
+
+
+def pending_line(snapshot: Snapshot, waited: float | None) -> str:
+    """What a ``--wait=TIMEOUT`` that ran out leaves pending, naming the first HITs."""
+    pending = snapshot.open_hit_ids
+    shown = ", ".join(pending[:3]) + (f" and {len(pending) - 3} more" if len(pending) > 3 else "")
+    return (
+        f"--wait timed out after {waited or 0:g} s: {len(pending)} of {len(snapshot.hit_ids)} "
+        f"HITs not final ({shown}), {snapshot.done}/{snapshot.total} assignments submitted; "
+        "run it again to poll on"
+    )
+
+
+def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str | None]:
     """Poll (and wait, with ``--wait``); before returning, warn about unreviewed work that
-    auto-approves within 24 h — on every endpoint, unless the wait already said so."""
+    auto-approves within 24 h — on every endpoint, unless the wait already said so. The
+    second value is the line saying what is pending when ``--wait=TIMEOUT`` ran out."""
     from mturkmake.mturk.endpoint import run_endpoint
     from mturkmake.mturk.results_cache import Fetcher
     from mturkmake.mturk.waiting import wait_settings
@@ -519,16 +596,17 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     endpoint = run_endpoint(ctx)
     fetcher = Fetcher(endpoint.client, _cache(ctx.config))
-    snapshot = fetcher.poll(rows)
+    snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
     market = endpoint.marketplace
     warned = False
+    timed_out: str | None = None
     if wait is not None and not snapshot.final:
         if market is None:
             market = _local_market(ctx)
-        snapshot, warned = _wait(job, fetcher, rows, snapshot, wait=wait, market=market)
+        snapshot, warned, timed_out = _wait(job, fetcher, rows, snapshot, wait=wait, market=market)
     if not warned:
         _warn_auto_approval(ctx, snapshot, endpoint, job.target, target=job.target, market=market)
-    return snapshot
+    return snapshot, timed_out
 
 
 def _wait(
@@ -539,9 +617,9 @@ def _wait(
     *,
     wait: WaitSettings,
     market: Any,
-) -> tuple[Snapshot, bool]:
-    """``--wait``: poll until final; the last snapshot, and whether a warning about
-    auto-approval was given on the way."""
+) -> tuple[Snapshot, bool, str | None]:
+    """``--wait``: poll until final; the last snapshot, whether a warning about
+    auto-approval was given on the way, and the pending line if the timeout ran out."""
     from mturkmake.mturk.waiting import ProgressView, wait_until_final
 
     ctx = job.context
@@ -570,10 +648,23 @@ def _wait(
         market=market,
         became_final=fetcher.all_final_now,
     )
+    if result.reason == "timeout":
+        return result.snapshot, bool(warned), pending_line(result.snapshot, wait.timeout)
     if result.message:
         _say(ctx, result.message, job.target, "warning")
     # A local wait that stopped before an auto-approval said so in its message.
-    return result.snapshot, bool(warned) or result.reason == "auto-approval"
+    return result.snapshot, bool(warned) or result.reason == "auto-approval", None
+
+
+def _poll_progress(ctx: Context, target: str) -> Any:
+    """A bar (or plain lines when piped) while the first poll fetches each open HIT."""
+    from mturkmake.plugins.reporter import PROGRESS
+
+    def progress(done: int, total: int, hit_id: str) -> None:
+        data = {"task": f"polling {target}", "done": done, "total": total, "unit": "HIT"}
+        ctx.report(Event(PROGRESS, "", target=target, data=data))
+
+    return progress
 
 
 def _local_market(ctx: Context) -> Any:

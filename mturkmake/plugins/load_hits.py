@@ -35,6 +35,7 @@ from mturkmake.hookspecs import (
     hookimpl,
 )
 from mturkmake.mturk.settings import settings
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     import argparse
@@ -235,7 +236,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
                 ctx,
                 ledger,
                 client,
-                todo,
+                Tracked(ctx, todo, "creating HITs", "HIT", plain=not request.clt),
                 batch=batch,
                 request=request,
                 key_columns=key_columns,
@@ -444,8 +445,10 @@ def build_success(job: Job) -> Outcome:
 
 
 def preview_success(job: Job) -> None:
-    """``-n``: run the preflight only (no client, no ledger) and say how many rows it has."""
+    """``-n``: preflight, reconcile with the ledger (read-only), print the cost line and
+    check the budget, as the real run would — no client, no call, no write."""
     from mturkmake.mturk.preflight import preflight
+    from mturkmake.mturk.rehearsal import rehearse_load
 
     request = _make_request(job)
     ctx = job.context
@@ -456,13 +459,24 @@ def preview_success(job: Job) -> None:
         engine=_engine(ctx),
         endpoint_kind=settings(ctx.config).kind,
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
-        keep=False,  # every row checked, none held: -n stays flat in memory (issue #17)
     )
+    for warning in prepared.warnings:
+        ctx.report(Event("warning", warning, target=job.target))
+    rehearsal = rehearse_load(
+        ctx,
+        prepared,
+        input_rel=request.input_rel,
+        success_rel=request.success_rel,
+        replace_edited=request.replace_edited,
+        new_batch=request.new_batch,
+    )
+    replaced = f", {rehearsal.replace} to replace" if rehearsal.replace else ""
     ctx.report(
         Event(
             "info",
-            f"would reconcile '{job.target}' with {prepared.checked} input rows "
-            "(loadHITs; existing HITs are never created again)",
+            f"would reconcile '{job.target}' with {len(prepared.hits)} input rows: "
+            f"{rehearsal.create} HITs to create, {rehearsal.existing} exist already{replaced} "
+            "(loadHITs)",
             target=job.target,
         )
     )

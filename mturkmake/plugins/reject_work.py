@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     from mturkmake.mturk.decisions import Decider
@@ -49,7 +50,7 @@ def _reject(ctx: Context, decider: Decider, work: list[tuple[str, str | None]]) 
     from mturkmake.mturk.decisions import Order
 
     failed = 0
-    for assignment_id, comment in work:
+    for assignment_id, comment in Tracked(ctx, work, "rejecting", "assignment", plain=False):
         result = decider.decide(
             Order(assignment_id, "reject", comment or "", EVALUATOR, invent_feedback=False)
         )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.prompts import confirm, error, say
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     from mturkmake.mturk.decisions import Order
@@ -86,7 +87,7 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
                 f"You are about to approve {len(todo) - rejects} and reject {rejects} "
                 "assignment(s).",
             )
-        for order in orders:
+        for order in Tracked(ctx, orders, "deciding", "assignment", plain=False):
             result = decider.decide(order)
             aid = order.assignment_id
             if result.outcome in ("approved", "rejected"):
