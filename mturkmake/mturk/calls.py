@@ -176,31 +176,42 @@ def is_throttle(response: Any) -> bool:
     return code in _THROTTLES
 
 
-def install(client: Any, bucket: TokenBucket) -> None:
-    """Route every attempt of ``client`` through ``bucket`` and absorb throttling (once per
-    client). The local in-process client answers in ``before-send`` itself; an unlimited
-    bucket is not installed there, and never needed: it is never throttled."""
-    events = client.meta.events
-    if getattr(client, "_mturkmake_bucket", None) is bucket:
+def install(client: Any, bucket: TokenBucket | None) -> None:
+    """Route every attempt of ``client`` through ``bucket`` (``None``: no rate, as when the
+    client is made) and absorb its throttling: a ``ThrottlingException`` is retried after a
+    jittered exponential back-off, up to :data:`THROTTLE_ATTEMPTS` attempts, and slows the
+    bucket down. Handlers are registered once per client; the bucket can change."""
+    if bucket is not None:
+        client._mturkmake_bucket = bucket
+    if getattr(client, "_mturkmake_throttle", False):
         return
-    client._mturkmake_bucket = bucket
+    client._mturkmake_throttle = True
+
+    def current() -> TokenBucket | None:
+        found = getattr(client, "_mturkmake_bucket", None)
+        return found if isinstance(found, TokenBucket) else None
 
     def before_send(**_: Any) -> None:
-        bucket.acquire()
+        limiter = current()
+        if limiter is not None:
+            limiter.acquire()
 
     def needs_retry(response: Any = None, attempts: int = 1, **_: Any) -> float | None:
+        limiter = current()
         if not is_throttle(response):
-            if response is not None:
-                bucket.succeeded()
+            if response is not None and limiter is not None:
+                limiter.succeeded()
             return None  # botocore (and the CLT's retry keys) decide
         import random
 
-        bucket.throttled()
+        if limiter is not None:
+            limiter.throttled()
         if attempts >= THROTTLE_ATTEMPTS:
             return None
         backoff: float = min(MAX_BACKOFF, 0.05 * 2 ** min(attempts, 8))
         return backoff * (0.5 + random.random() / 2)
 
+    events = client.meta.events
     events.register_first("before-send.mturk", before_send, unique_id="mturkmake-rate")
     events.register_first("needs-retry.mturk", needs_retry, unique_id="mturkmake-throttle")
 

@@ -281,6 +281,10 @@ def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) 
     # botocore's loggers exist now: hide_secrets() attaches the filter to all of them.
     from_chain = access_key is None
     hide_secrets(*(_chain_secrets(session) if from_chain else ()))
+    # throttling is absorbed from the first call on; the run's rate joins in mturk.calls
+    from mturkmake.mturk.calls import install
+
+    install(client, None)
     check_endpoint(client, config)
     return client
 
