@@ -8,6 +8,9 @@ cached in a temporary ``PYTHONPYCACHEPREFIX`` (as an installed package has its `
 ``--warmup`` untimed runs of each come first. The machine's load average is printed too: on
 shared cores the ratio is what matters.
 
+``--baseline SRC`` times a third series, the no-op of another source tree (e.g. ``git archive
+main`` unpacked in a directory), interleaved with the other two: before/after in one run.
+
 ``--check`` exits 1 when the ratio exceeds ``--max-ratio`` (default 4, issue #17).
 ``--modules`` prints the mturkmake modules and the heavy libraries the no-op imported.
 
@@ -69,6 +72,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 above --max-ratio")
     parser.add_argument("--max-ratio", type=float, default=4.0)
     parser.add_argument("--modules", action="store_true", help="list what the no-op imports")
+    parser.add_argument("--baseline", metavar="SRC", help="also time the no-op of this tree")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mturkmake-noop-") as tmp:
@@ -93,10 +97,18 @@ def main() -> int:
             _timed(bare, project, env)
             _timed(noop, project, env)
         load_before = os.getloadavg()[0]
-        bare_times, noop_times = [], []
+        bare_times, noop_times, base_times = [], [], []
+        base_env = (
+            dict(env, PYTHONPATH=str(Path(args.baseline).resolve())) if args.baseline else env
+        )
+        if args.baseline:
+            for _ in range(args.warmup):
+                _timed(noop, project, base_env)
         for _ in range(args.repeat):
             bare_times.append(_timed(bare, project, env))
             noop_times.append(_timed(noop, project, env))
+            if args.baseline:
+                base_times.append(_timed(noop, project, base_env))
         load_after = os.getloadavg()[0]
         bare_median = statistics.median(bare_times)
         noop_median = statistics.median(noop_times)
@@ -105,6 +117,12 @@ def main() -> int:
         print(f"python -c pass:                  median {bare_median * 1000:7.1f} ms")
         print(f"mturkmake hello.approved (no-op): median {noop_median * 1000:7.1f} ms")
         print(f"ratio: {ratio:.2f}x  ({args.repeat} paired runs)")
+        if base_times:
+            base_median = statistics.median(base_times)
+            print(
+                f"baseline {args.baseline}: median {base_median * 1000:7.1f} ms, "
+                f"ratio {base_median / bare_median:.2f}x"
+            )
         if args.modules:
             names = imported(project, env)
             ours = [n for n in names if n.startswith("mturkmake")]
