@@ -61,6 +61,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.review_results",
     "mturkmake.plugins.unreject",
     "mturkmake.plugins.get_results",
+    "mturkmake.plugins.report",
+    "mturkmake.plugins.review_page",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

@@ -283,7 +283,7 @@ def _outcome(
     if waiting:
         message += f"; waiting for {batch.results_rel} to be final"
     elif open_ids:
-        message += f"; {len(open_ids)} assignments undecided"
+        message += f"; {len(open_ids)} assignments undecided" + _pending_note(batch, open_ids)
     if failed:
         first = failed[0]
         return Outcome(
@@ -293,6 +293,28 @@ def _outcome(
             message=message,
         )
     return Outcome(complete=not waiting and not open_ids, message=message)
+
+
+def _pending_note(batch: _Batch, open_ids: Sequence[str]) -> str:
+    """How many undecided assignments the review marked ``pending``, and when MTurk
+    auto-approves the first of them (a partial review is never a mass approval)."""
+    from mturkmake.mturk.evaluation import is_pending
+    from mturkmake.mturk.review_data import parse_clt_date
+
+    if batch.review is None:
+        return ""
+    waiting = set(open_ids)
+    pending = [
+        e
+        for e in batch.entries
+        if e.assignment_id in waiting and is_pending(batch.review.get(e.assignment_id, {}))
+    ]
+    if not pending:
+        return ""
+    times = [(parse_clt_date(e.values.get("autoapprovaltime", "")), e) for e in pending]
+    dated = sorted((t, e.values["autoapprovaltime"].strip()) for t, e in times if t is not None)
+    when = f"; MTurk auto-approves them from {dated[0][1]}" if dated else ""
+    return f" ({len(pending)} pending in the review{when})"
 
 
 def write_approved(
