@@ -326,13 +326,29 @@ def _free_text(answers: Sequence[str]) -> bool:
     return len(set(answers)) > len(answers) / 2
 
 
-def _agreement(items: Sequence[Item]) -> dict[str, tuple[int, int]]:
-    """Worker → (agreeing, compared) answer pairs with other workers of the same HITs."""
+def _free_text_questions(questions: Mapping[str, Question | None]) -> set[str]:
+    """The identifiers of the QuestionForms' free-text and file questions."""
+    from mturkmake.formats.question import QuestionForm, SelectionSpec
+
+    found: set[str] = set()
+    for question in questions.values():
+        if isinstance(question, QuestionForm):
+            found |= {
+                q.identifier for q in question.questions if not isinstance(q.answer, SelectionSpec)
+            }
+    return found
+
+
+def _agreement(items: Sequence[Item], free: set[str]) -> dict[str, tuple[int, int]]:
+    """Worker → (agreeing, compared) answer pairs with other workers of the same HITs.
+
+    :param free: free-text questions, left out (others are judged by their answers).
+    """
     by_question: dict[str, list[str]] = defaultdict(list)
     for item in items:
         for question, answer in item.answers.items():
             by_question[question].append(answer.strip())
-    graded = {q for q, answers in by_question.items() if not _free_text(answers)}
+    graded = {q for q, answers in by_question.items() if q not in free and not _free_text(answers)}
     by_hit: dict[str, list[Item]] = defaultdict(list)
     for item in items:
         by_hit[item.entry.hit_id].append(item)
@@ -362,8 +378,10 @@ def _seconds(entry: ResultsEntry) -> float | None:
     return (end - start).total_seconds()
 
 
-def _workers(ctx: Context, items: Sequence[Item], gold: Path | None) -> tuple[WorkerStats, ...]:
-    agreement = _agreement(items)
+def _workers(
+    ctx: Context, items: Sequence[Item], gold: Path | None, free: set[str]
+) -> tuple[WorkerStats, ...]:
+    agreement = _agreement(items, free)
     accuracy: dict[str, tuple[int, int]] = {}
     gold_columns = ctx.config.get("gold_columns") or {}
     if gold_columns or gold is not None:
@@ -510,6 +528,7 @@ def load_view(ctx: Context, stem: str, *, reviewer_marks: bool = True) -> BatchV
         to_pay=_sum(_price(i.entry) for i in items if i.assignment_id in approvals),
         budget=budget_of(ctx.config),
     )
+    questions = _questions(ctx, stem, items)
     return BatchView(
         stem=stem,
         endpoint=settings(ctx.config).identity,
@@ -519,9 +538,9 @@ def load_view(ctx: Context, stem: str, *, reviewer_marks: bool = True) -> BatchV
         items=tuple(items),
         hits=len(hits),
         expected=expected,
-        workers=_workers(ctx, items, gold),
+        workers=_workers(ctx, items, gold, _free_text_questions(questions)),
         money=money,
-        questions=_questions(ctx, stem, items),
+        questions=questions,
     )
 
 
