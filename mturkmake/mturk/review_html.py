@@ -32,6 +32,7 @@ __all__ = ["render_answer", "render_review_page"]
 
 REVIEW_STYLE = """
 .mm-review{scroll-margin-top:70px}
+.mm-review h2,.mm-review td,.mm-review th,.mm-review dd{overflow-wrap:anywhere}
 .mm-review.mm-current{outline:3px solid #0b5cad}
 .mm-review[data-state=approve]{border-left:6px solid #1b6e20}
 .mm-review[data-state=reject]{border-left:6px solid #b00020}
