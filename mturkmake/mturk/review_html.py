@@ -143,8 +143,12 @@ def render_answer(question: FormQuestion | None, value: str) -> str:
         if parts and question.answer.other is not None:
             return f'<div class="mm-answer">other: {esc(value)}</div>'
     if question is not None and isinstance(question.answer, FileUploadSpec):
-        name = value.rsplit("/", 1)[-1] if value else ""
-        return f'<div class="mm-answer">uploaded file: {esc(name or "(none)")}</div>'
+        # mturkmake's results hold the UploadedFileKey; its last part is the file's name
+        name = value.rsplit("/", 1)[-1] if value and "?" not in value else value
+        return (
+            f'<div class="mm-answer" title="{esc(value)}">uploaded file: '
+            f"{esc(name or '(none)')}</div>"
+        )
     if not value:
         return '<div class="mm-answer mm-note">(no answer)</div>'
     return f'<div class="mm-answer">{esc(value)}</div>'

@@ -339,3 +339,30 @@ def test_nothing_to_review_once_everything_is_decided(mturkmake_project: Project
     result = project.run("review", "pets", "--no-browser")
     assert result.exit_code == 0
     assert "nothing to review" in result.stdout
+
+
+def test_answers_read_as_the_worker_chose_them() -> None:
+    from mturkmake.formats.question import parse_question
+    from mturkmake.mturk.review_html import render_answer
+
+    form = parse_question(
+        f'<QuestionForm xmlns="{NS}/2005-10-01/QuestionForm.xsd">'
+        "<Question><QuestionIdentifier>pets</QuestionIdentifier><QuestionContent><Text>Pets"
+        "</Text></QuestionContent><AnswerSpecification><SelectionAnswer><MaxSelectionCount>2"
+        "</MaxSelectionCount><Selections><Selection><SelectionIdentifier>c</SelectionIdentifier>"
+        "<Text>Cats &amp; kittens</Text></Selection><Selection><SelectionIdentifier>d"
+        "</SelectionIdentifier><Text>Dogs</Text></Selection><OtherSelection/></Selections>"
+        "</SelectionAnswer></AnswerSpecification></Question>"
+        "<Question><QuestionIdentifier>photo</QuestionIdentifier><QuestionContent><Text>Photo"
+        "</Text></QuestionContent><AnswerSpecification><FileUploadAnswer><MaxFileSizeInBytes>"
+        "100000</MaxFileSizeInBytes><MinFileSizeInBytes>1</MinFileSizeInBytes>"
+        "</FileUploadAnswer></AnswerSpecification></Question></QuestionForm>",
+        source="test",
+    )
+    pets, photo = form.questions  # type: ignore[union-attr]
+    assert ">Cats &amp; kittens; Dogs<" in render_answer(pets, "c|d")
+    assert "other: a <b>ferret</b>" not in render_answer(pets, "a <b>ferret</b>")
+    assert "other: a &lt;b&gt;ferret&lt;/b&gt;" in render_answer(pets, "a <b>ferret</b>")
+    assert "uploaded file: cat.jpg<" in render_answer(photo, "uploads/A1/photo/cat.jpg")
+    assert "(no answer)" in render_answer(None, "")
+    assert ">AT&amp;T &lt;script&gt;<" in render_answer(None, "AT&T <script>")
