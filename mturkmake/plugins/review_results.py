@@ -2,7 +2,8 @@
 
 CLT semantics (CLT 1.3.1 ``ReviewResults``, clt-formats.md §3): the ``assignmentid`` and
 ``reject`` columns are read; a row without an assignment is skipped; a non-blank ``reject``
-cell rejects, an empty one approves; a file without a ``reject`` column asks once ("You are
+cell rejects, an empty one approves (``pending``, which ``mturkmake review`` writes for work it
+has not reached, neither: those rows are left undecided); a file without a ``reject`` column asks once ("You are
 about to approve ALL assignments.") and approves everything. Output as seed 003::
 
     [<assignment>] Assignment successfully approved
@@ -35,18 +36,24 @@ __all__ = ["handle_review_results"]
 EVALUATOR = "reviewResults"
 
 
-def _orders(path: str) -> tuple[list[Order], bool]:
-    """The file's orders, and whether it has a ``reject`` column."""
+def _orders(path: str) -> tuple[list[Order], bool, int]:
+    """The file's orders, whether it has a ``reject`` column, and how many rows are marked
+    ``pending`` (work ``mturkmake review`` has not reached: no decision, not a rejection)."""
     from mturkmake.formats.results import open_results
+    from mturkmake.mturk.evaluation import is_pending
 
     if not Path(path).is_file():
         raise UsageError(f"-resultsfile {path}: no such file")
     results = open_results(path)
     orders: list[Order] = []
+    pending = 0
     for entry in results.assignments():
+        if is_pending(entry.values):
+            pending += 1
+            continue
         decision: Literal["approve", "reject"] = "reject" if entry.reject else "approve"
         orders.append(Order(entry.assignment_id, decision, entry.feedback, EVALUATOR))
-    return orders, results.has_reject_column
+    return orders, results.has_reject_column, pending
 
 
 def _share(count: int, total: int) -> str:
@@ -55,7 +62,7 @@ def _share(count: int, total: int) -> str:
 
 def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     """``reviewResults -resultsfile FILE [-force]``."""
-    orders, marked = _orders(str(args["resultsfile"]))
+    orders, marked, pending = _orders(str(args["resultsfile"]))
     if not marked:
         confirm(ctx, args, "You are about to approve ALL assignments.")
     else:
@@ -86,6 +93,8 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     say(ctx, f"Assignments failed: {_share(counts['failed'], total)}")
     if counts["skipped"]:
         say(ctx, f"Assignments skipped (already decided): {_share(counts['skipped'], total)}")
+    if pending:
+        say(ctx, f"Assignments marked pending, left undecided: {pending}")
     return 2 if counts["failed"] else 0
 
 

@@ -366,3 +366,17 @@ def test_answers_read_as_the_worker_chose_them() -> None:
     assert "uploaded file: cat.jpg<" in render_answer(photo, "uploads/A1/photo/cat.jpg")
     assert "(no answer)" in render_answer(None, "")
     assert ">AT&amp;T &lt;script&gt;<" in render_answer(None, "AT&T <script>")
+
+
+def test_the_clt_review_command_leaves_pending_work_undecided_too(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    labelling_batch(project, evaluators='["reject-column"]', hits=2)
+    ids = [r["assignmentid"] for r in project.table("pets.results")]
+    with review_server(project) as server:
+        assert server.post("decide", {"assignment": ids[0], "decision": "approve"})[0] == 200
+    result = project.run("reviewResults", "-resultsfile", "pets.review", "-force")
+    assert result.exit_code == 0, result.output
+    assert calls(project) == Counter({("ApproveAssignment", ids[0]): 1})
+    assert "Assignments marked pending, left undecided: 5" in result.stdout
