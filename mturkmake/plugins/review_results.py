@@ -2,9 +2,10 @@
 
 CLT semantics (CLT 1.3.1 ``ReviewResults``, clt-formats.md §3): the ``assignmentid`` and
 ``reject`` columns are read; a row without an assignment is skipped; a non-blank ``reject``
-cell rejects, an empty one approves (``pending``, which ``mturkmake review`` writes for work it
-has not reached, neither: those rows are left undecided); a file without a ``reject`` column asks once ("You are
-about to approve ALL assignments.") and approves everything. Output as seed 003::
+cell rejects, an empty one approves (``pending``, which ``mturkmake review`` writes for work
+it has not reached, does neither: those rows are left undecided); a file without a
+``reject`` column asks once ("You are about to approve ALL assignments.") and approves
+everything. Output as seed 003::
 
     [<assignment>] Assignment successfully approved
     <blank line>
