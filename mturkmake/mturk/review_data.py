@@ -316,7 +316,9 @@ def _questions(ctx: Context, stem: str, items: Sequence[Item]) -> dict[str, Ques
             try:
                 text = template.render(dict(item.inputs))
                 cache[key] = parse_question(text, source=path.name)
-            except (MturkmakeError, KeyError, ValueError):
+            except Exception:
+                # Display only: today's template may no longer fit the row it was sent with
+                # (edited, columns renamed); the answers are then shown as stored.
                 cache[key] = None
         found[hit] = cache[key]
     return found
