@@ -47,6 +47,7 @@ section h2{font-size:1.15em;margin:.2em 0 .5em}
 .mm-reject{color:#b00020;font-weight:600}.mm-approve{color:#1b6e20;font-weight:600}
 .mm-ids{font-family:ui-monospace,monospace;font-size:.8em;overflow-wrap:anywhere}
 .mm-scroll{overflow-x:auto}
+.mm-scroll table{min-width:640px}
 td.mm-num,th.mm-num{text-align:right;white-space:nowrap}
 """
 
