@@ -9,6 +9,9 @@ module parses and dispatches; the only place exceptions become exit codes.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import math
 import os
 import sys
 import traceback
@@ -139,6 +142,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): stop quietly, as Python's docs recommend, and
+        # point stdout at devnull so the flush at exit cannot raise again.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitCode.ERROR)
+    except Exception as exc:
+        line = _environment_error(exc)
+        if line is None:
+            raise  # a bug: show its traceback
+        if show_traceback:
+            traceback.print_exc()
+        print(f"{PROG}: {line}", file=sys.stderr)
+        return int(ExitCode.ERROR)
+
+
+#: OS errors that come from the machine, not from a bug: each with what to do about it.
+_OS_HINTS: dict[int, str] = {
+    errno.EACCES: "check the permissions of the file and its directory",
+    errno.EPERM: "check the permissions of the file and its directory",
+    errno.EROFS: "the file system is read-only; run in a writable directory",
+    errno.ENOSPC: "free some disk space and run again (what was done so far is recorded)",
+    errno.EDQUOT: "free some disk space and run again (what was done so far is recorded)",
+    errno.EFBIG: "a file-size limit was reached (ulimit -f); raise it and run again",
+    errno.EISDIR: "a directory is where a file belongs; move it away",
+    errno.ENOTDIR: "a file is where a directory belongs; move it away",
+    errno.ELOOP: "a symbolic link points to itself; fix the link",
+    errno.ENAMETOOLONG: "use a shorter path",
+    errno.EIO: "the disk reported an error; check it and run again",
+}
+
+#: SQLite's messages for the same kind of trouble with ``.mturkmake/state.db``.
+_SQLITE_TROUBLE = (
+    "database or disk is full",
+    "disk i/o error",
+    "unable to open database file",
+    "attempt to write a readonly database",
+    "database is locked",
+    "file is not a database",
+)
+
+
+def _environment_error(exc: BaseException) -> str | None:
+    """One line for an error of the machine (permissions, a full disk…); ``None`` for a bug."""
+    if isinstance(exc, OSError) and exc.errno in _OS_HINTS:
+        name = str(exc.filename) if exc.filename is not None else "mturkmake"
+        with contextlib.suppress(ValueError, OSError):
+            relative = os.path.relpath(name)
+            name = name if relative.startswith("..") else relative
+        return f"{name}: {exc.strerror or exc} — {_OS_HINTS[exc.errno]}"
+    if type(exc).__module__ == "sqlite3" and any(
+        text in str(exc).lower() for text in _SQLITE_TROUBLE
+    ):
+        return (
+            f".mturkmake/: {exc} (SQLite) — check that the project directory is writable and "
+            "the disk has space, then run again (the ledger keeps what was done)"
+        )
+    return None
 
 
 def _main(argv: list[str]) -> ExitCode | int:
@@ -166,7 +227,7 @@ def _main(argv: list[str]) -> ExitCode | int:
 
     blocked = [p[3:] for p in boot.plugins if p.startswith("no:")]
     blocked += blocked_from_env(os.environ)
-    modules = [str(m) for m in table.values.get("plugins", []) or []]
+    modules = config_module.project_plugins(table)
     option_modules = [p for p in boot.plugins if not p.startswith("no:")]
     reporter = _make_reporter(boot.verbose)
     pm = make_plugin_manager(
@@ -193,6 +254,7 @@ def _main(argv: list[str]) -> ExitCode | int:
         prefix_parser = _global_parser(targets=False)
         host.add_options(prefix_parser)
         options = prefix_parser.parse_args(argv[: len(argv) - len(words)])
+        _check_options(options)
         command_args = _parse_command(spec, words[consumed:])
         if command_args is None:  # -help was printed
             return ExitCode.OK
@@ -209,6 +271,7 @@ def _main(argv: list[str]) -> ExitCode | int:
     parser = _global_parser(targets=True)
     host.add_options(parser)
     options = parser.parse_intermixed_args(argv)
+    _check_options(options)
     if not options.targets:
         raise UsageError(
             "no targets specified",
@@ -216,6 +279,33 @@ def _main(argv: list[str]) -> ExitCode | int:
         )
     ctx = _context(root, host, table, _config_flags(options), vars(options))
     return _build(ctx, options)
+
+
+def _check_options(options: argparse.Namespace) -> None:
+    """Refuse bad numbers and durations before anything runs (issue #12), in both modes."""
+    if options.jobs < 1:
+        raise UsageError(f"-j {options.jobs}: give at least 1 job", hint="e.g. -j 4")
+    if not (options.poll > 0 and math.isfinite(options.poll)):
+        raise UsageError(
+            f"--poll {options.poll:g}: give a positive number of seconds", hint="e.g. --poll 60"
+        )
+    timeout = options.lock_timeout
+    if timeout is not None and not (timeout >= 0 and math.isfinite(timeout)):
+        raise UsageError(
+            f"--lock-timeout {timeout:g}: give seconds, 0 or more", hint="e.g. --lock-timeout 30"
+        )
+    text = str(options.wait).strip().lower() if options.wait is not None else "inf"
+    if text not in ("", "inf", "forever"):
+        from mturkmake.marketplace.clock import parse_duration
+
+        try:
+            parse_duration(text)
+        except ValueError:
+            raise UsageError(
+                f"--wait={options.wait}: not a duration",
+                hint="write seconds (90) or amounts with units d, h, m, s from the largest down "
+                "(90s, 15m, 1h30m, 2d), or --wait alone to wait until done",
+            ) from None
 
 
 def _config_flags(options: argparse.Namespace) -> dict[str, Any]:

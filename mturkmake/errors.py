@@ -125,6 +125,11 @@ class ServiceError(MturkmakeError):
         super().__init__(text, hint=hint)
 
 
+class FileError(MturkmakeError):
+    """A file or directory cannot be read or written: permissions, a directory where a file
+    belongs, a read-only or full disk. The machine's trouble, not a bug: one line, exit 2."""
+
+
 class LockTimeout(MturkmakeError):
     """Another run holds the project lock for longer than ``--lock-timeout``."""
 
@@ -161,6 +166,7 @@ __all__ = [
     "CycleError",
     "EndpointError",
     "ExitCode",
+    "FileError",
     "FormatError",
     "LedgerError",
     "LockTimeout",

@@ -60,7 +60,11 @@ def test_quick_start_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
         check=True,
     ).stdout.strip()
     parent_paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (Path(child_site) / "parent-environment.pth").write_text("\n".join(sorted(parent_paths)))
+    # addsitedir, not bare paths: the parent's own .pth files (editable installs of the contrib
+    # packages, whose entry points the child sees) must be processed too.
+    (Path(child_site) / "parent-environment.pth").write_text(
+        "".join(f"import site; site.addsitedir({path!r})\n" for path in sorted(parent_paths))
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
     subprocess.run(
         [

@@ -9,6 +9,7 @@ anything else is an error naming the file and the key.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,7 +60,9 @@ def find_root(start: Path) -> Path:
     ``pyproject.toml`` holding ``[tool.mturkmake]``; without one, ``start`` itself."""
     start = start.resolve()
     for directory in (start, *start.parents):
-        if (directory / PROJECT_FILE).is_file():
+        # lexists, not is_file: a mturkmake.toml that is a directory, a pipe or a dangling
+        # link still marks the project, and reading it then says what is wrong with it.
+        if os.path.lexists(directory / PROJECT_FILE):
             return directory
         pyproject = directory / PYPROJECT_FILE
         if pyproject.is_file() and _has_tool_table(pyproject):
@@ -108,7 +111,7 @@ def _line_from_message(message: str) -> int | None:
 def read_project_table(root: Path) -> ProjectTable:
     """Read ``mturkmake.toml`` (whole file) or ``pyproject.toml``'s ``[tool.mturkmake]``."""
     project_file = root / PROJECT_FILE
-    if project_file.is_file():
+    if os.path.lexists(project_file):
         text = _read_text(project_file)
         return ProjectTable(_parse_toml(text, project_file), project_file, text)
     pyproject = root / PYPROJECT_FILE
@@ -124,12 +127,23 @@ def read_project_table(root: Path) -> ProjectTable:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
+    # Regular files only (a FIFO would hang), one line for permissions and bad bytes.
+    from mturkmake.formats.javaprops import read_text
+
+    return read_text(path)
+
+
+def project_plugins(table: ProjectTable) -> list[str]:
+    """The table's ``plugins`` list, checked: it is read before any plugin declares keys."""
+    value = table.values.get("plugins", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ConfigError(
-            f"not UTF-8 ({exc.reason})", file=str(path), hint="save the file as UTF-8"
-        ) from None
+            "'plugins' must be a list of module names",
+            file=str(table.source) if table.source else None,
+            line=_key_line(table, "plugins"),
+            hint='write plugins = ["my_plugin"]',
+        )
+    return list(value)
 
 
 def _key_line(table: ProjectTable, key: str) -> int | None:
@@ -260,12 +274,46 @@ def build_config(
         values[name] = value
         sources[name] = f"--{name.replace('_', '-')}"
 
+    for name in _NON_NEGATIVE:
+        _check_non_negative(name, values.get(name), sources.get(name, "default"), table)
+
     return Config(
         root=root,
         values=MappingProxyType(values),
         sources=MappingProxyType(sources),
         extras=MappingProxyType(extras),
     )
+
+
+#: Numeric keys of the core that must be finite and not negative.
+_NON_NEGATIVE = ("lock_timeout",)
+
+
+def _check_non_negative(name: str, value: Any, source: str, table: ProjectTable) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return  # unset, or a type error reported elsewhere
+    if value >= 0 and math.isfinite(value):
+        return
+    if table.source is not None and source == str(table.source):
+        raise ConfigError(
+            f"{name} must be a number, 0 or more, not {value}",
+            file=source,
+            line=_key_line(table, name),
+            hint=f"fix {name} in {table.source.name}",
+        )
+    raise ConfigError(
+        f"{source}: {name} must be a number, 0 or more, not {value}",
+        hint=f"fix {source}",
+    )
+
+
+def key_line(path: Path, key: str) -> int | None:
+    """The line of ``key`` in the TOML file ``path`` (best effort, for error messages)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _key_line(ProjectTable({}, path, text), key)
 
 
 def iter_declared(keys: Iterable[ConfigKey]) -> list[str]:

@@ -14,13 +14,14 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from mturkmake.errors import LockTimeout
+from mturkmake.errors import FileError, LockTimeout
 
 _CHUNK = 1 << 20
 #: How often a waiting run retries the lock; short, since the wait is bounded by the timeout.
@@ -42,14 +43,37 @@ class Fingerprint:
 
 def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            digest.update(chunk)
+    try:
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(_CHUNK), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise file_error(exc, path, "read") from None
     return digest.hexdigest()
 
 
+def file_error(exc: OSError, path: Path, action: str) -> FileError:
+    """One line for an OS error on ``path``: what failed and what to do."""
+    needed = "it readable" if action == "read" else "it and its directory writable"
+    hints = {
+        errno.EACCES: f"make {needed}, or run as the owner",
+        errno.EPERM: "check its permissions, or run as its owner",
+        errno.EROFS: "the file system is read-only; run in a writable directory",
+        errno.ENOSPC: "free some disk space and run again",
+        errno.EFBIG: "a file-size limit was reached (ulimit -f); raise it and run again",
+    }
+    return FileError(
+        f"cannot {action}: {exc.strerror or exc}",
+        file=str(path),
+        hint=hints.get(exc.errno or 0, "check the path and its permissions"),
+    )
+
+
 def fingerprint(path: Path, previous: Fingerprint | None = None) -> Fingerprint | None:
-    """Fingerprint ``path``; ``None`` when it does not exist (or is not a regular file).
+    """Fingerprint ``path``; ``None`` when it does not exist (or is a directory).
+
+    :raises FormatError: a pipe, a device or a socket.
+    :raises FileError: a file that cannot be read.
 
     :param previous: a fingerprint taken earlier; when size and mtime are unchanged its hash
         is reused instead of reading the file again (the cheap path, as black's cache does).
@@ -60,8 +84,14 @@ def fingerprint(path: Path, previous: Fingerprint | None = None) -> Fingerprint 
         return None
     except NotADirectoryError:
         return None
-    if not path.is_file():
-        return None
+    if stat.S_ISDIR(st.st_mode):
+        return None  # a directory counts as absent, as it always did
+    if not stat.S_ISREG(st.st_mode):
+        # A pipe, a device or a socket is never opened (a FIFO would block, /dev/zero never
+        # ends) and never taken for an up-to-date target.
+        from mturkmake.formats.diskfile import check_regular
+
+        check_regular(path)  # raises, naming what it is
     if previous is not None and previous.size == st.st_size and previous.mtime_ns == st.st_mtime_ns:
         return Fingerprint(st.st_size, st.st_mtime_ns, previous.sha256)
     return Fingerprint(st.st_size, st.st_mtime_ns, _hash_file(path))
@@ -180,9 +210,12 @@ class ProjectLock:
 
     def acquire(self) -> None:
         """Take the lock, waiting up to ``timeout`` seconds."""
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        # "a+" creates the file without truncating what the current holder wrote.
-        stream = self.lock_path.open("a+", encoding="utf-8")
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            # "a+" creates the file without truncating what the current holder wrote.
+            stream = self.lock_path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise file_error(exc, self.lock_path, "create the project lock") from None
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -198,10 +231,16 @@ class ProjectLock:
                         hint=f"waited {self.timeout:g} s; let it finish or raise --lock-timeout",
                     ) from None
                 time.sleep(_LOCK_POLL_SECONDS)
-        stream.seek(0)
-        stream.truncate()
-        stream.write(f"{os.getpid()}\n{self.holder_description}\n")
-        stream.flush()
+        try:
+            stream.seek(0)
+            stream.truncate()
+            stream.write(f"{os.getpid()}\n{self.holder_description}\n")
+            stream.flush()
+        except OSError as exc:  # a full disk: the lock is still ours, only the note failed
+            fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                stream.close()
+            raise file_error(exc, self.lock_path, "write the project lock") from None
         self._stream = stream
 
     def _read_holder(self) -> str:

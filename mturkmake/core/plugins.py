@@ -16,7 +16,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from mturkmake import hookspecs
-from mturkmake.errors import PluginError
+from mturkmake.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
     import argparse
@@ -142,6 +142,14 @@ def make_plugin_manager(
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except pluggy.PluginValidationError as exc:
             raise _validation_error(exc) from None
+        except SyntaxError as exc:
+            raise _syntax_error(exc) from None
+        except Exception as exc:  # an installed plugin that is broken or half-removed
+            raise PluginError(
+                f"an installed plugin (entry point group '{ENTRY_POINT_GROUP}') failed to load: "
+                f"{type(exc).__name__}: {exc}",
+                hint=f"reinstall or uninstall it, or block it with -p no:NAME / {DISABLE_ENV}",
+            ) from exc
         for plugin, dist in pm.list_plugin_distinfo():
             registered = pm.get_name(plugin)
             if registered is not None:
@@ -190,11 +198,17 @@ def _validation_error(exc: pluggy.PluginValidationError) -> PluginError:
 def _import(module_name: str) -> ModuleType:
     try:
         return importlib.import_module(module_name)
+    except SyntaxError as exc:
+        raise _syntax_error(exc) from None
     except ImportError as exc:
-        raise PluginError(
-            f"cannot import plugin module '{module_name}': {exc}",
-            hint="check the name in -p / plugins = [...] and that it is installed",
-        ) from None
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+            raise PluginError(
+                f"cannot import plugin module '{module_name}': {exc}",
+                hint="check the name in -p / plugins = [...] and that it is installed",
+            ) from None
+        raise _failed_import(exc, module_name) from exc
+    except Exception as exc:
+        raise _failed_import(exc, module_name) from exc
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -202,8 +216,44 @@ def _import_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:  # pragma: no cover - only for non-.py paths
         raise PluginError(f"cannot load {path}", file=str(path))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise _syntax_error(exc) from None
+    except Exception as exc:
+        raise _failed_import(exc, str(path), path) from exc
     return module
+
+
+def _syntax_error(exc: SyntaxError) -> PluginError:
+    return PluginError(
+        exc.msg,
+        file=exc.filename,
+        line=exc.lineno,
+        hint="fix the plugin's Python syntax",
+    )
+
+
+def _failed_import(exc: BaseException, what: str, path: Path | None = None) -> PluginError:
+    """One line for a plugin whose import raised: the plugin's own file and line where it
+    raised (the innermost frame in that file), else the innermost frame outside Python."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    chosen = None
+    for frame in frames:
+        ours = "importlib" not in frame.filename and frame.filename[:1] != "<"
+        if (Path(frame.filename) == path) if path is not None else ours:
+            chosen = frame
+    text = (
+        f"cannot import: {exc}" if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+    )
+    return PluginError(
+        text if path is not None else f"plugin module '{what}' failed to load: {text}",
+        file=chosen.filename if chosen else (str(path) if path else None),
+        line=chosen.lineno if chosen else None,
+        hint="fix the plugin (run with --traceback to see the whole traceback)",
+    )
 
 
 class PluginHost:
@@ -233,8 +283,11 @@ class PluginHost:
         return _flatten(self.pm.hook.mturkmake_recoveries())
 
     def configure(self, config: Config) -> None:
-        """Call ``mturkmake_configure``."""
+        """Call ``mturkmake_configure``, then check that the template engine and the
+        evaluators the config names are registered, before anything runs (issue #12)."""
         self.pm.hook.mturkmake_configure(config=config)
+        _check_named(config, "template_engine", "template engine", self.template_engines)
+        _check_named(config, "evaluators", "evaluator", self.evaluators)
 
     def rules(self, config: Config) -> list[Rule]:
         """Call ``mturkmake_rules``; later-registered plugins' rules come first."""
@@ -273,6 +326,33 @@ class PluginHost:
     def report(self, event: Event) -> None:
         """Call ``mturkmake_report``."""
         self.pm.hook.mturkmake_report(event=event)
+
+
+def _check_named(
+    config: Config, key: str, what: str, registered: Callable[[], Mapping[str, Any]]
+) -> None:
+    # Only a value someone set is checked: a default names a built-in, and asking the
+    # plugins for theirs on every run would cost a no-op run its speed.
+    source = config.sources.get(key, "default")
+    value = config.get(key)
+    if source == "default" or value is None:
+        return
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list):
+        return  # the type was refused by build_config or the owning plugin
+    available = registered()
+    for name in names:
+        if isinstance(name, str) and name.strip() not in available:
+            from mturkmake.core.config import key_line
+
+            known = ", ".join(sorted(available)) or "none"
+            line = key_line(Path(source), key) if source.endswith(".toml") else None
+            raise ConfigError(
+                f"unknown {what} '{name}'",
+                file=source,
+                line=line,
+                hint=f"available: {known} (or load the plugin that provides it)",
+            )
 
 
 def _flatten(results: Iterable[Iterable[Any] | None]) -> list[Any]:

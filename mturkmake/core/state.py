@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +24,15 @@ from mturkmake.core.fsio import Fingerprint
 from mturkmake.errors import StateError
 
 BUSY_TIMEOUT_MS = 10_000
+
+#: SQLite messages that mean the machine is in the way (not a bug in our SQL).
+_MACHINE_TROUBLE = (
+    "database or disk is full",
+    "disk i/o error",
+    "unable to open database file",
+    "attempt to write a readonly database",
+    "readonly database",
+)
 
 _SCHEMA_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema (name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
@@ -93,7 +102,36 @@ class StateDB:
     # -- connections and transactions ---------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened (and the file created) on first use."""
+        """This thread's connection, opened (and the file created) on first use.
+
+        :raises StateError: the database cannot be created or opened (permissions, a
+            read-only or full disk), as one line.
+        """
+        try:
+            return self._connection()
+        except sqlite3.OperationalError as exc:
+            raise self.trouble(exc) from exc
+        except OSError as exc:
+            raise StateError(
+                f"cannot create {exc.filename or self.path.parent}: {exc.strerror or exc}",
+                hint="the project directory must be writable (and the disk not full)",
+            ) from None
+
+    def trouble(self, exc: sqlite3.Error) -> StateError:
+        """The one-line error for SQLite failing on the machine's account (a full disk, no
+        permission, a read-only directory); other errors are bugs and keep their traceback.
+        """
+        text = str(exc)
+        if not any(marker in text.lower() for marker in _MACHINE_TROUBLE):
+            raise exc
+        return StateError(
+            text,
+            file=str(self.path),
+            hint="check that the project directory is writable and the disk has space, then "
+            "run again (nothing half-written is kept: SQLite rolled the change back)",
+        )
+
+    def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.generation != self._generation:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,15 +169,28 @@ class StateDB:
             finally:
                 self._local.depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self.trouble(exc) from exc
         self._local.depth = 1
         try:
             yield conn
+        except sqlite3.OperationalError as exc:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise self.trouble(exc) from exc
         except BaseException:
-            conn.execute("ROLLBACK")
+            with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise self.trouble(exc) from exc
         finally:
             self._local.depth = 0
 

@@ -100,4 +100,96 @@ def html_fields(html: str) -> tuple[HTMLField, ...]:
     return tuple(finder.fields.values())
 
 
-__all__ = ["RESERVED_FIELDS", "HTMLField", "html_fields"]
+# --------------------------------------------------------------------------------------------
+# Can a worker submit it?
+# --------------------------------------------------------------------------------------------
+
+#: The path every HTMLQuestion form must post to (MTurk's, the sandbox's, or ours).
+SUBMIT_PATH = "/mturk/externalSubmit"
+
+
+class _FormFinder(HTMLParser):
+    """Forms (their ``action``), ``crowd-form`` elements, assignmentId fields and scripts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.actions: list[str] = []
+        self.crowd_form = False
+        self.assignment_id_field = False
+        self.script_text: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v if v is not None else "") for k, v in attrs}
+        if tag == "form":
+            self.actions.append(a.get("action", ""))
+        elif tag == "crowd-form":
+            self.crowd_form = True
+        elif tag == "input" and a.get("name") == "assignmentId":
+            self.assignment_id_field = True
+        elif tag == "script":
+            self._in_script = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_text.append(data)
+
+
+@dataclass(frozen=True)
+class SubmitCheck:
+    """Whether a worker could submit an HTMLQuestion page.
+
+    :param error: why no worker could submit it (no usable form), or ``None``.
+    :param warnings: what would go wrong after submitting (no ``assignmentId`` field).
+    """
+
+    error: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def check_submittable(html: str) -> SubmitCheck:
+    """Check that an HTMLQuestion can be submitted: a ``<crowd-form>``, or a ``<form>``
+    posting to ``…/mturk/externalSubmit`` (directly, or with the action set by a script that
+    names that path, as MTurk's own templates do). A form without an ``assignmentId`` field
+    is a warning: MTurk cannot tell which assignment the answers belong to.
+    """
+    finder = _FormFinder()
+    finder.feed(html)
+    finder.close()
+    if finder.crowd_form:
+        return SubmitCheck(None)
+    posting = [a for a in finder.actions if SUBMIT_PATH.lower() in a.lower()]
+    scripted = bool(finder.actions) and SUBMIT_PATH.lower() in "".join(finder.script_text).lower()
+    if not posting and not scripted:
+        if finder.actions:
+            where = ", ".join(repr(a) for a in finder.actions[:3])
+            return SubmitCheck(
+                f"no form posts to {SUBMIT_PATH} (the form's action is {where}), "
+                "so no worker could submit it"
+            )
+        return SubmitCheck(
+            "the page has no <form> and no <crowd-form>, so no worker could submit it"
+        )
+    if not finder.assignment_id_field:
+        return SubmitCheck(
+            None,
+            (
+                "the form has no assignmentId field; MTurk needs it to accept the answers "
+                '(add <input type="hidden" name="assignmentId">)',
+            ),
+        )
+    return SubmitCheck(None)
+
+
+__all__ = [
+    "RESERVED_FIELDS",
+    "SUBMIT_PATH",
+    "HTMLField",
+    "SubmitCheck",
+    "check_submittable",
+    "html_fields",
+]

@@ -10,8 +10,15 @@ Rules, stricter than the CLT where it silently did the wrong thing:
   rows by name, so a duplicate silently hid a column).
 - Every row has exactly as many values as the header; a short or long row is an error naming
   its line (the CLT aborted the whole load on a short row and ignored extra values).
-- Blank lines are skipped (the CLT read one as a row with one empty value).
+- Blank lines at the end of the file are ignored; a blank line *between* rows (or between the
+  header and the first row) is an error naming it. The CLT read one as a row with one empty
+  value (a HIT for nothing, paid for); skipping it silently would hide a damaged file.
+- At most :data:`MAX_COLUMNS` columns (and lines of at most
+  :data:`~mturkmake.formats.tabfile.MAX_LINE_BYTES` bytes): a 200,000-column header is a
+  wrong file, not a batch.
 - Rows equal to the header are skipped, as the CLT's reader did (concatenated files).
+- A UTF-8 BOM before the header is dropped (spreadsheets write one; the column names are what
+  the user sees). Only regular files are opened (:mod:`mturkmake.formats.diskfile`).
 """
 
 from __future__ import annotations
@@ -21,9 +28,14 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from mturkmake.errors import FormatError
+from mturkmake.formats.diskfile import open_regular, os_error
 from mturkmake.formats.tabfile import read_rows
 
-__all__ = ["InputFile", "InputRow", "load", "open_input"]
+__all__ = ["MAX_COLUMNS", "InputFile", "InputRow", "load", "open_input"]
+
+#: The most columns a tab file may have. The widest real file is a ``.results`` of a long
+#: HTMLQuestion (a 64 KB question holds a few thousand fields at most).
+MAX_COLUMNS = 10_000
 
 _Records = Iterator[tuple[int, list[str]]]
 _Reader = Generator[tuple[int, list[str]], None, None]
@@ -41,6 +53,13 @@ class InputRow(NamedTuple):
 
 
 def _check_header(fields: list[str], source: str) -> tuple[str, ...]:
+    if len(fields) > MAX_COLUMNS:
+        raise FormatError(
+            f"the header has {len(fields)} columns; at most {MAX_COLUMNS:,} are allowed",
+            file=source,
+            line=1,
+            hint="check that this is the right file and that its columns are separated by tabs",
+        )
     seen: dict[str, int] = {}
     for index, name in enumerate(fields, start=1):
         if "\r" in name:
@@ -145,8 +164,14 @@ class InputFile:
         if self._reopen is None:
             yield first
         header = list(self.header)
+        blank: int | None = None
         for line, fields in records:
-            if fields in ([""], header):
+            if fields == [""]:
+                blank = line if blank is None else blank
+                continue
+            if blank is not None:
+                raise _blank_line_error(self.source, blank)
+            if fields == header:
                 continue
             yield line, fields
 
@@ -190,6 +215,15 @@ def _width_error(
     )
 
 
+def _blank_line_error(source: str, line: int) -> FormatError:
+    return FormatError(
+        "a blank line between rows",
+        file=source,
+        line=line,
+        hint="remove it (blank lines are allowed only at the end of the file)",
+    )
+
+
 def _start(
     records: _Records, source: str, require_rows: bool
 ) -> tuple[tuple[str, ...], tuple[int, list[str]] | None]:
@@ -202,7 +236,17 @@ def _start(
             hint="write a header line of tab-separated column names, then one row per line",
         )
     header = _check_header(head[1], source)
-    first = next((r for r in records if r[1] != [""] and r[1] != head[1]), None)
+    first: tuple[int, list[str]] | None = None
+    blank: int | None = None
+    for record in records:
+        if record[1] == [""]:
+            blank = record[0] if blank is None else blank
+            continue
+        if blank is not None:
+            raise _blank_line_error(source, blank)
+        if record[1] != head[1]:
+            first = record
+            break
     if first is None and require_rows:
         raise FormatError(
             "the file has a header but no rows",
@@ -240,15 +284,7 @@ def open_input(path: str | Path, *, require_rows: bool = True) -> InputFile:
     source = str(path)
 
     def reopen() -> _Reader:
-        try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed by the generator below
-        except OSError as exc:
-            raise FormatError(
-                f"cannot read the file: {exc.strerror}",
-                file=source,
-                hint="check the path and its permissions",
-            ) from None
-        return _closing(handle, source)
+        return _closing(open_regular(path, source=source), source)
 
     head = reopen()
     try:
@@ -260,4 +296,7 @@ def open_input(path: str | Path, *, require_rows: bool = True) -> InputFile:
 
 def _closing(handle: IO[bytes], source: str) -> _Reader:
     with handle:
-        yield from read_rows(handle, source=source)
+        try:
+            yield from read_rows(handle, source=source)
+        except OSError as exc:  # EIO, a file truncated on a network mount…
+            raise os_error(exc, source) from None

@@ -11,7 +11,8 @@ its rules to the letter rather than a "key=value" approximation:
 - the key ends at the first unescaped ``=``, ``:`` or blank; blanks and at most one ``=`` or
   ``:`` after it are skipped; the value is the rest, **not trimmed** at its end;
 - escapes: ``\\t \\n \\r \\f``, ``\\uXXXX``; any other ``\\c`` is ``c``;
-- a duplicate key keeps the last value (as a ``Hashtable`` would); we remember its line.
+- a repeated key is an error naming both lines. ``Properties.load`` kept the last value
+  silently, so ``reward:5.00`` added under ``reward:0.05`` posted at 100 times the reward.
 
 Files are UTF-8, as in CLT 1.3.1 (SDK 1.6.2); other bytes are an error naming the line.
 """
@@ -59,16 +60,11 @@ def decode_utf8(data: bytes, *, source: str) -> str:
 
 
 def read_text(path: str | Path) -> str:
-    """Read a UTF-8 file; a missing file or bad bytes raise :class:`FormatError`."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise FormatError(
-            f"cannot read the file: {exc.strerror or exc}",
-            file=str(path),
-            hint="check the path and its permissions",
-        ) from None
-    return decode_utf8(data, source=str(path))
+    """Read a UTF-8 regular file; a missing, unreadable or non-regular file (a FIFO, a
+    device, a directory) or bad bytes raise :class:`FormatError`."""
+    from mturkmake.formats.diskfile import read_regular
+
+    return decode_utf8(read_regular(path), source=str(path))
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -199,17 +195,25 @@ def iter_properties(text: str, *, source: str) -> Iterator[Property]:
 
 
 def parse(text: str, *, source: str) -> list[Property]:
-    """Parse a properties text; a repeated key keeps its last value and that value's line.
+    """Parse a properties text.
 
     :param text: the decoded file content.
     :param source: the file name used in error messages.
-    :returns: one :class:`Property` per distinct key, in the order of the kept lines.
+    :returns: one :class:`Property` per key, in file order.
+    :raises FormatError: a malformed escape, or a key given twice (naming both lines).
     """
-    last: dict[str, Property] = {}
+    seen: dict[str, Property] = {}
     for prop in iter_properties(text, source=source):
-        last.pop(prop.key, None)  # re-insert so the order follows the kept line
-        last[prop.key] = prop
-    return list(last.values())
+        first = seen.get(prop.key)
+        if first is not None:
+            raise FormatError(
+                f"'{prop.key}' repeats line {first.line}",
+                file=source,
+                line=prop.line,
+                hint="keep one of the two lines (a properties file gives each key once)",
+            )
+        seen[prop.key] = prop
+    return list(seen.values())
 
 
 def load(path: str | Path) -> list[Property]:

@@ -3,8 +3,10 @@
 Keys (SDK 1.6.2 ``PropertiesClientConfig``): ``access_key``, ``secret_key``, ``service_url``,
 ``log_level``, ``retry_attempts``, ``retry_delay_millis``, ``retriable_errors``. A value of
 the form ``[insert …]`` (the shipped placeholders) counts as unset, and so does an empty one.
-Unknown keys are kept in :attr:`MturkProperties.extra`, as the CLT ignored them. Secrets never
-appear in ``repr`` or in error messages.
+An unknown key is an error naming it (the CLT ignored it, so a misspelt ``acces_key`` or
+``service_ulr`` silently sent the run elsewhere), and so is a repeated key
+(:func:`~mturkmake.formats.javaprops.parse`). Secrets never appear in ``repr`` or in error
+messages.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class MturkProperties:
     :param log_level: ``log_level`` as written.
     :param source: the file name.
     :param lines: the line of each key present, for error messages by the config loader.
-    :param extra: keys the CLT did not know, with their values.
+    :param extra: keys the CLT did not know (always empty: they are refused when read).
     """
 
     access_key: str | None = field(default=None, repr=False)
@@ -111,10 +113,25 @@ def _int_value(prop: Property, *, source: str, minimum: int) -> int:
     return number
 
 
+def _unknown_key(prop: Property, source: str) -> FormatError:
+    import difflib
+
+    near = difflib.get_close_matches(prop.key, KNOWN_KEYS, n=1)
+    hint = f"did you mean '{near[0]}'?" if near else "remove the line"
+    return FormatError(
+        f"unknown key '{prop.key}'",
+        file=source,
+        line=prop.line,
+        hint=f"{hint} (known keys: {', '.join(KNOWN_KEYS)})",
+    )
+
+
 def parse_mturk_properties(props: Iterable[Property], *, source: str) -> MturkProperties:
     """Build :class:`MturkProperties` from parsed pairs (see :func:`load_mturk_properties`)."""
     values: dict[str, Property] = {}
     for prop in props:
+        if prop.key not in KNOWN_KEYS:
+            raise _unknown_key(prop, source)
         values[prop.key] = prop
 
     def text(key: str) -> str | None:
@@ -153,8 +170,9 @@ def parse_mturk_properties(props: Iterable[Property], *, source: str) -> MturkPr
 def load_mturk_properties(path: str | Path) -> MturkProperties:
     """Read a CLT ``mturk.properties`` file.
 
-    :raises FormatError: unreadable file, bytes that are not UTF-8, a malformed escape, or a
-        non-numeric ``retry_attempts``/``retry_delay_millis`` (naming file, line and key).
+    :raises FormatError: unreadable or non-regular file, bytes that are not UTF-8, a malformed
+        escape, an unknown or repeated key, or a non-numeric ``retry_attempts`` /
+        ``retry_delay_millis`` (naming file, line and key).
     """
     source = str(path)
     return parse_mturk_properties(javaprops.load(path), source=source)

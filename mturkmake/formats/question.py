@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
-from mturkmake.formats.html_form import HTMLField, html_fields
+from mturkmake.errors import FormatError
+from mturkmake.formats.html_form import SUBMIT_PATH, HTMLField, check_submittable, html_fields
 from mturkmake.formats.javaprops import read_text
 from mturkmake.formats.question_content import ContentBlock, Overview, content_blocks
 from mturkmake.formats.safexml import (
@@ -449,6 +450,37 @@ def load_question(path: str | Path) -> Question:
     return parse_question(read_text(path), source=str(path))
 
 
+def check_html_submit(
+    question: Question, *, source: str, template_text: str = "", row_at: str = ""
+) -> list[str]:
+    """Refuse an HTMLQuestion no worker could submit; return its warnings (preflight).
+
+    See :func:`~mturkmake.formats.html_form.check_submittable`. Other question types pass.
+
+    :param source: the question file's name; ``template_text`` (its text) finds the line.
+    :param row_at: the input row merged in (``survey.input:3``), named in the error.
+    :raises FormatError: neither a ``<crowd-form>`` nor a form posting to externalSubmit.
+    """
+    if not isinstance(question, HTMLQuestion):
+        return []
+    result = check_submittable(question.html)
+    lines = template_text.splitlines()
+    line = next((n for n, t in enumerate(lines, 1) if "<form" in t.lower()), None) or next(
+        (n for n, t in enumerate(lines, 1) if "HTMLContent" in t), None
+    )
+    if result.error is not None:
+        merged = f" (merged with {row_at})" if row_at else ""
+        raise FormatError(
+            result.error + merged,
+            file=source,
+            line=line,
+            hint=f'wrap the answers in <form method="post" action="https://www.mturk.com'
+            f'{SUBMIT_PATH}"> or use <crowd-form>',
+        )
+    where = f"{source}:{line}" if line else source
+    return [f"{where}: warning: {text}" for text in result.warnings]
+
+
 def question_identifiers(question: Question) -> tuple[str, ...]:
     """The answer names a question produces, in document order (none for ExternalQuestion)."""
     if isinstance(question, QuestionForm):
@@ -476,6 +508,7 @@ __all__ = [
     "RegexConstraint",
     "Selection",
     "SelectionSpec",
+    "check_html_submit",
     "html_fields",
     "load_question",
     "parse_question",

@@ -25,6 +25,7 @@ from typing import IO, Literal, Protocol, cast
 from mturkmake.errors import FormatError
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "QuoteMode",
     "SupportsWrite",
     "format_row",
@@ -35,6 +36,10 @@ __all__ = [
 #: How a writer quotes values: ``never`` (CLT ``.success``), ``always`` (CLT ``.results``),
 #: ``needed`` (only values holding a tab, newline or quote, so that every value round-trips).
 QuoteMode = Literal["never", "always", "needed"]
+
+#: The longest physical line read (bytes, or characters for text streams). A longer line is
+#: a wrong file (a binary, a file without line breaks), refused before it exhausts memory.
+MAX_LINE_BYTES = 4 * 1024 * 1024
 
 _TAB = "\t"
 _QUOTE = '"'
@@ -63,6 +68,15 @@ def _decode_error(raw: bytes, exc: UnicodeDecodeError, number: int, source: str)
     )
 
 
+def _too_long(number: int, size: int, source: str) -> FormatError:
+    return FormatError(
+        f"the line is {size:,} bytes long; at most {MAX_LINE_BYTES:,} are allowed",
+        file=source,
+        line=number,
+        hint="check that this is the right file (a tab file with one row per line)",
+    )
+
+
 def _lines(stream: IO[bytes] | IO[str] | Iterable[str], source: str) -> Iterator[str]:
     """Yield the physical lines of ``stream`` as text, line endings kept.
 
@@ -74,15 +88,24 @@ def _lines(stream: IO[bytes] | IO[str] | Iterable[str], source: str) -> Iterator
     if first is None:
         return
     if isinstance(first, str):
+        if len(first) > MAX_LINE_BYTES:
+            raise _too_long(1, len(first), source)
         yield first[1:] if first.startswith(_BOM) else first
-        yield from cast("Iterator[str]", items)
+        for number, line in enumerate(cast("Iterator[str]", items), start=2):
+            if len(line) > MAX_LINE_BYTES:
+                raise _too_long(number, len(line), source)
+            yield line
         return
     number, raw = 1, first
     try:
+        if len(raw) > MAX_LINE_BYTES:
+            raise _too_long(1, len(raw), source)
         text = raw.decode("utf-8")
         yield text[1:] if text.startswith(_BOM) else text
         # The hot loop of every reader: kept free of per-line type checks.
-        for number, raw in enumerate(cast("Iterator[bytes]", items), start=2):  # noqa: B007 - read in except
+        for number, raw in enumerate(cast("Iterator[bytes]", items), start=2):
+            if len(raw) > MAX_LINE_BYTES:
+                raise _too_long(number, len(raw), source)
             yield raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _decode_error(raw, exc, number, source) from None

@@ -30,7 +30,7 @@ from mturkmake.formats.hit_properties import MASTERS_IDS, HitProperties, parse_h
 from mturkmake.formats.inputfile import InputRow, open_input
 from mturkmake.formats.javaprops import Property
 from mturkmake.formats.qualification_requirements import EndpointKind
-from mturkmake.formats.question import ExternalQuestion, parse_question
+from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
 from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
 from mturkmake.mturk.batch import question_digest
 
@@ -237,6 +237,10 @@ def preflight(
         text = question.render(row.values)
         row_at = f"{input_file.name}:{row.line}"
         parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
+        notes = check_html_submit(
+            parsed, source=question_file.name, template_text=template_text, row_at=row_at
+        )
+        warnings += [note for note in notes if note not in warnings]
         if isinstance(parsed, ExternalQuestion):
             warning = _check_external(
                 parsed,

@@ -7,6 +7,7 @@ that plugin's config layer, and :func:`settings` reads the typed view back out o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -200,7 +201,7 @@ def check_settings(config: Config) -> None:
             "mturkmake.toml, or --endpoint production",
         )
     budget = config.get("budget")
-    if budget is not None and (isinstance(budget, bool) or budget < 0):
+    if budget is not None and (isinstance(budget, bool) or not 0 <= budget < math.inf):
         raise ConfigError(
             f"budget must be a non-negative amount in USD, not {budget!r}",
             file=config.sources.get("budget"),

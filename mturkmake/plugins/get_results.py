@@ -280,14 +280,15 @@ def read_success_file(path: Path, *, shown: str) -> list[SuccessRow]:
     :raises UsageError: the file does not exist.
     :raises FormatError: it is not a ``.success`` file.
     """
-    try:
-        with path.open("rb") as stream:
-            return list(read_success(stream, source=shown))
-    except FileNotFoundError:
+    from mturkmake.formats.diskfile import open_regular
+
+    if not path.exists() and not path.is_symlink():
         raise UsageError(
             f"{shown}: no such file",
             hint="give the .success file loadHITs wrote (-successfile survey.success)",
-        ) from None
+        )
+    with open_regular(path, source=shown) as stream:  # refuses a FIFO, which would hang
+        return list(read_success(stream, source=shown))
 
 
 @dataclass(frozen=True)

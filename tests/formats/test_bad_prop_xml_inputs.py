@@ -85,6 +85,28 @@ CASES = [
     Case("non-integer value", GOOD_HIT + qual(1, "greaterthan", "1.5"), _hit, 8, "whole number"),
     Case("non-integer assignments", GOOD_HIT + "assignments:three\n", _hit, 6, "assignments"),
     Case("unknown key", GOOD_HIT + "asignments:3\n", _hit, 6, "'asignments'"),
+    Case("repeated reward", GOOD_HIT + "reward:5.00\n", _hit, 6, "'reward' repeats line 3"),
+    Case(
+        "repeated qualification name",
+        "name=Q\ndescription=D\nname=Other\n",
+        load_qualification_properties,
+        3,
+        "'name' repeats line 1",
+    ),
+    Case(
+        "mturk.properties unknown key",
+        "retry_attempts=6\nservice_ulr=x\n",
+        load_mturk_properties,
+        2,
+        "unknown key 'service_ulr'",
+    ),
+    Case(
+        "mturk.properties repeated key",
+        "service_url=a\nservice_url=b\n",
+        load_mturk_properties,
+        2,
+        "'service_url' repeats line 1",
+    ),
     Case(
         "bad locale",
         GOOD_HIT + "qualification.1:locale\nqualification.comparator.1:equalto\n"

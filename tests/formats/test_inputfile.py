@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from mturkmake.errors import FormatError
 from mturkmake.formats import inputfile
 from mturkmake.formats.inputfile import InputRow, open_input
 from mturkmake.formats.success import write_failure
+from mturkmake.formats.tabfile import MAX_LINE_BYTES
 from tests.reference import REFERENCE
 
 SAMPLES = REFERENCE / "clt-samples"
@@ -60,10 +62,10 @@ def test_simple_survey_values() -> None:
 
 def test_open_input_can_be_read_twice(tmp_path: Path) -> None:
     path = tmp_path / "a.input"
-    path.write_bytes(b"x\ty\n1\t2\n\n3\t4\n")
+    path.write_bytes(b"x\ty\n1\t2\n3\t4\n\n\r\n")
     table = open_input(path)
     first = [(r.line, dict(r.values)) for r in table]
-    assert first == [(2, {"x": "1", "y": "2"}), (4, {"x": "3", "y": "4"})]
+    assert first == [(2, {"x": "1", "y": "2"}), (3, {"x": "3", "y": "4"})]
     assert [(r.line, dict(r.values)) for r in table.rows()] == first
     assert table.has_rows
 
@@ -120,7 +122,7 @@ def test_failure_file_round_trips_as_input(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_a_format_error(tmp_path: Path) -> None:
-    with pytest.raises(FormatError, match="cannot read"):
+    with pytest.raises(FormatError, match="no such file"):
         open_input(tmp_path / "nope.input")
 
 
@@ -141,3 +143,43 @@ def test_benchmark_shows_flat_memory(tmp_path: Path) -> None:
     assert "rows/s" in done.stdout
     ratio = float(done.stdout.rsplit(":", 1)[1])
     assert ratio < 1.5
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [(b"x\ty\n1\t2\n\n3\t4\n", 3), (b"x\ty\n\r\n1\t2\n", 2), (b"x\ty\n1\t2\n\n\nx\ty\n", 3)],
+)
+def test_a_blank_line_between_rows_is_an_error(tmp_path: Path, content: bytes, line: int) -> None:
+    path = tmp_path / "a.input"
+    path.write_bytes(content)
+    for read in (
+        lambda: list(open_input(path)),
+        lambda: list(inputfile.load(io.BytesIO(content), str(path))),
+    ):
+        with pytest.raises(FormatError) as info:
+            read()
+        assert info.value.one_line().startswith(f"{path}:{line}: a blank line between rows — ")
+
+
+def test_limits_on_columns_and_line_length(tmp_path: Path) -> None:
+    path = tmp_path / "wide.input"
+    path.write_text("\t".join(f"c{n}" for n in range(inputfile.MAX_COLUMNS + 1)) + "\n")
+    with pytest.raises(FormatError, match="10001 columns; at most 10,000"):
+        open_input(path)
+    path.write_bytes(b"a\n" + b"x" * (MAX_LINE_BYTES + 1) + b"\n")
+    with pytest.raises(FormatError) as info:
+        open_input(path)
+    assert info.value.line == 2
+    assert "bytes long" in info.value.message
+
+
+def test_non_regular_files_are_refused_without_opening(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.input"
+    os.mkfifo(fifo)
+    with pytest.raises(FormatError, match="is a named pipe"):
+        open_input(fifo)  # would block forever if it opened the pipe
+    (tmp_path / "zero.input").symlink_to("/dev/zero")
+    with pytest.raises(FormatError, match="is a character device"):
+        open_input(tmp_path / "zero.input")
+    with pytest.raises(FormatError, match="is a directory"):
+        open_input(tmp_path)

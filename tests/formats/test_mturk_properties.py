@@ -46,7 +46,7 @@ def test_shipped_file_has_placeholders_as_unset(tmp_path: Path) -> None:
 
 
 def test_real_keys_are_read_and_never_shown(tmp_path: Path) -> None:
-    text = "access_key = AKIAEXAMPLEKEY123\nsecret_key:s3cr3t/Value+xyz\nlog_level=INFO\nfoo=bar\n"
+    text = "access_key = AKIAEXAMPLEKEY123\nsecret_key:s3cr3t/Value+xyz\nlog_level=INFO\n"
     props = load_mturk_properties(write(tmp_path, text))
     assert props.access_key == "AKIAEXAMPLEKEY123"
     assert props.secret_key == "s3cr3t/Value+xyz"
@@ -60,7 +60,30 @@ def test_real_keys_are_read_and_never_shown(tmp_path: Path) -> None:
     assert props.retry_attempts is None  # absent: the caller applies the CLT default
     assert DEFAULT_RETRY_ATTEMPTS == 3
     assert props.log_level == "INFO"
-    assert dict(props.extra) == {"foo": "bar"}
+    assert dict(props.extra) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "retry_attempts=6\nacces_key=AKIA\n",
+            "x/mturk.properties:2: unknown key 'acces_key' — did you mean 'access_key'?",
+        ),
+        ("foo=bar\n", "x/mturk.properties:1: unknown key 'foo' — remove the line"),
+        (
+            "retry_attempts=6\nlog_level=INFO\nretry_attempts=0\n",
+            "x/mturk.properties:3: 'retry_attempts' repeats line 1",
+        ),
+    ],
+)
+def test_unknown_and_repeated_keys_are_errors(tmp_path: Path, text: str, says: str) -> None:
+    (tmp_path / "x").mkdir()
+    path = tmp_path / "x" / "mturk.properties"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FormatError) as info:
+        load_mturk_properties(path)
+    assert info.value.one_line().startswith(f"{tmp_path}/{says}")
 
 
 def test_production_url_is_not_sandbox(tmp_path: Path) -> None:

@@ -429,9 +429,9 @@ def test_hooks_register_the_three_evaluators_and_their_keys(tmp_path: Path) -> N
 
 
 def test_unknown_evaluator_lists_the_available_ones(tmp_path: Path) -> None:
-    config = _config(tmp_path, evaluators=["reject-column", "majority-vote"])
+    # Refused when the run starts (PluginHost.configure), before any HIT is posted.
     with pytest.raises(ConfigError) as info:
-        select_evaluators(config, _host().evaluators())
+        select_evaluators(_config(tmp_path, evaluators=["reject-column", "majority-vote"]), {})
     line = info.value.one_line()
     assert "unknown evaluator 'majority-vote'" in line
     assert "available: answer-key, approve-all, reject-column" in line

@@ -151,7 +151,9 @@ def test_templated_properties_merge_like_velocitys(
 ) -> None:
     extra = "annotation:row ${id} of ${url_raw}\ntitle:Label text ${id}\n"
     twin = extra.replace("${id}", "{{ id }}").replace("${url_raw}", "{{ url_raw }}")
-    velocity, jinja = _load(tmp_path, capsys, monkeypatch, (PROPERTIES + extra, PROPERTIES + twin))
+    # The templated title replaces the plain one: a repeated key is an error (issue #12).
+    base = PROPERTIES.replace("title:Label a short text\n", "")
+    velocity, jinja = _load(tmp_path, capsys, monkeypatch, (base + extra, base + twin))
     assert jinja == velocity
     assert "row 1 of http://x.test/a?b=1&c=2" in {h["RequesterAnnotation"] for h in jinja}
     assert {h["Title"] for h in jinja} == {"Label text 1", "Label text 2", "Label text 3"}
