@@ -207,6 +207,9 @@ def test_the_server_is_on_loopback_and_refuses_every_request_without_its_token(
         assert status == 415
         assert {m[0] for m in review_marks(project).values()} == {"pending"}
     assert calls(project) == Counter()
+    # SIGTERM ends the session like Ctrl-C: it says what the file holds
+    assert server.process.returncode == 0
+    assert any("0 approved, 0 rejected, 30 pending" in line for line in server.lines)
 
 
 def test_the_page_shows_answers_as_text_and_selections_by_their_text(
@@ -380,3 +383,17 @@ def test_the_clt_review_command_leaves_pending_work_undecided_too(
     assert result.exit_code == 0, result.output
     assert calls(project) == Counter({("ApproveAssignment", ids[0]): 1})
     assert "Assignments marked pending, left undecided: 5" in result.stdout
+
+
+def test_work_can_be_reviewed_before_the_batch_is_final_without_proposals(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    labelling_batch(project, hits=2)
+    project.write({"pets.input": project.read("pets.input") + "Picture 9\tcat\n"})
+    assert project.run("pets.results").exit_code == 0  # loads the row; its work is not in yet
+    with review_server(project) as server:
+        _, page = get(server.url)
+    assert page.count("data-assignment=") == 6
+    assert "the results are not final" in page
+    assert "known answers" not in page
