@@ -96,6 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         if route != "":
             self._send(404, b"not found\n", "text/plain")
             return
+        if not self.path.split("?", 1)[0].endswith("/"):
+            # the page's requests are relative to it: /TOKEN must become /TOKEN/
+            self._send(301, b"", "text/plain", {"Location": f"/{self.server.token}/"})
+            return
         nonce = secrets.token_urlsafe(16)
         review = self.server.review
         text = render_review_page(self.server.view, review.marks, review.open_ids, nonce=nonce)
@@ -121,8 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get_content_type() != "application/json":
             self._json(415, {"error": "send JSON"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
             self._json(413, {"error": "request too large"})
             return
         try:

@@ -194,6 +194,9 @@ def test_the_server_is_on_loopback_and_refuses_every_request_without_its_token(
         assert len(ids) == 30
         assert all(f'data-assignment="{a}"' in page for a in ids)
         assert get(base)[0] == 403
+        status, again = get(server.url.rstrip("/"))  # redirected to the page
+        assert status == 200
+        assert again.count("data-assignment=") == 30
         assert get(base + "x" * len(server.token) + "/")[0] == 403
         assert get(server.url.replace(server.token, server.token[:-1]))[0] == 403
         # DNS rebinding: the right path through another host name is refused
