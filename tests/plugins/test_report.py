@@ -173,3 +173,25 @@ def test_the_report_on_1000_hits_stays_under_300_kb(tmp_path: Path) -> None:
     assert elapsed < 20
     assert _workers(page)[0] == ("ACARELESS00001", "0.0000")
     assert 'id="mm-rejections">1000<' in page
+
+
+def test_after_a_partial_review_the_report_shows_the_pending_work_undecided(
+    mturkmake_project: Project,
+) -> None:
+    from mturkmake.mturk.review_session import ReviewFile
+
+    project = mturkmake_project
+    labelling_batch(project, evaluators='["reject-column"]')
+    ids = [r["assignmentid"] for r in project.table("pets.results")]
+    review = ReviewFile(project.path("pets.results"), project.path("pets.review"), ids)
+    review.decide(ids[0], "reject", "Off topic")
+    review.decide(ids[1], "approve")
+    result = project.run("pets.report.html")
+    assert result.exit_code == 0, result.output
+    page = project.read("pets.report.html")
+    assert "with the marks of pets.review" in page
+    assert 'id="mm-rejections">1<' in page
+    assert re.search(r'id="mm-undecided">28 open assignments no evaluator decides', page)
+    assert "Off topic" in page
+    dry = project.run("-n", "pets.approved")
+    assert "1 would be approved, 1 rejected" in dry.stdout
