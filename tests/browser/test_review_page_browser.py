@@ -1,5 +1,6 @@
-"""The review page in a real headless Chromium, end to end: a 30-assignment batch with a
-planted careless worker; the reviewer rejects one assignment with feedback and approves
+"""The report and the review page in a real headless Chromium, end to end: a 30-assignment
+batch with a planted careless worker; the report puts that worker first with the proposed
+rejections; on the review page the reviewer rejects one assignment with feedback and approves
 another from the keyboard; the server is killed; ``pets.review`` holds exactly those two
 decisions, and ``pets.approved`` sends them plus the evaluators' verdicts for the rest, once."""
 
@@ -40,6 +41,21 @@ def test_review_in_a_browser_then_pay_exactly_once(
     labelling_batch(project)
     results = project.table("pets.results")
     planted = {r["assignmentid"] for r in results if r["workerid"] == PLANTED}
+
+    # first the report: the planted worker agrees least, and their work would be rejected
+    assert project.run("pets.report.html").exit_code == 0
+    browser.get(project.path("pets.report.html").as_uri())
+    _no_dialog(browser)
+    first = browser.find_element(By.CSS_SELECTOR, "#mm-workers tr[data-worker]")
+    assert first.get_attribute("data-worker") == PLANTED
+    rejection = browser.find_element(By.CSS_SELECTOR, "#mm-combined tr[data-decision]")
+    assert rejection.get_attribute("data-decision") == "reject"
+    assert (
+        set(rejection.find_element(By.CSS_SELECTOR, ".mm-ids").get_attribute("textContent").split())
+        == planted
+    )
+    assert HOSTILE_NOTE in browser.find_element(By.TAG_NAME, "body").text
+
     with review_server(project) as server:
         browser.get(server.url)
         _no_dialog(browser)
