@@ -50,6 +50,11 @@ def _global_parser(*, targets: bool) -> _Parser:
     )
     parser.add_argument("-h", "--help", action="store_true", help="show this help and exit")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--help-config",
+        action="store_true",
+        help="list every configuration key (plugins' included), its default and help",
+    )
     parser.add_argument("-C", "--directory", metavar="DIR", help="change to DIR first")
     parser.add_argument(
         "-n",
@@ -240,8 +245,13 @@ def _main(argv: list[str]) -> ExitCode | int:
     host = PluginHost(pm)
 
     commands = host.commands()
+    if boot.help_config:
+        _print_config_keys(host)
+        return ExitCode.OK
     words: list[str] = boot.words
     spec, consumed = _match_command(commands, words)
+    if spec is None and words:
+        _refuse_mistyped_command(root, commands, words[0])
     if boot.help and spec is None:
         parser = _global_parser(targets=True)
         host.add_options(parser)
@@ -250,12 +260,14 @@ def _main(argv: list[str]) -> ExitCode | int:
         return ExitCode.OK
 
     if spec is not None:
-        # Global options come before the command name; parse them again with plugin options.
+        # Global options come before the command name, or (double-dash) after it: the CLT's
+        # flags are single-dash, so `getResults … --endpoint local` is unambiguous.
         prefix_parser = _global_parser(targets=False)
         host.add_options(prefix_parser)
-        options = prefix_parser.parse_args(argv[: len(argv) - len(words)])
+        late, rest = _split_global_options(prefix_parser, spec, words[consumed:])
+        options = prefix_parser.parse_args([*argv[: len(argv) - len(words)], *late])
         _check_options(options)
-        command_args = _parse_command(spec, words[consumed:])
+        command_args = _parse_command(spec, rest)
         if command_args is None:  # -help was printed
             return ExitCode.OK
         flags = _config_flags(options)
@@ -369,6 +381,7 @@ def _project_lock(ctx: Context) -> Any:
 
 def _run(ctx: Context, state: Any, options: argparse.Namespace, goals: list[str]) -> int:
     from mturkmake.core.run import Runner
+    from mturkmake.errors import NoRuleError
 
     runner = Runner(
         ctx,
@@ -381,7 +394,10 @@ def _run(ctx: Context, state: Any, options: argparse.Namespace, goals: list[str]
         jobs=max(1, options.jobs),
         explain=options.explain,
     )
-    return int(runner.build(goals))
+    try:
+        return int(runner.build(goals))
+    except NoRuleError as exc:
+        raise _with_suggestion(exc, ctx, goals) from None
 
 
 def _normalise_target(root: Path, base: Path, target: str) -> str:
@@ -450,10 +466,16 @@ def _parse_command(spec: CommandSpec, argv: Sequence[str]) -> dict[str, Any] | N
         parser.add_argument(
             positional.name,
             metavar=positional.value or positional.name.upper(),
-            nargs=None if positional.required else "?",
+            nargs=("+" if positional.required else "*")
+            if positional.repeat
+            else (None if positional.required else "?"),
             default=positional.default,
             help=positional.help,
         )
+    # Help first: a subcommand with required arguments still answers --help.
+    if any(arg in ("-h", "-help", "--help") for arg in argv):
+        parser.print_help()
+        return None
     parsed = vars(parser.parse_args(list(argv)))
     if parsed.pop("__help"):
         parser.print_help()
@@ -472,7 +494,104 @@ def _print_command_list(commands: Sequence[CommandSpec]) -> None:
         return
     print("\ncommands:")
     for spec in sorted(commands, key=lambda s: s.name.lower()):
-        print(f"  {spec.name:<34} {spec.help}")
+        later = "" if spec.implemented else " (not implemented yet)"
+        print(f"  {spec.name:<34} {spec.help}{later}")
+
+
+# --------------------------------------------------------------------------------------------
+# Help for keys and typos
+# --------------------------------------------------------------------------------------------
+
+
+def _print_config_keys(host: PluginHost) -> None:
+    """``--help-config``: every key the core and the loaded plugins declare."""
+    from mturkmake.core.config import CORE_KEYS
+
+    print("configuration keys (mturkmake.toml, [tool.mturkmake] in pyproject.toml):")
+    for key in sorted([*CORE_KEYS, *host.config_keys()], key=lambda k: k.name):
+        types = key.type if isinstance(key.type, tuple) else (key.type,)
+        kind = " or ".join(t.__name__ for t in types)
+        env = f", env MTURKMAKE_{key.name.upper()}" if key.env else ""
+        default = "unset" if key.default is None else repr(key.default)
+        print(f"  {key.name} ({kind}, default {default}{env})")
+        if key.help:
+            print(f"      {key.help}")
+
+
+def _split_global_options(
+    parser: argparse.ArgumentParser, spec: CommandSpec, words: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Take the double-dash global options (``--endpoint X``, ``--yes``) out of a CLT
+    command's words; a command's own ``--flag`` of the same name stays the command's."""
+    own = {f"--{flag.name}" for flag in (*spec.flags, *spec.positionals)} | {"--help"}
+    takes_value = {
+        option: action.nargs != 0
+        for action in parser._actions  # argparse has no public list of its option strings
+        for option in action.option_strings
+        if option.startswith("--")
+    }
+    late: list[str] = []
+    rest: list[str] = []
+    items = iter(words)
+    for word in items:
+        name = word.split("=", 1)[0]
+        if name in takes_value and name not in own:
+            late.append(word)
+            if takes_value[name] and "=" not in word:
+                value = next(items, None)
+                if value is not None:
+                    late.append(value)
+            continue
+        rest.append(word)
+    return late, rest
+
+
+def _close(word: str, names: Sequence[str], cutoff: float) -> str | None:
+    import difflib
+
+    folded = {name.lower(): name for name in names}
+    if word.lower() in folded:
+        return folded[word.lower()]
+    found = difflib.get_close_matches(word.lower(), list(folded), n=1, cutoff=cutoff)
+    return folded[found[0]] if found else None
+
+
+def _refuse_mistyped_command(root: Path, commands: Sequence[CommandSpec], word: str) -> None:
+    """``approvework`` is no target (no dot, no such file): suggest the command."""
+    if word.startswith("-") or "." in word or "/" in word or (root / word).exists():
+        return
+    names = [name for spec in commands for name in (spec.name, *spec.aliases)]
+    suggestion = _close(word, [n.split()[0] for n in names], 0.75)
+    if suggestion is not None:
+        raise UsageError(f"unknown command '{word}'", hint=f"did you mean '{suggestion}'?")
+
+
+def _with_suggestion(exc: MturkmakeError, ctx: Context, goals: Sequence[str]) -> MturkmakeError:
+    """Add make-style ``did you mean 'senti.approved'?`` to "No rule to make target 'X'."."""
+    goal = next((g for g in goals if exc.message == f"No rule to make target '{g}'."), None)
+    if goal is None or exc.hint:
+        return exc
+    from mturkmake.core.graph import match, substitute
+    from mturkmake.errors import NoRuleError
+
+    rules = ctx.host.rules(ctx.config)
+    folder = (ctx.root / goal).parent
+    known = (
+        {p.relative_to(ctx.root).as_posix() for p in folder.iterdir() if p.is_file()}
+        if folder.is_dir()
+        else set()
+    )
+    for _ in range(4):  # targets makeable from files, then from those targets (a chain)
+        for rule in rules:
+            for pattern in rule.prerequisites[:1]:
+                for name in list(known):
+                    stem = match(pattern, name)
+                    if stem is not None:
+                        known.add(substitute(rule.target, stem))
+    suggestion = _close(goal, sorted(known), 0.6)
+    if suggestion is None:
+        return exc
+    return NoRuleError(exc.message.rstrip("."), hint=f"did you mean '{suggestion}'?")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,13 +5,16 @@ local marketplace so that all three always agree to the cent.
 - +20 % on the reward for HITs with 10 or more assignments;
 - +5 % on the reward when the HIT requires the Masters qualification;
 - at least $0.01 per assignment and per non-zero bonus; none on a $0.00 reward;
-- rounded half-up to the cent, per transaction (one assignment, one bonus).
+- rounded half-up to the cent, per transaction (one assignment, one bonus);
+- a fee per assignment for each premium qualification a HIT requires
+  (:data:`PREMIUM_QUALIFICATION_FEES`).
 
 All amounts are :class:`~decimal.Decimal` dollars; strings such as ``"0.05"`` are accepted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
@@ -27,6 +30,22 @@ MASTERS_QUALIFICATION_IDS: dict[str, str] = {
     "sandbox": "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6",
 }
 MINIMUM_FEE = CENT
+#: Premium qualifications and their fee per assignment. Source for the fee: mturk.com/pricing
+#: ("The additional fee per assignment starts at $0.05 and varies depending on the
+#: qualification"); for the ids: the requester site's qualification list as published in
+#: gist.github.com/deargle/b6ff743e3d6b699c9dcfa67736a77911 (production ids). MTurk never
+#: published the fee of each one, so each is entered at the published floor of $0.05: a cost
+#: line or budget check for a HIT requiring one is a lower bound, and says so.
+PREMIUM_QUALIFICATION_FEES: dict[str, Decimal] = {
+    "3DWHSFAI6V6LLE6N73LD41NC328HA9": Decimal("0.05"),  # Age 18-25
+    "3KAU8F4DS29KIEY0ZKYNZG93O0HPN6": Decimal("0.05"),  # Age 25-30
+    "362T88CWSBZ89UNF27OEYG2KXGMSD7": Decimal("0.05"),  # Age 30-35
+    "3LLOUF5SOO5RS1LW45IHW772RRZMUZ": Decimal("0.05"),  # Age 35-45
+    "3YVJFZ3OL3WO7MYJTQ5K0WEIOULEIU": Decimal("0.05"),  # Age 45-55
+    "3A52214HXRPE0WD0NJJNM1K3JA7PM6": Decimal("0.05"),  # Age 55 or older
+    "35NJOM7A2AHJ8CEAOZJYOG2F0DRZXE": Decimal("0.05"),  # Blogger
+    "3TZRB59MJX9EZ3CJ289HU3GCYFFPZF": Decimal("0.05"),  # Borrower - Auto Loans
+}
 
 
 def to_money(amount: Decimal | str | int) -> Decimal:
@@ -94,3 +113,16 @@ def bonus_fee(amount: Decimal | str) -> Decimal:
 def bonus_cost(amount: Decimal | str) -> Decimal:
     """A bonus plus its fee."""
     return to_money(amount) + bonus_fee(amount)
+
+
+def premium_fee(qualification_type_ids: Iterable[str]) -> Decimal:
+    """The premium qualification fee per assignment of a HIT requiring these qualification
+    types (each premium one counted once)."""
+    return sum(
+        (
+            PREMIUM_QUALIFICATION_FEES[q]
+            for q in set(qualification_type_ids)
+            if q in PREMIUM_QUALIFICATION_FEES
+        ),
+        Decimal("0.00"),
+    )

@@ -34,15 +34,50 @@ _REQUIRED = {
 }
 
 
-def _reads_corpus(item: pytest.Item) -> bool:
-    function = getattr(item, "function", None)
-    if function is None:
-        return False
+def _source(obj: object) -> str:
     try:
-        source = inspect.getsource(function)
+        return inspect.getsource(obj)  # type: ignore[arg-type]
     except (OSError, TypeError):
+        return ""
+
+
+def _corpus_helpers(module: object) -> set[str]:
+    """Names of the module's functions that read the corpus, directly or through each other."""
+    functions = {
+        name: _source(value)
+        for name, value in vars(module).items()
+        if inspect.isfunction(value)
+        and getattr(value, "__module__", None) == getattr(module, "__name__", "")
+    }
+    found: set[str] = set()
+    while True:
+        pattern = re.compile(
+            _CORPUS_NAMES.pattern
+            + (r"|\b(" + "|".join(map(re.escape, found)) + r")\b" if found else "")
+        )
+        more = {
+            name for name, text in functions.items() if name not in found and pattern.search(text)
+        }
+        if not more:
+            return found
+        found |= more
+
+
+def _reads_corpus(item: pytest.Item, helpers: dict[str, set[str]]) -> bool:
+    function = getattr(item, "function", None)
+    module = getattr(item, "module", None)
+    if function is None or module is None:
         return False
-    return bool(_CORPUS_NAMES.search(source))
+    if module.__name__ not in helpers:
+        helpers[module.__name__] = _corpus_helpers(module)
+    names = helpers[module.__name__]
+    text = _source(function)
+    if _CORPUS_NAMES.search(text):
+        return True
+    return (
+        bool(names)
+        and re.search(r"\b(" + "|".join(map(re.escape, names)) + r")\b", text) is not None
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -54,8 +89,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if reference.available():
         return
     skip = pytest.mark.skip(reason=reference.ABSENT)
+    helpers: dict[str, set[str]] = {}
     for item in items:
-        if _reads_corpus(item):
+        if _reads_corpus(item, helpers) or item.get_closest_marker("reference"):
             item.add_marker(skip)
 
 

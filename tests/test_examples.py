@@ -17,6 +17,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CASES = {
     "helloworld": ("hello", ()),
     "labelling": ("reviews", ("--yes",)),
+    "qualification-gate": ("pilot", ()),
+    "survey": ("survey", ()),
+    "images": ("images", ("--yes",)),
+    "bonuses": ("quiz", ()),
+    "makefile": ("senti", ()),
 }
 
 
@@ -96,3 +101,14 @@ def test_labelling_rejections_carry_feedback(mturkmake_project: Project) -> None
     # The planted careless worker (mturkmake.toml [local] planted) is the one rejected.
     assert {r["workerid"] for r in rows if r["decision"] == "rejected"} == {"ACARELESS00001"}
     assert sum(1 for r in rows if r["workerid"] == "ACARELESS00001") == 12
+
+
+def test_images_gold_answers_catch_the_careless_worker(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    _copy("images", project)
+    result = project.run("--yes", "images.approved", "--wait")
+    assert result.exit_code == 0, result.output
+    rows = approved_rows(project.path("images.approved"))
+    assert {r["workerid"] for r in rows if r["decision"] == "rejected"} == {"ACARELESS00002"}
+    assert sum(1 for r in rows if r["workerid"] == "ACARELESS00002") == 10
+    assert sum(1 for r in rows if r["decision"] == "approved") == 20

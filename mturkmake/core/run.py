@@ -7,6 +7,13 @@ write temporary files next to their targets; the runner commits them with
 :func:`~mturkmake.core.fsio.commit_output` (identical bytes leave the target and its mtime
 alone) and records fingerprints in ``state.db``.
 
+Incomplete targets and GNU make: an incomplete target's mtime is set
+:data:`INCOMPLETE_AGE_NS` older than its newest prerequisite, so a Makefile calling mturkmake
+runs its rule again on the next ``make`` until the target is final. A target built from an
+incomplete target is incomplete too. Since an aged file can keep its size and mtime while its
+content changes, prerequisites made by an incomplete step are hashed again, never trusted on
+size and mtime.
+
 The runner does not take the project lock; whoever starts a side-effecting run does
 (:class:`~mturkmake.core.fsio.ProjectLock`).
 """
@@ -14,6 +21,8 @@ The runner does not take the project lock; whoever starts a side-effecting run d
 from __future__ import annotations
 
 import enum
+import os
+import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -34,6 +43,9 @@ from mturkmake.errors import ExitCode, MturkmakeError
 from mturkmake.hookspecs import Context, Event, Job, Outcome, Rule
 
 PREFIX = "mturkmake: "
+#: How much older than its newest prerequisite an incomplete target is made: 2 s, so that
+#: file systems with coarse mtimes (FAT keeps 2 s) still show make an out-of-date target.
+INCOMPLETE_AGE_NS = 2_000_000_000
 
 
 class Status(enum.Enum):
@@ -90,6 +102,8 @@ class Runner:
         self._report_lock = threading.Lock()
         self._rebuilt_lock = threading.Lock()
         self._rebuilt: set[str] = set()
+        #: output name → the target of the step that makes it (this run's plan)
+        self._producer: dict[str, str] = {}
 
     @property
     def _simulating(self) -> bool:
@@ -110,7 +124,12 @@ class Runner:
         """
         self._rebuilt = set()
         the_plan = graph.plan(goals, self.rules, self.root)
-        status = self._schedule(the_plan)
+        self._producer = {name: step.target for step in the_plan.steps for name in step.outputs}
+        try:
+            status = self._schedule(the_plan)
+        finally:  # Ctrl-C too: what it left incomplete must look out of date to make
+            if not self._simulating:
+                self._age_incomplete_targets(the_plan)
         if any(s is Status.FAILED for s in status.values()):
             return ExitCode.ERROR
         if self.question:
@@ -189,11 +208,31 @@ class Runner:
         current: dict[str, Fingerprint | None] = {}
         for name in step.inputs:
             before = record.prerequisites.get(name) if record else None
+            if self._incomplete_input(name):
+                before = None  # an aged file may change without changing size or mtime
             current[name] = fingerprint(self.root / name, before)
         for name in step.outputs:
             before = record.outputs.get(name) if record else None
             current[name] = fingerprint(self.root / name, before)
         return current
+
+    def _incomplete_input(self, name: str) -> bool:
+        """Whether ``name`` is made by a step of this plan whose last build is incomplete."""
+        producer = self._producer.get(name)
+        if producer is None:
+            return False
+        record = self.state.last_build(producer)
+        return record is not None and not record.complete
+
+    def _age_incomplete_targets(self, the_plan: Plan) -> None:
+        """Age every incomplete target of the plan — also those another step marked
+        incomplete (a review changes its batch remotely) — with what was built from them."""
+        stale: dict[str, Sequence[str]] = {}
+        for step in the_plan.steps:
+            record = self.state.last_build(step.target)
+            if record is not None and not record.complete:
+                stale.update(dict.fromkeys(step.outputs, step.inputs))
+        age_incomplete(self.root, self.state, stale)
 
     def _process(self, step: Step) -> Status:
         record = self.state.last_build(step.target)
@@ -220,7 +259,8 @@ class Runner:
             if self.question:
                 return Status.WOULD_RUN
             return self._preview(step)
-        return self._execute(step, current)
+        built_from_incomplete = [n for n in step.inputs if self._incomplete_input(n)]
+        return self._execute(step, current, built_from_incomplete)
 
     def _explain(self, step: Step, decision: Decision) -> None:
         if not decision.needs_run:
@@ -306,7 +346,12 @@ class Runner:
                 temp.unlink(missing_ok=True)
         return Status.WOULD_RUN
 
-    def _execute(self, step: Step, current: Mapping[str, Fingerprint | None]) -> Status:
+    def _execute(
+        self,
+        step: Step,
+        current: Mapping[str, Fingerprint | None],
+        built_from_incomplete: Sequence[str] = (),
+    ) -> Status:
         target = step.target
         label = f" ({step.rule.name})" if step.rule.name else ""
         self.report("target.start", f"{PREFIX}making '{target}'{label}", target)
@@ -327,15 +372,12 @@ class Runner:
             raise
         changed = self._commit(job.outputs)
         inputs = _present(current, step.inputs)
-        outputs = self._fix_mtimes(
-            {
-                n: fp
-                for n in step.outputs
-                if (fp := fingerprint(self.root / n, current.get(n))) is not None
-            },
-            inputs,
-        )
-        complete = outcome.complete and outcome.error is None
+        committed = {n: fp for n in step.outputs if (fp := fingerprint(self.root / n)) is not None}
+        complete = outcome.complete and outcome.error is None and not built_from_incomplete
+        if complete:
+            outputs = self._fix_mtimes(committed, inputs)
+        else:
+            outputs = _age(self.root, committed, inputs)
         self.state.record_build(target, inputs, complete, outputs)
         with self._rebuilt_lock:
             self._rebuilt.update(step.outputs)
@@ -348,6 +390,8 @@ class Runner:
             )
             return Status.FAILED
         if not complete:
+            if outcome.complete and built_from_incomplete:
+                detail += f" (built from incomplete '{built_from_incomplete[0]}')"
             self.report("target.incomplete", f"{PREFIX}'{target}' is incomplete{detail}", target)
             return Status.INCOMPLETE
         unchanged = "" if changed else " (unchanged)"
@@ -371,6 +415,88 @@ def _present(
     current: Mapping[str, Fingerprint | None], names: Sequence[str]
 ) -> dict[str, Fingerprint]:
     return {n: fp for n in names if (fp := current.get(n)) is not None}
+
+
+def _age(
+    root: Path, outputs: Mapping[str, Fingerprint], inputs: Mapping[str, Fingerprint]
+) -> dict[str, Fingerprint]:
+    """Set each output's mtime :data:`INCOMPLETE_AGE_NS` before its newest prerequisite's
+    (when it is not that old already), so GNU make sees it out of date."""
+    if not inputs:
+        return dict(outputs)
+    stamp = max(fp.mtime_ns for fp in inputs.values()) - INCOMPLETE_AGE_NS
+    aged: dict[str, Fingerprint] = {}
+    for name, fp in outputs.items():
+        aged[name] = fp
+        if fp.mtime_ns > stamp:
+            path = root / name
+            os.utime(path, ns=(stamp, stamp))
+            aged[name] = Fingerprint(fp.size, stamp, fp.sha256)
+    return aged
+
+
+def age_incomplete(root: Path, state: StateDB, targets: Mapping[str, Sequence[str]]) -> None:
+    """Make incomplete ``targets`` (name → its prerequisites) out of date for GNU make: each
+    gets an mtime :data:`INCOMPLETE_AGE_NS` before its newest prerequisite's, and every
+    target recorded (in ``state``) as built from one gets one older still — a downstream
+    target set up to date a moment ago would otherwise stay newer than its aged prerequisite.
+
+    Commands that change a batch remotely (``approveWork`` …) call it too, so ``make``
+    agrees with ``mturkmake -q`` without a make-mode run in between.
+    """
+    aged: dict[str, int] = {}
+    for name, prerequisites in targets.items():
+        newest = max(
+            (m for n in prerequisites if (m := _mtime(root / n)) is not None), default=None
+        )
+        if newest is not None:
+            stamp = _set_older(root / name, newest - INCOMPLETE_AGE_NS)
+            if stamp is not None:
+                aged[name] = stamp
+    seen = set(aged)
+    while aged:
+        name, stamp = aged.popitem()
+        for output in _built_from(state, name):
+            if output not in seen:
+                seen.add(output)
+                older = _set_older(root / output, stamp - INCOMPLETE_AGE_NS)
+                if older is not None:
+                    aged[output] = older
+
+
+def _built_from(state: StateDB, name: str) -> list[str]:
+    """The outputs of every recorded build that had ``name`` as a prerequisite."""
+    try:
+        rows = (
+            state.connection()
+            .execute(
+                "SELECT o.name FROM build_file p JOIN build_file o ON o.target = p.target "
+                "WHERE p.role = 'prerequisite' AND p.name = ? AND o.role = 'output'",
+                (name,),
+            )
+            .fetchall()
+        )
+    except sqlite3.OperationalError:  # no build table yet
+        return []
+    return sorted({str(row[0]) for row in rows})
+
+
+def _set_older(path: Path, stamp: int) -> int | None:
+    """Set ``path``'s mtime to ``stamp`` if it is newer; its mtime after, ``None`` if absent."""
+    mtime = _mtime(path)
+    if mtime is None:
+        return None
+    if mtime > stamp:
+        os.utime(path, ns=(stamp, stamp))
+        return stamp
+    return mtime
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _remove(paths: Iterable[Path]) -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mturkmake import fees
 from mturkmake.errors import LedgerError, ServiceError
 from mturkmake.mturk.batch import CREATE_OPERATION, ROW_NOTE
-from mturkmake.mturk.endpoint import ledger_call, service_call
+from mturkmake.mturk.endpoint import affects_every_call, ledger_call, service_call
 from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
 from mturkmake.mturk.exposure import to_cents
 from mturkmake.mturk.ledger import Intent, Ledger
@@ -203,6 +203,8 @@ class Order:
     :param evaluator: who decided (an evaluator name, or the CLT command).
     :param batch: the ledger batch; ``None`` finds it from the HIT (CLT mode).
     :param override: approve a rejected assignment (``unreject``).
+    :param invent_feedback: give a rejection without feedback the default text; ``False``
+        sends it empty, as the CLT's rejectWork did without a comment (seed 003).
     """
 
     assignment_id: str
@@ -211,6 +213,7 @@ class Order:
     evaluator: str = ""
     batch: str | None = None
     override: bool = False
+    invent_feedback: bool = True
 
 
 @dataclass(frozen=True)
@@ -319,7 +322,12 @@ class Decider:
         """Approve or reject one assignment unless it is decided already.
 
         Never raises for one assignment's trouble (a CLT command goes on with the others);
-        the :class:`Result` says what happened.
+        the :class:`Result` says what happened. An error every call would hit (no
+        credentials, no connection, access denied:
+        :func:`~mturkmake.mturk.endpoint.affects_every_call`) is no one assignment's
+        trouble: it raises, so the loop stops at the first call with one line.
+
+        :raises ServiceError: an error every other decision would hit too.
         """
         aid = order.assignment_id
         wanted = _PAST[order.decision]
@@ -329,6 +337,8 @@ class Decider:
         try:
             reply = service_call(self.client, "GetAssignment", AssignmentId=aid)
         except ServiceError as error:
+            if affects_every_call(error):
+                raise
             return Result(aid, "failed", message=error.message)
         assignment, hit = reply["Assignment"], reply.get("HIT", {})
         hit_id, worker = str(assignment.get("HITId", "")), str(assignment.get("WorkerId", ""))
@@ -342,10 +352,14 @@ class Decider:
         elif status != "Submitted":
             return self._adopt(order, assignment, batch, wanted)
         share = self._share(hit) if committed else 0
-        feedback = _feedback(order.feedback, order.decision)
+        feedback = (
+            _feedback(order.feedback, order.decision)
+            if order.invent_feedback
+            else order.feedback.strip()[:MAX_FEEDBACK_CHARS]
+        )
         operation = APPROVE_OPERATION if order.decision == "approve" else REJECT_OPERATION
         send: dict[str, Any] = {"AssignmentId": aid}
-        if feedback:
+        if feedback or order.decision == "reject":  # RejectAssignment requires the parameter
             send["RequesterFeedback"] = feedback
         if order.override:
             send["OverrideRejection"] = True
@@ -362,6 +376,8 @@ class Decider:
                 ledger_call(intent, self.client, **send)
                 intent.done(aid, {"AssignmentStatus": wanted.capitalize()})
         except ServiceError as error:
+            if affects_every_call(error):
+                raise  # a pending intent stays pending: the next run resolves it
             if intent is not None and intent.status is None:
                 return Result(
                     aid,

@@ -41,6 +41,23 @@ ENDPOINT_URLS: Mapping[str, str] = {"sandbox": SANDBOX_URL, "production": PRODUC
 REGION = "us-east-1"
 #: botocore's legacy default; enough for the throttling that large batches meet.
 DEFAULT_TOTAL_ATTEMPTS = 5
+#: Attempts at a call whose connection fails (refused, unresolvable, timed out): a host that
+#: refused twice will refuse a third time, and every row would wait through the backoff.
+CONNECTION_ATTEMPTS = 3
+#: Seconds to wait for a connection (botocore's default is 60): MTurk answers in well under a
+#: second, and a black-holed network then costs CONNECTION_ATTEMPTS × this, not minutes.
+CONNECT_TIMEOUT = 10
+#: Error codes that refuse the credentials or the account: every call of the run gets them.
+REFUSED_CODES = frozenset(
+    {
+        "AccessDenied", "AccessDeniedException", "UnrecognizedClientException",
+        "InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidSignatureException",
+        "IncompleteSignature", "MissingAuthenticationToken", "AuthFailure", "ExpiredToken",
+        "ExpiredTokenException", "NotAuthorized", "OptInRequired",
+    }
+)  # fmt: skip
+#: Where a connection error records how many attempts were made (see _connection_limit).
+_ATTEMPTS_ATTRIBUTE = "mturkmake_attempts"
 #: Operations that take ``UniqueRequestToken``: they are safe to retry with it.
 TOKEN_OPERATIONS = frozenset(
     {"CreateHIT", "CreateHITWithHITType", "CreateAdditionalAssignmentsForHIT", "SendBonus"}
@@ -198,6 +215,24 @@ def _retry_handler(retry: RetrySettings, total_attempts: int) -> Callable[..., f
     return needs_retry
 
 
+def _connection_limit(total_attempts: int) -> Callable[..., bool | None]:
+    """A ``needs-retry`` handler that stops retrying a connection error after
+    :data:`CONNECTION_ATTEMPTS` (or ``total_attempts``, if fewer), and notes on the error how
+    many attempts were made, so the one line the user sees can say it."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    limit = max(1, min(CONNECTION_ATTEMPTS, total_attempts))
+
+    def needs_retry(caught_exception: Any = None, attempts: int = 1, **_: Any) -> bool | None:
+        if not isinstance(caught_exception, BotoConnectionError):
+            return None  # botocore's standard policy decides
+        setattr(caught_exception, _ATTEMPTS_ATTRIBUTE, attempts)
+        # False (not None) is botocore's "do not retry": the first non-None answer wins.
+        return False if attempts >= limit else None
+
+    return needs_retry
+
+
 def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) -> Any:
     """A boto3 MTurk client for ``config``'s endpoint, with retries and credentials set.
 
@@ -225,6 +260,7 @@ def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) 
     )
     options: dict[str, Any] = {
         "retries": {"mode": "standard", "total_max_attempts": total},
+        "connect_timeout": CONNECT_TIMEOUT,
         # Belt and braces: the explicit endpoint_url already wins over AWS_ENDPOINT_URL*.
         "ignore_configured_endpoint_urls": True,
         "user_agent_extra": "mturkmake",
@@ -234,6 +270,9 @@ def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) 
         region_name=REGION,
         endpoint_url=endpoint_url_for(config),
         config=BotoConfig(**options),
+    )
+    client.meta.events.register_first(
+        "needs-retry.mturk", _connection_limit(total), unique_id="mturkmake-connection-limit"
     )
     if retry.retriable_errors:
         client.meta.events.register_first(
@@ -350,9 +389,11 @@ def _translate(error: Exception, operation: str) -> ServiceError:
             "credential chain (aws configure, AWS_PROFILE)",
         )
     if isinstance(error, BotoCoreError):
-        return ServiceError(
-            redact(str(error)), operation=operation, hint="check the endpoint and the network"
-        )
+        message = redact(str(error))
+        attempts = getattr(error, _ATTEMPTS_ATTRIBUTE, None)
+        if attempts is not None:
+            message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
+        return ServiceError(message, operation=operation, hint="check the endpoint and the network")
     raise TypeError(f"not a service error: {type(error).__name__}")
 
 
@@ -365,6 +406,30 @@ def service_errors(operation: str) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as error:
         raise _translate(error, operation) from error
+
+
+def affects_every_call(error: BaseException) -> bool:
+    """Whether every other call of the run would fail as ``error`` did: no credentials,
+    credentials or account refused, no connection to the endpoint, the wrong endpoint.
+
+    A step stops at the first such error, with one line, instead of reporting it once per
+    row (DESIGN §8). ``error`` is a :class:`ServiceError` (its botocore cause decides) or an
+    :class:`EndpointError`.
+    """
+    from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    if isinstance(error, EndpointError):
+        return True
+    cause = error.__cause__ if isinstance(error, ServiceError) else error
+    if isinstance(cause, (NoCredentialsError, PartialCredentialsError, BotoConnectionError)):
+        return True
+    if isinstance(cause, ClientError):
+        response: Mapping[str, Any] = cause.response
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in REFUSED_CODES or status in (401, 403)
+    return False
 
 
 def service_call(client: Any, operation: str, **params: Any) -> dict[str, Any]:

@@ -257,7 +257,8 @@ def evaluate_batch(
 
 
 def _share(value: float) -> str:
-    return f"{value * 100:.10g}%"
+    # One decimal at most: 17/60 is "28.3%", not "28.33333333%".
+    return f"{round(value * 100, 1):g}%"
 
 
 def check_reject_share(

@@ -103,13 +103,13 @@ def creation_cost(hits: Sequence[PreparedHIT]) -> Cost:
     """The most creating ``hits`` can cost, grouped by reward, assignments and Masters."""
     from mturkmake.mturk.money import Cost, hits_cost
 
-    groups: dict[tuple[Decimal, int, bool], int] = {}
+    groups: dict[tuple[Decimal, int, bool, Decimal], int] = {}
     for hit in hits:
-        group = (hit.reward, hit.assignments, hit.masters)
+        group = (hit.reward, hit.assignments, hit.masters, hit.premium)
         groups[group] = groups.get(group, 0) + 1
     parts = [
-        hits_cost(count, reward, assignments, masters=masters)
-        for (reward, assignments, masters), count in groups.items()
+        hits_cost(count, reward, assignments, masters=masters, premium=premium)
+        for (reward, assignments, masters, premium), count in groups.items()
     ]
     return Cost(
         " + ".join(part.what for part in parts) or "0 HITs",
@@ -159,6 +159,7 @@ def create_hit(
         planned=planned,
     ).record()
     exposure = fees.hit_cost(hit.reward, hit.assignments, masters=hit.masters)
+    exposure += hit.premium * hit.assignments
     params = {**call, ROW_NOTE: row}
     with ledger.intent(
         CREATE_OPERATION, batch, key, params, exposure=exposure, budget=budget
@@ -206,7 +207,11 @@ def adopt_success(
             remote = service_call(client, "GetHIT", HITId=entry.hit_id)["HIT"]
             digest: str | None = question_digest(str(remote.get("Question", "")))
             hit_type = entry.hit_type_id or str(remote.get("HITTypeId", ""))
-        except MturkmakeError:
+        except MturkmakeError as error:
+            from mturkmake.mturk.endpoint import affects_every_call
+
+            if affects_every_call(error):
+                raise  # no credentials or no connection: adopt nothing blind, say it once
             digest, hit_type = None, entry.hit_type_id  # gone or unreadable: adopt it blind
         found.append(Listed(entry.hit_id, hit_type, digest))
     by_index = {h.index: h for h in hits}

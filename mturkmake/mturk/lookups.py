@@ -176,31 +176,12 @@ def _assignment_status(wanted: str) -> Resolver:
 
 
 def send_bonus_lookup(client: Any, intent: Intent) -> Resolution:
-    """SendBonus: ListBonusPayments for the assignment — the same worker and amount, granted
-    since the intent, beyond the identical bonuses the ledger already records as paid."""
-    params = intent.params
-    matches = [
-        payment
-        for payment in _paginate(
-            client, "ListBonusPayments", "BonusPayments", AssignmentId=params["AssignmentId"]
-        )
-        if payment["WorkerId"] == params["WorkerId"]
-        and Decimal(payment["BonusAmount"]) == Decimal(params["BonusAmount"])
-        and _recent(payment.get("GrantTime"), intent)
-    ]
-    already = 0
-    if intent.ledger is not None:
-        already = sum(
-            1
-            for other in intent.ledger.done_params(intent.operation, intent.batch)
-            if other.get("AssignmentId") == params["AssignmentId"]
-            and Decimal(str(other.get("BonusAmount"))) == Decimal(params["BonusAmount"])
-        )
-    if len(matches) > already + 1:
-        raise _ambiguous(intent, [str(p.get("GrantTime")) for p in matches])
-    if len(matches) > already:
-        return Resolution.found(None, {"GrantTime": str(matches[-1].get("GrantTime"))})
-    return Resolution.absent("no such bonus payment")
+    """SendBonus: :func:`mturkmake.mturk.bonuses.send_bonus_lookup` (ListBonusPayments for the
+    assignment holds more payments of exactly this bonus than the ledger records as done, in
+    any batch)."""
+    from mturkmake.mturk.bonuses import send_bonus_lookup as lookup
+
+    return lookup(client, intent)
 
 
 # -- qualifications and blocks ----------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Every step that can move money, before its first call: computes its :class:`Cost` with
 :mod:`mturkmake.fees`, prints the cost line (:func:`report_cost`), checks the budget for the
-whole step (:func:`check_step_budget`) and, on production, asks (:func:`confirm_spending`) —
-:func:`begin_money_step` does all three in that order.
+whole step (:func:`check_step_budget`), on production asks (:func:`confirm_spending`), and
+checks that the account's balance covers it (:func:`check_balance`: GetAccountBalance, for
+steps that draw on the balance — creating HITs, bonuses, extensions; approvals pay from the
+HIT's reservation) — :func:`begin_money_step` does them in that order.
 Then each call reserves its own share as it records its intent
 (``ledger.intent(..., exposure=share, budget=cap)``), so ``-j`` never overshoots the cap.
 ``--yes`` and ``-force`` skip the question; nothing lifts the cap.
@@ -14,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mturkmake import fees
-from mturkmake.errors import ConfigError, ConfirmationRefused
+from mturkmake.errors import BudgetExceeded, ConfigError, ConfirmationRefused
 from mturkmake.hookspecs import Context, Event
 from mturkmake.mturk.settings import settings
 
@@ -51,15 +53,26 @@ def _plural(count: int, noun: str, plural: str | None = None) -> str:
     return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
-def hits_cost(hits: int, reward: Decimal | str, assignments: int, *, masters: bool = False) -> Cost:
-    """The most ``hits`` new HITs of ``assignments`` assignments at ``reward`` can cost."""
-    per_hit = fees.hit_cost(reward, assignments, masters=masters)
+def hits_cost(
+    hits: int,
+    reward: Decimal | str,
+    assignments: int,
+    *,
+    masters: bool = False,
+    premium: Decimal = ZERO,
+) -> Cost:
+    """The most ``hits`` new HITs of ``assignments`` assignments at ``reward`` can cost.
+
+    :param premium: the premium qualification fee per assignment (:func:`fees.premium_fee`).
+    """
+    per_hit = fees.hit_cost(reward, assignments, masters=masters) + premium * assignments
     payments = fees.to_money(reward) * assignments * hits
-    return Cost(
-        f"{_plural(hits, 'HIT')} × {_plural(assignments, 'assignment')} × ${fees.to_money(reward)}",
-        payments,
-        per_hit * hits - payments,
+    what = (
+        f"{_plural(hits, 'HIT')} × {_plural(assignments, 'assignment')} × ${fees.to_money(reward)}"
     )
+    if premium:
+        what += f" (premium qualifications: ${premium} per assignment)"
+    return Cost(what, payments, per_hit * hits - payments)
 
 
 def extra_assignments_cost(
@@ -154,6 +167,34 @@ def check_step_budget(ledger: Ledger, cost: Cost, budget: Decimal | None) -> Non
     ledger.exposure.check_budget(cost.total, budget)
 
 
+def check_balance(client: Any, cost: Cost, endpoint_kind: str) -> Decimal:
+    """Stop a step the account's balance cannot pay for, before its first call that spends.
+
+    Asks GetAccountBalance (the balance MTurk has not reserved for open HITs) and compares
+    it with the whole step's cost, fees included. Returns the balance.
+
+    :param client: the run's MTurk client.
+    :param endpoint_kind: ``local``, ``sandbox`` or ``production`` (named in the message).
+    :raises BudgetExceeded: the balance is short (the message names the shortfall);
+        nothing was sent.
+    :raises ServiceError: GetAccountBalance failed (credentials, connection): nothing was
+        sent either.
+    """
+    from mturkmake.mturk.endpoint import service_call
+
+    reply = service_call(client, "GetAccountBalance")
+    available = fees.to_money(str(reply.get("AvailableBalance") or "0"))
+    if cost.total > available:
+        shortfall = fees.to_money(cost.total - available)
+        raise BudgetExceeded(
+            f"this step costs ${cost.total} but the {endpoint_kind} account's available "
+            f"balance is ${available}: ${shortfall} short; nothing was sent",
+            hint="add funds to the account (requester site: My Account), or post fewer rows "
+            "(-maxhits)",
+        )
+    return available
+
+
 def confirm_spending(
     cost: Cost,
     *,
@@ -199,18 +240,29 @@ def confirm_for(ctx: Context, cost: Cost, ask: Callable[[str], str] = input) -> 
 
 
 def begin_money_step(
-    ctx: Context, ledger: Ledger, cost: Cost, ask: Callable[[str], str] = input
+    ctx: Context,
+    ledger: Ledger,
+    cost: Cost,
+    ask: Callable[[str], str] = input,
+    *,
+    balance_client: Any | None = None,
 ) -> Decimal | None:
-    """Everything a money step does before its first call, in order: print the cost line,
-    check the whole step against the budget, ask on production.
+    """Everything a money step does before its first call that spends, in order: print the
+    cost line, check the whole step against the budget, ask on production (before any call),
+    check the account's balance (when ``balance_client`` is given: steps that draw on the
+    balance).
 
     :returns: the budget, for the per-call reservations
         (``ledger.intent(..., exposure=share, budget=<this>)``).
-    :raises BudgetExceeded: the step would pass the budget; nothing was sent.
+    :raises BudgetExceeded: the step would pass the budget, or the balance is short;
+        nothing was sent.
     :raises ConfirmationRefused: production spending was not confirmed.
     """
     report_cost(ctx, cost)
     budget = budget_of(ctx.config)
     check_step_budget(ledger, cost, budget)
+    # Production asks before any call at all, GetAccountBalance included.
     confirm_for(ctx, cost, ask=ask)
+    if balance_client is not None and cost.total > 0:
+        check_balance(balance_client, cost, settings(ctx.config).kind)
     return budget

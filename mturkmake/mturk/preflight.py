@@ -64,6 +64,14 @@ class PreparedHIT:
     masters: bool = False
 
     @property
+    def premium(self) -> Decimal:
+        """The premium qualification fee per assignment its requirements add."""
+        from mturkmake import fees
+
+        requirements = self.type_params.get("QualificationRequirements") or []
+        return fees.premium_fee(str(r.get("QualificationTypeId", "")) for r in requirements)
+
+    @property
     def question(self) -> str:
         """The merged question."""
         return str(self.hit_params["Question"])
@@ -118,6 +126,10 @@ def _compile_properties(
 ) -> list[tuple[Property, CompiledTemplate | None]]:
     with _named(source):
         props = javaprops.parse(javaprops.read_text(source.path), source=source.name)
+    # qualification.N may name a qualification id file (skill.properties.success; issue 15).
+    from mturkmake.mturk.exclusion import resolve_type_files
+
+    props = resolve_type_files(props, source.path.parent, source.name)
     compiled: list[tuple[Property, CompiledTemplate | None]] = []
     for prop in props:
         template = None

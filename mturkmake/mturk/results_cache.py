@@ -233,6 +233,11 @@ def mark_batch_changed(
     for target in downstream_targets(success):
         db.mark_incomplete(target)
     ResultsCache(db, endpoint).invalidate(hit_ids)
+    # And out of date for GNU make too: older than what they are made from.
+    from mturkmake.core.run import age_incomplete
+
+    results, approved = downstream_targets(success)
+    age_incomplete(db.path.parent.parent, db, {results: (success,), approved: (results,)})
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,6 +322,12 @@ class Snapshot:
 Progress = Callable[[int, int, str], None]
 
 
+def _every_call(error: ServiceError) -> bool:
+    from mturkmake.mturk.endpoint import affects_every_call
+
+    return affects_every_call(error)
+
+
 class Fetcher:
     """Fetches HITs and their assignments through ``client``, caching them.
 
@@ -392,6 +403,8 @@ class Fetcher:
         :param refresh: fetch every HIT, final or not (CLT getResults: the CLT always did).
         :param keep_going: record a HIT that cannot be fetched in ``failures`` and go on;
             otherwise its :class:`ServiceError` propagates (what is fetched stays cached).
+            An error every call would hit (no credentials, no connection, access denied)
+            always propagates, at the first call: one line, not one per HIT.
         :param progress: called as ``progress(i, n, hit_id)`` after each HIT, ``n`` being
             the number of HITs this poll fetches.
         """
@@ -404,15 +417,15 @@ class Fetcher:
             return snapshot
         try:
             listed = self.reviewable(self._types(todo, known))
-        except ServiceError:
-            if not keep_going:
+        except ServiceError as error:
+            if not keep_going or _every_call(error):
                 raise
             listed = {}  # GetHIT for each instead; its errors are reported per HIT
         for n, row in enumerate(todo, 1):
             try:
                 entry = self.fetch_hit(row.hit_id, listed.get(row.hit_id))
             except ServiceError as error:
-                if not keep_going:
+                if not keep_going or _every_call(error):
                     raise
                 snapshot.failures[row.hit_id] = error.one_line()
                 continue

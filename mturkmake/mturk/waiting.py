@@ -2,7 +2,8 @@
 
 On sandbox and production a wait sleeps ``--poll`` seconds between polls, and warns once
 when unreviewed work is within 24 hours of its automatic approval (after which it is paid
-whatever its quality).
+whatever its quality). Whatever the endpoint, the callers warn so too before they exit
+(:func:`auto_approval_warning`, on the endpoint's clock).
 
 On the local endpoint nothing sleeps: the marketplace's virtual clock advances *event by
 event* and the wait stops as soon as the batch is final. It never passes the earliest
@@ -21,6 +22,7 @@ otherwise.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -150,7 +152,17 @@ class ProgressView:
         if self._bar is None:
             from tqdm import tqdm  # only on a terminal: a plain run must not import it
 
-            self._bar = tqdm(desc=self.label, total=snapshot.total, unit="assignment")
+            # tqdm draws nothing on a terminal that reports 0 × 0 (a pseudo-terminal nobody
+            # sized): give it 80 × 24 then.
+            sized = shutil.get_terminal_size((0, 0))
+            known = sized.columns > 0 and sized.lines > 0
+            self._bar = tqdm(
+                desc=self.label,
+                total=snapshot.total,
+                unit="assignment",
+                ncols=None if known else 80,
+                nrows=None if known else 24,
+            )
         self._bar.total = snapshot.total
         self._bar.n = snapshot.done
         self._bar.set_postfix_str(hits, refresh=False)

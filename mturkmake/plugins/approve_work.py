@@ -5,7 +5,7 @@
 (every Submitted assignment of each ``hitid``). Output as seed 003::
 
     --- Starting approval ---
-    [<assignment>] Assignment successfully approved[ with comment '<c>'| for HIT <hit>]
+    [<assignment>] Assignment successfully approved[ for HIT <hit>][ with comment '<c>']
     --- Finished approval ---
       1 assignments approved.
       0 assignments failed to be approved.
@@ -26,6 +26,7 @@ from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.decisions import Decider, Order, open_decider
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
+from mturkmake.plugins.reporter import Tracked
 
 __all__ = ["handle_approve_work"]
 
@@ -83,6 +84,7 @@ def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
     say(ctx, "--- Starting approval ---")
     work: list[tuple[str, str | None]] = []
     suffixes: dict[str, str] = {}
+    from_file = bool(args.get("approvefile")) and not args.get("assignment")
     with open_decider(ctx) as decider:
         if args.get("assignment"):
             ids = _ids(str(args["assignment"]))
@@ -100,10 +102,12 @@ def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
             work = [(i, None) for i, _ in pairs]
             suffixes = {i: f" for HIT {h}" for i, h in pairs}
         approved = failed = already = 0
-        for assignment_id, comment in work:
+        for assignment_id, comment in Tracked(ctx, work, "approving", "assignment", plain=False):
             text = (comment or "").strip()
             result = decider.decide(Order(assignment_id, "approve", text, EVALUATOR))
             suffix = suffixes.get(assignment_id) or (f" with comment '{text}'" if text else "")
+            if from_file and result.hit_id:  # seed 003's -approvefile line names the HIT
+                suffix = f" for HIT {result.hit_id}" + (f" with comment '{text}'" if text else "")
             if result.outcome == "approved":
                 approved += 1
                 say(ctx, f"[{assignment_id}] Assignment successfully approved{suffix}")

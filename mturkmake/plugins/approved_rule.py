@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake import fees
-from mturkmake.errors import FormatError
+from mturkmake.errors import FormatError, ServiceError
 from mturkmake.formats.results import ResultsEntry, open_results
 from mturkmake.formats.tabfile import write_row
 from mturkmake.hookspecs import (
@@ -56,6 +56,7 @@ from mturkmake.mturk.evaluation import (
     select_evaluators,
 )
 from mturkmake.mturk.settings import settings
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config
@@ -75,6 +76,8 @@ class _Batch:
 
     results_rel: str
     entries: list[ResultsEntry]
+    #: every HIT the ``.results`` has a row for (with or without assignments)
+    hit_ids: frozenset[str]
     review: dict[str, Mapping[str, str]] | None
     gold: Path | None
     final: bool
@@ -83,7 +86,8 @@ class _Batch:
 def _read(job: Job, *, final: bool) -> _Batch:
     root, stem = job.context.root, job.stem
     results_rel = f"{stem}.results"
-    entries = list(open_results(root / results_rel).assignments())
+    every = list(open_results(root / results_rel).entries())
+    entries = [e for e in every if e.assignment_id]
     review: dict[str, Mapping[str, str]] | None = None
     optional = set(job.optional_prerequisites)
     if f"{stem}.review" in optional and (root / f"{stem}.review").exists():
@@ -99,7 +103,8 @@ def _read(job: Job, *, final: bool) -> _Batch:
             review[entry.assignment_id] = entry.values
     gold = root / f"{stem}.gold"
     has_gold = f"{stem}.gold" in optional and gold.exists()
-    return _Batch(results_rel, entries, review, gold if has_gold else None, final)
+    hit_ids = frozenset(e.hit_id for e in every)
+    return _Batch(results_rel, entries, hit_ids, review, gold if has_gold else None, final)
 
 
 def _assignments(
@@ -199,6 +204,7 @@ def build_approved(job: Job) -> Outcome:
             if entry.status in ("Approved", "Rejected") and entry.assignment_id not in decided:
                 results.append(_adopt(decider, entry.assignment_id, name))
         decided = decider.existing(ids)
+        unfetched = _unfetched(ctx, job.target, batch, batch_rows(ledger, name))
         waiting = not batch.final
         verdicts: dict[str, Verdict] = {}
         if not waiting:
@@ -217,11 +223,23 @@ def build_approved(job: Job) -> Outcome:
                 cost = _approval_cost(batch.entries, approvals)
                 spending.report_cost(ctx, cost)
                 spending.confirm_for(ctx, cost)
-        for assignment_id, verdict in verdicts.items():
+        stopped: ServiceError | None = None
+        for assignment_id, verdict in Tracked(
+            ctx, list(verdicts.items()), "deciding", "assignment", job.target
+        ):
             order = Order(
                 assignment_id, verdict.decision, verdict.feedback, verdict.evaluator, batch=name
             )
-            result = decider.decide(order)
+            try:
+                result = decider.decide(order)
+            except ServiceError as error:
+                # Every other call would fail so too (decide raises only then). Before the
+                # first decision nothing changed: fail, leaving the target as it is; after
+                # it, write the projection of what was decided and say why it stopped.
+                if not any(r.outcome in ("approved", "rejected") for r in results):
+                    raise
+                stopped = error
+                break
             if result.outcome == "failed" and _decided(decider, assignment_id):
                 # Decided meanwhile elsewhere (the requester site, auto-approval): it is
                 # recorded as such, and deciding it again is impossible, not an error.
@@ -237,7 +255,35 @@ def build_approved(job: Job) -> Outcome:
             _report_result(ctx, job.target, result, verdict)
         decisions = decider.existing()
         write_approved(job.outputs[job.target], batch.entries, decisions, name)
-    return _outcome(batch, decisions, results, waiting)
+    outcome = _outcome(batch, decisions, results, waiting)
+    if unfetched:
+        outcome = dataclasses.replace(
+            outcome,
+            complete=False,
+            message=f"{outcome.message}; {unfetched} HITs of the batch not in {results_rel}",
+        )
+    if stopped is not None:
+        return dataclasses.replace(outcome, complete=False, error=stopped.one_line())
+    return outcome
+
+
+def _unfetched(ctx: Context, target: str, batch: _Batch, known: Sequence[Any]) -> int:
+    """How many HITs the ledger knows for the batch have no row in ``.results`` (a stale or
+    hand-edited file); warns once. Their work is unreviewed, and MTurk approves it
+    automatically when its time comes: the target stays incomplete until they are in."""
+    missing = [row.hit_id for row in known if row.hit_id and row.hit_id not in batch.hit_ids]
+    if missing:
+        ctx.report(
+            Event(
+                "warning",
+                f"{batch.results_rel} lacks {len(missing)} of the {len(known)} HITs the ledger "
+                f"knows for the batch (first: {missing[0]}); their work is not reviewed — "
+                f"delete {batch.results_rel} and run 'mturkmake {target}' again (it fetches "
+                "every HIT the ledger knows)",
+                target=target,
+            )
+        )
+    return len(missing)
 
 
 def _decided(decider: Decider, assignment_id: str) -> bool:
@@ -246,12 +292,13 @@ def _decided(decider: Decider, assignment_id: str) -> bool:
 
 
 def _adopt(decider: Decider, assignment_id: str, batch: str) -> Result:
-    from mturkmake.errors import ServiceError
-    from mturkmake.mturk.endpoint import service_call
+    from mturkmake.mturk.endpoint import affects_every_call, service_call
 
     try:
         reply = service_call(decider.client, "GetAssignment", AssignmentId=assignment_id)
     except ServiceError as error:
+        if affects_every_call(error):
+            raise  # every other assignment would fail the same way: one line, not one each
         return Result(assignment_id, "failed", message=error.message)
     decider.adopt(reply["Assignment"], batch)
     return Result(assignment_id, "skipped", message="decided outside mturkmake")
@@ -403,6 +450,11 @@ def preview_approved(job: Job) -> None:
             )
         )
     rejects = sum(1 for v in verdicts.values() if v.decision == "reject")
+    approvals = {a for a, v in verdicts.items() if v.decision == "approve"}
+    if approvals:
+        from mturkmake.mturk import money
+
+        money.report_cost(ctx, _approval_cost(batch.entries, approvals))
     line = (
         f"{len(todo)} undecided submitted assignments: {len(verdicts) - rejects} would be "
         f"approved, {rejects} rejected ({len(decided)} decided before)"

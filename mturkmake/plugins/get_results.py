@@ -5,10 +5,16 @@
   exactly the CLT's columns, printing seed 003's console output.
 - ``mturkmake survey.results`` (rule ``%.results: %.success``) writes the CLT's columns
   plus ``Input.<column>`` (the raw input values the ledger recorded for each HIT's row).
+  The HITs fetched are every HIT the ledger knows for the batch, whatever ``.success``
+  says: a stale or hand-edited ``.success`` never narrows what is fetched (and so what
+  ``%.approved`` reviews); it is reported in one warning line (:mod:`mturkmake.mturk.coverage`).
   Assignments are cached in ``state.db``; a poll fetches only the HITs not yet final
   (:mod:`mturkmake.mturk.results_cache`). The target is *incomplete* until every HIT is
   final. ``--wait[=TIMEOUT]`` / ``--poll SECONDS`` poll until final
   (:mod:`mturkmake.mturk.waiting`); Ctrl-C leaves the target incomplete, never partial.
+
+Before either exits, unreviewed work that MTurk approves automatically within 24 hours is
+warned about, on every endpoint (:func:`mturkmake.mturk.waiting.auto_approval_warning`).
 
 Times are written in config ``results_timezone`` (an IANA name; unset or ``local``: the
 machine's zone, as the CLT did). This module is loaded on every run: everything heavy
@@ -19,15 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake import hookimpl
 from mturkmake.core.fsio import atomic_write
 from mturkmake.core.state import StateDB
-from mturkmake.errors import ExitCode, FormatError, UsageError
+from mturkmake.errors import ExitCode, FormatError, ServiceError, UsageError
 from mturkmake.formats.results import (
     PRODUCTION_REQUESTER_URL,
     SANDBOX_REQUESTER_URL,
@@ -48,9 +54,14 @@ from mturkmake.hookspecs import (
     Outcome,
     Rule,
 )
+from mturkmake.mturk.coverage import ledger_batch, ledger_first
 from mturkmake.mturk.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
 from mturkmake.mturk.settings import settings
 from mturkmake.plugins import clt_catalog
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.endpoint import Endpoint
+    from mturkmake.mturk.waiting import WaitSettings
 
 __all__ = [
     "ANSWER_PREFIX_FLAG",
@@ -98,7 +109,43 @@ def mturkmake_commands() -> Sequence[CommandSpec]:
 @hookimpl
 def mturkmake_rules(config: Config) -> Sequence[Rule]:
     """``%.results: %.success``."""
-    return (Rule("%.results", ("%.success",), build_results, name="getResults"),)
+    return (
+        Rule(
+            "%.results", ("%.success",), build_results, name="getResults", preview=preview_results
+        ),
+    )
+
+
+def preview_results(job: Job) -> None:
+    """``-n``: say how many HITs a poll would fetch (those not final in the cache)."""
+    import sqlite3
+
+    ctx = job.context
+    success_rel = job.prerequisites[0]
+    if not job.path(success_rel).exists():
+        _say(ctx, f"would fetch the work of the HITs {success_rel} will list", job.target)
+        return
+    hit_ids = [r.hit_id for r in read_success_file(job.path(success_rel), shown=success_rel)]
+    final: set[str] = set()
+    path = ctx.config.state_dir / STATE_FILE
+    if path.exists():  # read-only: a dry run writes nothing, not even a schema
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT hit_id FROM results_hit WHERE endpoint = ? AND final = 1",
+                (settings(ctx.config).identity,),
+            ).fetchall()
+            final = {str(r[0]) for r in rows} & set(hit_ids)
+        except sqlite3.OperationalError:  # no cache yet
+            final = set()
+        finally:
+            conn.close()
+    _say(
+        ctx,
+        f"would poll {len(hit_ids) - len(final)} of the {len(hit_ids)} HITs in {success_rel} "
+        f"({len(final)} final already) and write {job.target} (getResults)",
+        job.target,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,13 +384,6 @@ def _input_header(path: Path) -> tuple[str, ...]:
         return ()  # the order is a nicety; the values come from the ledger
 
 
-def make_client(ctx: Context) -> Any:
-    """The run's MTurk client (:func:`mturkmake.mturk.endpoint.run_client`)."""
-    from mturkmake.mturk.endpoint import run_client
-
-    return run_client(ctx)
-
-
 def _say(ctx: Context, message: str, target: str | None = None, kind: str = "info") -> None:
     ctx.report(Event(kind=kind, message=message, target=target))
 
@@ -360,11 +400,24 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     that cannot be fetched is reported and gets no row; the others are written and the
     command exits 2 (DESIGN §8).
     """
+    from mturkmake.mturk.endpoint import run_endpoint
+
     success_arg = str(args["successfile"])
     output_arg = str(args["outputfile"])
-    rows = read_success_file(Path(success_arg), shown=success_arg)
-    client = make_client(ctx)
-    fetcher = Fetcher(client, _cache(ctx.config))
+    listed = read_success_file(Path(success_arg), shown=success_arg)
+    success_rel = _relative_to_root(ctx.root, Path(success_arg))
+    hits = ledger_first(
+        listed,
+        ledger_batch(ctx.config, success_rel) if success_rel is not None else None,
+        shown=success_arg,
+        target=output_arg,
+        rebuild="delete it and run the same loadHITs command again",
+    )
+    if hits.warning is not None:
+        _say(ctx, hits.warning, kind="warning")
+    rows = list(hits.rows)
+    endpoint = run_endpoint(ctx)
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config))
 
     def retrieved(n: int, total: int, hit_id: str) -> None:
         _say(ctx, f"Retrieved HIT {n}/{total}, {hit_id}", kind="progress")
@@ -374,6 +427,13 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     _say(ctx, "--[Done Retrieving Results]----------", kind="progress")
     for hit_id, error in snapshot.failures.items():
         _say(ctx, f"Error retrieving HIT {hit_id}: {error}", kind="error")
+    if (
+        rows
+        and len(snapshot.failures) == len(snapshot.hit_ids)
+        and all(HIT_UNKNOWN in error for error in snapshot.failures.values())
+    ):  # none of them: a copied folder or a reset marketplace, not a passing fault
+        unknown = unknown_hits_error(success_arg, len(rows), settings(ctx.config).endpoint)
+        _say(ctx, f"mturkmake: {unknown.one_line()}", kind="error")
     data = render_results(
         snapshot,
         ctx.config,
@@ -391,7 +451,51 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     _say(ctx, f"\nResults have been written to file '{output_arg}'.\n")
     for line in completion_lines(snapshot):
         _say(ctx, line)
+    _warn_auto_approval(ctx, snapshot, endpoint, output_arg)
     return int(ExitCode.ERROR if snapshot.failures else ExitCode.OK)
+
+
+def _relative_to_root(root: Path, path: Path) -> str | None:
+    """``path`` relative to the project root, as the ledger names ``.success`` files;
+    ``None`` outside the root (no batch of this project writes there)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
+
+
+def _endpoint_now(ctx: Context, endpoint: Endpoint, market: Any = None) -> datetime:
+    """The endpoint's time: the local marketplace's virtual clock on ``local`` (the client
+    factory may hand out a bare client, whose :class:`Endpoint` runs on wall time)."""
+    if endpoint.marketplace is not None:
+        return endpoint.marketplace.now()  # type: ignore[no-any-return]
+    if market is None:
+        market = _local_market(ctx)
+    if market is not None:
+        return market.now()  # type: ignore[no-any-return]
+    return endpoint.clock()
+
+
+def _warn_auto_approval(
+    ctx: Context,
+    snapshot: Snapshot,
+    endpoint: Endpoint,
+    label: str,
+    *,
+    target: str | None = None,
+    market: Any = None,
+) -> bool:
+    """Warn when unreviewed work auto-approves within 24 h, on the endpoint's clock (the
+    local marketplace's virtual one); returns whether it warned."""
+    from mturkmake.mturk.waiting import auto_approval_warning
+
+    if not snapshot.unreviewed():
+        return False  # nothing to warn about: no need to read a clock
+    warning = auto_approval_warning(snapshot, _endpoint_now(ctx, endpoint, market), label)
+    if warning is None:
+        return False
+    _say(ctx, warning, target, "warning")
+    return True
 
 
 def _cache(config: Config) -> ResultsCache:
@@ -412,10 +516,23 @@ def build_results(job: Job) -> Outcome:
     ctx = job.context
     config = ctx.config
     success_rel = job.prerequisites[0]
-    rows = read_success_file(job.path(success_rel), shown=success_rel)
+    listed = read_success_file(job.path(success_rel), shown=success_rel)
+    hits = ledger_first(
+        listed,
+        ledger_batch(config, success_rel),
+        shown=success_rel,
+        target=job.target,
+        rebuild=f"delete it and run 'mturkmake {success_rel}'",
+    )
+    if hits.warning is not None:
+        _say(ctx, hits.warning, job.target, "warning")
     inputs = batch_inputs(config, f"{job.stem}.input", success_rel)
     try:
-        snapshot = _fetch_and_wait(job, rows)
+        snapshot, timed_out = _fetch_and_wait(job, list(hits.rows))
+    except ServiceError as exc:
+        if exc.turk_error_code != HIT_UNKNOWN:
+            raise
+        raise unknown_hits_error(success_rel, len(hits.rows), settings(config).endpoint) from None
     except KeyboardInterrupt:
         StateDB(config.state_dir / STATE_FILE).mark_incomplete(job.target)
         raise
@@ -425,29 +542,82 @@ def build_results(job: Job) -> Outcome:
         f"{snapshot.done}/{snapshot.total} assignments, "
         f"{snapshot.final_hits}/{len(snapshot.hit_ids)} HITs final"
     )
+    if timed_out is not None:  # make must not carry on as if the work were done
+        return Outcome(complete=False, error=timed_out, message=message)
     return Outcome(complete=snapshot.final, message=message)
 
 
-def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
-    from mturkmake.mturk.times import utc_now
-    from mturkmake.mturk.waiting import (
-        ProgressView,
-        auto_approval_warning,
-        wait_settings,
-        wait_until_final,
+#: MTurk's error code for a HIT it does not know.
+HIT_UNKNOWN = "AWS.MechanicalTurk.HITDoesNotExist"
+
+
+def unknown_hits_error(success_rel: str, hits: int, endpoint: str) -> UsageError:
+    """A ``.success`` listing HITs the endpoint does not know: copied, or the marketplace
+    was reset. Says so, and what to do, instead of MTurk's bare "does not exist"."""
+    return UsageError(
+        f"the {endpoint} endpoint does not know the HITs this file lists ({hits} HITs): it was "
+        "made elsewhere (a copied folder, another endpoint, a reset marketplace)",
+        file=success_rel,
+        hint=f"set 'endpoint' to where they were created, or remove {success_rel} to post "
+        "the batch again",
     )
+
+
+def pending_line(snapshot: Snapshot, waited: float | None) -> str:
+    """What a ``--wait=TIMEOUT`` that ran out leaves pending, naming the first HITs."""
+    pending = snapshot.open_hit_ids
+    shown = ", ".join(pending[:3]) + (f" and {len(pending) - 3} more" if len(pending) > 3 else "")
+    return (
+        f"--wait timed out after {waited or 0:g} s: {len(pending)} of {len(snapshot.hit_ids)} "
+        f"HITs not final ({shown}), {snapshot.done}/{snapshot.total} assignments submitted; "
+        "run it again to poll on"
+    )
+
+
+def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str | None]:
+    """Poll (and wait, with ``--wait``); before returning, warn about unreviewed work that
+    auto-approves within 24 h — on every endpoint, unless the wait already said so. The
+    second value is the line saying what is pending when ``--wait=TIMEOUT`` ran out."""
+    from mturkmake.mturk.endpoint import run_endpoint
+    from mturkmake.mturk.waiting import wait_settings
 
     ctx = job.context
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
-    fetcher = Fetcher(make_client(ctx), _cache(ctx.config))
-    snapshot = fetcher.poll(rows)
-    if wait is None or snapshot.final:
-        if settings(ctx.config).kind != "local":
-            warning = auto_approval_warning(snapshot, utc_now(), job.target)
-            if warning is not None:
-                _say(ctx, warning, job.target, "warning")
-        return snapshot
-    market = _local_market(ctx)
+    endpoint = run_endpoint(ctx)
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config))
+    snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
+    market = endpoint.marketplace
+    warned = False
+    timed_out: str | None = None
+    if wait is not None and not snapshot.final:
+        if market is None:
+            market = _local_market(ctx)
+        snapshot, warned, timed_out = _wait(job, fetcher, rows, snapshot, wait=wait, market=market)
+    if not warned:
+        _warn_auto_approval(ctx, snapshot, endpoint, job.target, target=job.target, market=market)
+    return snapshot, timed_out
+
+
+def _wait(
+    job: Job,
+    fetcher: Fetcher,
+    rows: Sequence[SuccessRow],
+    snapshot: Snapshot,
+    *,
+    wait: WaitSettings,
+    market: Any,
+) -> tuple[Snapshot, bool, str | None]:
+    """``--wait``: poll until final; the last snapshot, whether a warning about
+    auto-approval was given on the way, and the pending line if the timeout ran out."""
+    from mturkmake.mturk.waiting import ProgressView, wait_until_final
+
+    ctx = job.context
+    warned: list[str] = []
+
+    def warn(line: str) -> None:
+        warned.append(line)
+        _say(ctx, line, job.target, "warning")
+
     if settings(ctx.config).kind == "local" and market is None:
         _say(
             ctx,
@@ -463,13 +633,27 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> Snapshot:
         lambda: fetcher.poll(rows),
         wait,
         view=ProgressView(job.target, lambda line: _say(ctx, line, job.target, "progress")),
-        warn=lambda line: _say(ctx, line, job.target, "warning"),
+        warn=warn,
         market=market,
         became_final=fetcher.all_final_now,
     )
+    if result.reason == "timeout":
+        return result.snapshot, bool(warned), pending_line(result.snapshot, wait.timeout)
     if result.message:
         _say(ctx, result.message, job.target, "warning")
-    return result.snapshot
+    # A local wait that stopped before an auto-approval said so in its message.
+    return result.snapshot, bool(warned) or result.reason == "auto-approval", None
+
+
+def _poll_progress(ctx: Context, target: str) -> Any:
+    """A bar (or plain lines when piped) while the first poll fetches each open HIT."""
+    from mturkmake.plugins.reporter import PROGRESS
+
+    def progress(done: int, total: int, hit_id: str) -> None:
+        data = {"task": f"polling {target}", "done": done, "total": total, "unit": "HIT"}
+        ctx.report(Event(PROGRESS, "", target=target, data=data))
+
+    return progress
 
 
 def _local_market(ctx: Context) -> Any:

@@ -11,12 +11,19 @@ did", so a crashed or partial run heals on the next one.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mturkmake.errors import ConfigError, ConfirmationRefused, MturkmakeError, UsageError
+from mturkmake.errors import (
+    BuildError,
+    ConfigError,
+    ConfirmationRefused,
+    MturkmakeError,
+    UsageError,
+)
 from mturkmake.hookspecs import (
     CommandSpec,
     ConfigKey,
@@ -44,6 +51,7 @@ from mturkmake.mturk.batch import (
 )
 from mturkmake.mturk.preflight import PreparedHIT, SourceFile, preflight
 from mturkmake.mturk.settings import settings
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     import argparse
@@ -143,6 +151,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
 
     config = ctx.config
     console = _Console(ctx, request.clt)
+    _ensure_qualification_files(ctx, request)
     prepared = preflight(
         request.input,
         request.question,
@@ -161,6 +170,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     result = LoadResult(header=prepared.header)
     try:
         ledger.recover(client, Recoveries.of(ctx.host.recoveries()))
+        prepared = _excluding_workers(ctx, endpoint, ledger, prepared, request)
         known = known_batches(ledger, request.input_rel)
         batch = pick_batch(
             request.input_rel, request.success_rel, known, new_batch=request.new_batch
@@ -215,15 +225,15 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         todo.sort(key=lambda item: item[0].index)
         if todo:
             cost = creation_cost([hit for hit, _, _ in todo])
-            spending.report_cost(ctx, cost)
-            spending.check_step_budget(ledger, cost, spending.budget_of(config))
-            spending.confirm_for(ctx, cost)
+            # Cost line, budget, confirmation (production), then the account's balance
+            # (GetAccountBalance): all before the first call that spends.
+            spending.begin_money_step(ctx, ledger, cost, balance_client=client)
             planned = len(prepared.hits)
             _send(
                 ctx,
                 ledger,
                 client,
-                todo,
+                Tracked(ctx, todo, "creating HITs", "HIT", plain=not request.clt),
                 batch=batch,
                 request=request,
                 key_columns=key_columns,
@@ -231,6 +241,8 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
                 marketplace=marketplace,
                 planned=planned,
             )
+            if result.created == 0 and result.failed:
+                raise _nothing_created(request, result)
         result.rows = batch_rows(ledger, batch)
     except MturkmakeError as exc:
         if result.created == 0:
@@ -240,6 +252,33 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     finally:
         ledger.close()
     return result
+
+
+def _ensure_qualification_files(ctx: Context, request: LoadRequest) -> None:
+    """Issue 15: make the ``<name>.properties.success`` files the properties name, first."""
+    from mturkmake.mturk.exclusion import check_exclusions, ensure_type_files
+
+    check_exclusions(ctx, this_batch=request.input_rel, this_success=request.success_rel)
+    for made in ensure_type_files(ctx, request.properties.path):
+        _Console(ctx, request.clt).say(f"Made qualification file {made} first.")
+
+
+def _excluding_workers(
+    ctx: Context, endpoint: Any, ledger: Ledger, prepared: Any, request: LoadRequest
+) -> Any:
+    """Issue 15: ``exclude_workers_of`` — grant and require the exclusion qualifications."""
+    from mturkmake.mturk.endpoint import Session
+    from mturkmake.mturk.exclusion import EXCLUDE_KEY, apply_exclusions
+
+    if not ctx.config.get(EXCLUDE_KEY):
+        return prepared
+    return apply_exclusions(
+        ctx,
+        Session(endpoint, ledger),
+        prepared,
+        this_batch=request.input_rel,
+        this_success=request.success_rel,
+    )
 
 
 def _send(
@@ -255,8 +294,14 @@ def _send(
     marketplace: Any,
     planned: int,
 ) -> None:
-    """One ledger intent per HIT; a failed row is recorded and the others go on (CLT)."""
+    """One ledger intent per HIT; a failed row is recorded and the others go on (CLT).
+
+    An error every call would hit (no credentials, no connection, access denied: see
+    :func:`~mturkmake.mturk.endpoint.affects_every_call`) stops the loop instead: raised, it
+    is one line, and before the first HIT nothing is written (:func:`load` re-raises).
+    """
     from mturkmake.errors import ServiceError
+    from mturkmake.mturk.endpoint import affects_every_call
     from mturkmake.mturk.hits import HitTypes, create_hit, register_truth
     from mturkmake.mturk.money import budget_of
 
@@ -280,6 +325,8 @@ def _send(
                 planned=planned,
             )
         except ServiceError as exc:
+            if affects_every_call(exc):
+                raise
             result.failed.append((hit, exc.one_line()))
             value = hit.values.get(first_column, "")
             console.say(
@@ -291,6 +338,18 @@ def _send(
         register_truth(ctx.config, marketplace, hit_id, hit.values)
         console.say(f"Created HIT {hit.index + 1}: HITId={hit_id}", detail=True)
     result.hit_types = types.ids
+
+
+def _nothing_created(request: LoadRequest, result: LoadResult) -> BuildError:
+    """Every row this run tried failed: the step had no side effect, so it leaves the
+    targets as they were (no header-only ``.success``, no ``.failure``), like any step that
+    fails before its first side effect; the next run tries the same rows again."""
+    hit, message = result.failed[0]
+    return BuildError(
+        f"no HIT was created: all {len(result.failed)} rows tried failed "
+        f"(first, line {hit.line}: {message})",
+        file=request.input.name,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,7 +433,10 @@ def build_success(job: Job) -> Outcome:
 
 
 def preview_success(job: Job) -> None:
-    """``-n``: run the preflight only (no client, no ledger) and say how many rows it has."""
+    """``-n``: preflight, reconcile with the ledger (read-only), print the cost line and
+    check the budget, as the real run would — no client, no call, no write."""
+    from mturkmake.mturk.rehearsal import rehearse_load
+
     request = _make_request(job)
     ctx = job.context
     prepared = preflight(
@@ -385,11 +447,23 @@ def preview_success(job: Job) -> None:
         endpoint_kind=settings(ctx.config).kind,
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
     )
+    for warning in prepared.warnings:
+        ctx.report(Event("warning", warning, target=job.target))
+    rehearsal = rehearse_load(
+        ctx,
+        prepared,
+        input_rel=request.input_rel,
+        success_rel=request.success_rel,
+        replace_edited=request.replace_edited,
+        new_batch=request.new_batch,
+    )
+    replaced = f", {rehearsal.replace} to replace" if rehearsal.replace else ""
     ctx.report(
         Event(
             "info",
-            f"would reconcile '{job.target}' with {len(prepared.hits)} input rows "
-            "(loadHITs; existing HITs are never created again)",
+            f"would reconcile '{job.target}' with {len(prepared.hits)} input rows: "
+            f"{rehearsal.create} HITs to create, {rehearsal.existing} exist already{replaced} "
+            "(loadHITs)",
             target=job.target,
         )
     )
@@ -462,6 +536,7 @@ def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     say(" Preview mode disabled")
     say("--[Loading HITs]----------")
     say(f"  Start time: {JavaDate(default_today())}")
+    started = time.monotonic()
     result = load(ctx, request)
     temps = (temp_path_for(success_path), temp_path_for(failure_path))
     try:
@@ -474,7 +549,7 @@ def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     finally:
         for temp in temps:
             temp.unlink(missing_ok=True)
-    _clt_summary(ctx, result)
+    _clt_summary(ctx, result, started)
     error = _failure_line(result, request)
     if error is not None:
         ctx.report(Event("error", f"mturkmake: {error}"))
@@ -482,7 +557,9 @@ def handle_load_hits(args: Mapping[str, Any], ctx: Context) -> int:
     return 0
 
 
-def _clt_summary(ctx: Context, result: LoadResult) -> None:
+def _clt_summary(ctx: Context, result: LoadResult, started: float) -> None:
+    from mturkmake.plugins.templating import JavaDate, default_today
+
     say = _Console(ctx, clt=True).say
     if result.skipped:
         say(f"Skipped {result.skipped} rows that already have HITs.")
@@ -496,9 +573,13 @@ def _clt_summary(ctx: Context, result: LoadResult) -> None:
         else:
             say(f"  {site}/mturk/preview?groupId={type_id} ")
     say("")
-    say(f"Successfully loaded {result.created} HITs.")
+    # seed 003's closing lines
+    say(f"  End time: {JavaDate(default_today())}")
+    say("--[Done Loading HITs]----------")
+    say(f"  Total load time: {int(time.monotonic() - started)} seconds.")
+    say(f"  Successfully loaded {result.created} HITs.")
     if result.failed:
-        say(f"Failed to load {len(result.failed)} HITs.")
+        say(f"  Failed to load {len(result.failed)} HITs.")
 
 
 # --------------------------------------------------------------------------------------------

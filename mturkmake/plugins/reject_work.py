@@ -10,9 +10,9 @@ column gives one, once for a comment; ``-force`` skips both. Output as seed 003:
     If not, just hit ENTER:
     [<assignment>] Assignment successfully rejected with comment (<comment>)
 
-Departures: MTurk requires feedback on a rejection (DESIGN §5), so an empty comment sends
-:data:`~mturkmake.mturk.evaluation.DEFAULT_REJECT_FEEDBACK`, which the line shows; an
-assignment already decided is reported and never sent again; without a terminal and without
+Without a comment the rejection is sent with empty feedback, as the CLT sent it (``with
+comment ()``): nothing is invented for the worker to read. Departures: an assignment already
+decided is reported and never sent again; without a terminal and without
 ``-force`` the command refuses; any failure exits 2.
 """
 
@@ -26,6 +26,7 @@ from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.decisions import Decider, Order, open_decider
 from mturkmake.mturk.prompts import ask_comment, confirm, error, say
+from mturkmake.plugins.reporter import Tracked
 
 __all__ = ["handle_reject_work"]
 
@@ -45,8 +46,10 @@ def _from_file(path: str) -> list[tuple[str, str | None]]:
 def _reject(ctx: Context, decider: Decider, work: list[tuple[str, str | None]]) -> int:
     """Reject ``work`` (id, comment); returns how many failed."""
     failed = 0
-    for assignment_id, comment in work:
-        result = decider.decide(Order(assignment_id, "reject", comment or "", EVALUATOR))
+    for assignment_id, comment in Tracked(ctx, work, "rejecting", "assignment", plain=False):
+        result = decider.decide(
+            Order(assignment_id, "reject", comment or "", EVALUATOR, invent_feedback=False)
+        )
         if result.outcome == "rejected":
             say(
                 ctx,

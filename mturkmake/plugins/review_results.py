@@ -31,15 +31,16 @@ from mturkmake.errors import UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.decisions import Order, open_decider
 from mturkmake.mturk.prompts import confirm, error, say
+from mturkmake.plugins.reporter import Tracked
 
 __all__ = ["handle_review_results"]
 
 EVALUATOR = "reviewResults"
 
 
-def _orders(path: str) -> tuple[list[Order], bool, int]:
-    """The file's orders, whether it has a ``reject`` column, and how many rows are marked
-    ``pending`` (work ``mturkmake review`` has not reached: no decision, not a rejection)."""
+def _orders(path: str) -> tuple[list[Order], bool, dict[str, str]]:
+    """The file's orders, whether it has a ``reject`` column, and each assignment's status
+    as the file shows it."""
     from mturkmake.formats.results import open_results
     from mturkmake.mturk.evaluation import is_pending
 
@@ -47,14 +48,22 @@ def _orders(path: str) -> tuple[list[Order], bool, int]:
         raise UsageError(f"-resultsfile {path}: no such file")
     results = open_results(path)
     orders: list[Order] = []
-    pending = 0
+    statuses: dict[str, str] = {}
     for entry in results.assignments():
         if is_pending(entry.values):
-            pending += 1
-            continue
+            continue  # `mturkmake review` has not reached it: no decision, not a rejection
         decision: Literal["approve", "reject"] = "reject" if entry.reject else "approve"
         orders.append(Order(entry.assignment_id, decision, entry.feedback, EVALUATOR))
-    return orders, results.has_reject_column, pending
+        statuses[entry.assignment_id] = entry.status
+    return orders, results.has_reject_column, statuses
+
+
+def _pending(path: str) -> int:
+    """How many rows are marked ``pending`` (left undecided)."""
+    from mturkmake.formats.results import open_results
+    from mturkmake.mturk.evaluation import is_pending
+
+    return sum(1 for e in open_results(path).assignments() if is_pending(e.values))
 
 
 def _share(count: int, total: int) -> str:
@@ -63,19 +72,29 @@ def _share(count: int, total: int) -> str:
 
 def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     """``reviewResults -resultsfile FILE [-force]``."""
-    orders, marked, pending = _orders(str(args["resultsfile"]))
-    if not marked:
-        confirm(ctx, args, "You are about to approve ALL assignments.")
-    else:
-        rejects = sum(1 for o in orders if o.decision == "reject")
-        confirm(
-            ctx,
-            args,
-            f"You are about to approve {len(orders) - rejects} and reject {rejects} assignment(s).",
-        )
+    orders, marked, statuses = _orders(str(args["resultsfile"]))
     counts = {"approved": 0, "rejected": 0, "skipped": 0, "failed": 0}
     with open_decider(ctx) as decider:
-        for order in orders:
+        # The confirmation counts only what will be sent: not what the file shows decided,
+        # nor what the ledger already decided.
+        known = decider.existing([o.assignment_id for o in orders])
+        todo = [
+            o
+            for o in orders
+            if o.assignment_id not in known
+            and statuses.get(o.assignment_id, "") in ("", "Submitted")
+        ]
+        if not marked:
+            confirm(ctx, args, "You are about to approve ALL assignments.")
+        else:
+            rejects = sum(1 for o in todo if o.decision == "reject")
+            confirm(
+                ctx,
+                args,
+                f"You are about to approve {len(todo) - rejects} and reject {rejects} "
+                "assignment(s).",
+            )
+        for order in Tracked(ctx, orders, "deciding", "assignment", plain=False):
             result = decider.decide(order)
             aid = order.assignment_id
             if result.outcome in ("approved", "rejected"):
@@ -94,6 +113,7 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     say(ctx, f"Assignments failed: {_share(counts['failed'], total)}")
     if counts["skipped"]:
         say(ctx, f"Assignments skipped (already decided): {_share(counts['skipped'], total)}")
+    pending = _pending(str(args["resultsfile"]))
     if pending:
         say(ctx, f"Assignments marked pending, left undecided: {pending}")
     return 2 if counts["failed"] else 0

@@ -42,10 +42,16 @@ def test_approve_file_comments_reach_the_worker(mturkmake_project: Project) -> N
     )
     result = project.run("approveWork", "-approvefile", "approval.txt", "-force")
     assert result.exit_code == 0, result.output
-    assert f"[{first}] Assignment successfully approved with comment 'Thank you!'" in (
-        result.stdout.splitlines()
+    remote = assignments(project)
+    # seed 003's -approvefile line: "[<assignment>] Assignment successfully approved for HIT <hit>"
+    assert (
+        f"[{first}] Assignment successfully approved for HIT {remote[first]['HITId']} "
+        "with comment 'Thank you!'"
+    ) in result.stdout.splitlines()
+    assert (
+        f"[{second}] Assignment successfully approved for HIT {remote[second]['HITId']}"
+        in result.stdout.splitlines()
     )
-    assert f"[{second}] Assignment successfully approved" in result.stdout.splitlines()
     assert assignments(project)[first]["RequesterFeedback"] == "Thank you!"
 
 

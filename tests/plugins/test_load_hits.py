@@ -270,7 +270,11 @@ def test_clt_output_and_success_naming(mturkmake_project: Project) -> None:
     for n, hit_id in enumerate(ids, start=1):
         assert f"Created HIT {n}: HITId={hit_id}" in lines
     assert any(line.startswith("You may see your HIT(s) with HITTypeId '") for line in lines)
-    assert "Successfully loaded 3 HITs." in lines
+    assert lines[-4].startswith("  End time: ")
+    assert lines[-3] == "--[Done Loading HITs]----------"
+    assert lines[-2].startswith("  Total load time: ")
+    assert lines[-2].endswith(" seconds.")
+    assert lines[-1] == "  Successfully loaded 3 HITs."
     assert not project.path("MyHITs.failure").exists()
 
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK
 from mturkmake.testing import Project
 from tests.plugins.test_approved_rule import (
     assignments,
@@ -59,13 +58,10 @@ def test_reject_file_comments_and_released_exposure(mturkmake_project: Project) 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert f"[{ids[0]}] Assignment successfully rejected with comment (Copied text)" in lines
-    # MTurk requires feedback on a rejection: an empty comment sends the default.
-    assert (
-        f"[{ids[1]}] Assignment successfully rejected with comment ({DEFAULT_REJECT_FEEDBACK})"
-        in lines
-    )
+    # An empty comment is sent empty, as the CLT did (seed 003: "with comment ()").
+    assert f"[{ids[1]}] Assignment successfully rejected with comment ()" in lines
     remote = assignments(project)
-    assert remote[ids[1]]["RequesterFeedback"] == DEFAULT_REJECT_FEEDBACK
+    assert remote[ids[1]]["RequesterFeedback"] == ""
     assert remote[ids[2]]["AssignmentStatus"] == "Submitted"
     # $0.05 reward + $0.01 fee per rejected slot is released, as the marketplace releases it.
     assert exposure(project) == committed - Decimal("0.12")
@@ -107,3 +103,18 @@ def test_without_a_terminal_it_refuses_before_any_call(mturkmake_project: Projec
     assert result.exit_code == 2
     assert "You are about to reject 1 assignment(s)" in result.stderr
     assert calls(project) == Counter()
+
+
+def test_without_a_comment_nothing_is_invented(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    project.write(batch_files(1))
+    fetched(project)
+    (only,) = assignments(project)
+    result = project.run("rejectWork", "-assignment", only, "-force")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"[{only}] Assignment successfully rejected with comment ()"
+    ]
+    remote = assignments(project)[only]
+    assert remote["AssignmentStatus"] == "Rejected"
+    assert remote["RequesterFeedback"] == ""

@@ -87,3 +87,20 @@ def test_without_a_reject_column_it_confirms_once_then_approves_all(
     ]
     assert "Assignments approved: 2/2 (100%)" in result.stdout
     assert calls(project) == Counter({("ApproveAssignment", a): 1 for a in ids})
+
+
+def test_the_confirmation_counts_only_what_will_be_sent(
+    mturkmake_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = mturkmake_project
+    project.write(batch_files(3))
+    fetched(project)
+    first, second, third = sorted(assignments(project))
+    assert project.run("approveWork", "-assignment", first, "-force").exit_code == 0
+    project.write({"hand.results": results_with_marks(clt_results(project), {second: "Off topic"})})
+    on_terminal(monkeypatch, "\n")
+    result = project.run("reviewResults", "-resultsfile", "hand.results")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "You are about to approve 1 and reject 1 assignment(s)."
+    assert calls(project)[("ApproveAssignment", third)] == 1
+    assert calls(project)[("ApproveAssignment", first)] == 1

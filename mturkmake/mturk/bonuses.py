@@ -1,0 +1,347 @@
+"""Bonuses, each paid exactly once (DESIGN §3, §4): shared by grantBonus and ``%.bonused``.
+
+Every payment is one ledger intent (``SendBonus``) recorded before the call, with its
+``UniqueRequestToken``, and resolved after; a pending one is resolved before anything new is
+sent — by re-sending it with the same token while MTurk remembers the token, and after that
+by :func:`send_bonus_lookup` (ListBonusPayments), never by a blind second payment.
+
+MTurk's SendBonus returns no id, and ListBonusPayments lists none: a payment is identified by
+its assignment, worker, amount, reason and GrantTime, and — for 24 hours — by the request
+token it was sent with. ``.bonused`` records the token and the ledger's key.
+
+Intent parameters are the API's (``WorkerId``, ``BonusAmount``, ``AssignmentId``,
+``Reason``); the subject is the assignment id (grantBonus; ``#2``, ``#3`` … for further
+bonuses with ``--again``) or the ``.bonus`` row's key (``<assignment>#<n>``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from mturkmake import fees
+from mturkmake.errors import FormatError, ServiceError
+from mturkmake.hookspecs import Recovery
+from mturkmake.mturk.endpoint import (
+    ledger_call,
+    refused_before_effect,
+    service_call,
+    token_retry,
+)
+from mturkmake.mturk.recovery import Resolution
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.ledger import Intent, Ledger
+
+__all__ = [
+    "OPERATION",
+    "Bonus",
+    "PaidBonus",
+    "bonus_params",
+    "check_assignment",
+    "check_reason",
+    "grant_batch",
+    "ledger_bonuses",
+    "parse_amount",
+    "pay",
+    "recovery",
+    "remote_bonuses",
+    "send_bonus_lookup",
+]
+
+OPERATION = "SendBonus"
+#: A cap on a bonus's reason. The API documents no limit; the legacy API capped the worker
+#: notification at 4096 characters, and a longer reason is almost certainly a wrong column.
+MAX_REASON_CHARS = 4096
+
+
+def grant_batch(endpoint: str) -> str:
+    """The ledger batch of grantBonus payments on ``endpoint`` (one per endpoint, because a
+    ledger batch lives on one endpoint)."""
+    return f"(grantBonus)@{endpoint}"
+
+
+def parse_amount(
+    text: str, *, what: str, file: str | None = None, line: int | None = None
+) -> Decimal:
+    """A bonus amount in dollars: a positive number with at most two decimals.
+
+    :param what: the flag or column, for the message (``-amount``, ``column 'amount'``).
+    :raises FormatError: not a number, not positive, or fractions of a cent.
+    """
+    value = text.strip().removeprefix("$")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite():
+        raise FormatError(
+            f"{what} {text!r} is not an amount in dollars",
+            file=file,
+            line=line,
+            hint="write e.g. 1.50",
+        )
+    if amount <= 0:
+        raise FormatError(
+            f"{what} {text!r} must be more than $0.00", file=file, line=line, hint="write e.g. 1.50"
+        )
+    if amount != fees.to_money(amount):
+        raise FormatError(
+            f"{what} {text!r} has fractions of a cent",
+            file=file,
+            line=line,
+            hint="round it to the cent, e.g. 1.25",
+        )
+    return fees.to_money(amount)
+
+
+def check_reason(text: str, *, what: str, file: str | None = None, line: int | None = None) -> str:
+    """A bonus reason: the worker reads it, so it may not be empty.
+
+    :raises FormatError: empty, or longer than MTurk accepts.
+    """
+    reason = text.strip()
+    if not reason:
+        raise FormatError(
+            f"{what} is empty; the worker sees the reason for a bonus",
+            file=file,
+            line=line,
+            hint='give one, e.g. "Thank you for the careful work"',
+        )
+    if len(reason) > MAX_REASON_CHARS:
+        raise FormatError(
+            f"{what} has {len(reason)} characters; at most {MAX_REASON_CHARS} are accepted",
+            file=file,
+            line=line,
+            hint="shorten it",
+        )
+    return reason
+
+
+@dataclass(frozen=True)
+class Bonus:
+    """One bonus to pay.
+
+    :param line: the ``.bonus`` file's line (0 on the command line).
+    """
+
+    assignment_id: str
+    worker_id: str
+    amount: Decimal
+    reason: str
+    line: int = 0
+
+    @property
+    def total(self) -> Decimal:
+        """The amount plus MTurk's fee."""
+        return fees.bonus_cost(self.amount)
+
+    def same_as(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``params`` (a SendBonus intent's) pay exactly this bonus."""
+        return (
+            params.get("AssignmentId") == self.assignment_id
+            and params.get("WorkerId") == self.worker_id
+            and _money(params.get("BonusAmount")) == self.amount
+            and str(params.get("Reason", "")).strip() == self.reason
+        )
+
+
+def _money(value: Any) -> Decimal | None:
+    try:
+        return fees.to_money(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def bonus_params(bonus: Bonus) -> dict[str, str]:
+    """The SendBonus parameters of ``bonus`` (without the token)."""
+    return {
+        "WorkerId": bonus.worker_id,
+        "BonusAmount": str(bonus.amount),
+        "AssignmentId": bonus.assignment_id,
+        "Reason": bonus.reason,
+    }
+
+
+def check_assignment(
+    client: Any, bonus: Bonus, *, file: str | None = None, what: str = "-assignment"
+) -> Mapping[str, Any]:
+    """GetAssignment: the assignment exists and ``bonus.worker_id`` did it (no side effect).
+
+    :raises FormatError: unknown assignment, or another worker's (naming ``file`` and the line).
+    """
+    line = bonus.line or None
+    try:
+        reply = service_call(client, "GetAssignment", AssignmentId=bonus.assignment_id)
+    except ServiceError as error:
+        if refused_before_effect(error):
+            raise FormatError(
+                f"{what} {bonus.assignment_id}: no such assignment ({error.message})",
+                file=file,
+                line=line,
+                hint="copy the assignment id from the .results file",
+            ) from None
+        raise
+    assignment: Mapping[str, Any] = reply["Assignment"]
+    if assignment.get("WorkerId") != bonus.worker_id:
+        raise FormatError(
+            f"assignment {bonus.assignment_id} was done by worker {assignment.get('WorkerId')}, "
+            f"not {bonus.worker_id}",
+            file=file,
+            line=line,
+            hint="a bonus goes to the worker who did the assignment",
+        )
+    return assignment
+
+
+@dataclass(frozen=True)
+class PaidBonus:
+    """A SendBonus intent of the ledger (done, or pending in a live run).
+
+    :param at: when its outcome was recorded (endpoint clock); empty while pending.
+    """
+
+    batch: str
+    subject: str
+    params: Mapping[str, Any]
+    token: str
+    status: str
+    at: str
+
+    def bonus(self, line: int = 0) -> Bonus:
+        """The bonus it paid."""
+        return Bonus(
+            str(self.params.get("AssignmentId", "")),
+            str(self.params.get("WorkerId", "")),
+            _money(self.params.get("BonusAmount")) or Decimal("0.00"),
+            str(self.params.get("Reason", "")).strip(),
+            line,
+        )
+
+
+def ledger_bonuses(
+    conn: sqlite3.Connection,
+    endpoint: str,
+    *,
+    batch: str | None = None,
+    assignment_id: str | None = None,
+) -> list[PaidBonus]:
+    """The active SendBonus intents on ``endpoint`` that did not fail, oldest first (a
+    database without a ledger has none).
+
+    :param conn: the state database (the ledger's connection, or a read-only one for ``-n``).
+    :param batch: only this batch; ``None``: every batch (grantBonus and ``.bonused``).
+    :param assignment_id: only bonuses for this assignment.
+    """
+    try:
+        rows = conn.execute(
+            "SELECT i.batch, i.subject, i.params, i.token, o.status, o.at FROM ledger_intent i "
+            "LEFT JOIN ledger_outcome o ON o.intent_id = i.id WHERE i.endpoint = ? "
+            "AND i.operation = ? AND i.archived_at IS NULL AND (? IS NULL OR i.batch = ?) "
+            "ORDER BY i.id",
+            (endpoint, OPERATION, batch, batch),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no ledger yet
+        return []
+    found = []
+    for batch_name, subject, params_text, token, status, at in rows:
+        params = json.loads(params_text)
+        if assignment_id is not None and params.get("AssignmentId") != assignment_id:
+            continue
+        found.append(
+            PaidBonus(
+                str(batch_name), str(subject), params, str(token), status or "pending", at or ""
+            )
+        )
+    return found
+
+
+def _paginate(client: Any, **params: Any) -> Iterator[dict[str, Any]]:
+    token: str | None = None
+    while True:
+        page = service_call(
+            client,
+            "ListBonusPayments",
+            MaxResults=100,
+            **params,
+            **({"NextToken": token} if token else {}),
+        )
+        yield from page.get("BonusPayments", [])
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def remote_bonuses(client: Any, assignment_id: str) -> list[dict[str, Any]]:
+    """ListBonusPayments for ``assignment_id``."""
+    return list(_paginate(client, AssignmentId=assignment_id))
+
+
+def _done_identical(ledger: Ledger, intent: Intent) -> int:
+    """How many *other* SendBonus intents on this endpoint, in any batch, archived or not,
+    are recorded as done with exactly ``intent``'s payment."""
+    wanted = Bonus(
+        str(intent.params["AssignmentId"]),
+        str(intent.params["WorkerId"]),
+        _money(intent.params["BonusAmount"]) or Decimal("0.00"),
+        str(intent.params["Reason"]).strip(),
+    )
+    rows = ledger.db.connection().execute(
+        "SELECT i.params FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+        "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' AND i.id != ?",
+        (ledger.endpoint, OPERATION, intent.id),
+    )
+    return sum(1 for (text,) in rows if wanted.same_as(json.loads(text)))
+
+
+def send_bonus_lookup(client: Any, intent: Intent) -> Resolution:
+    """SendBonus, once the token may be forgotten: ListBonusPayments for the assignment holds
+    more payments of exactly this bonus (worker, amount, reason) than the ledger records as
+    done in any batch — then this intent's call happened.
+
+    Counting across batches matters: grantBonus and a ``.bonus`` file may pay one assignment
+    identical bonuses, and a payment of one must never be claimed for the other.
+    """
+    params = intent.params
+    wanted = Bonus(
+        str(params["AssignmentId"]),
+        str(params["WorkerId"]),
+        _money(params["BonusAmount"]) or Decimal("0.00"),
+        str(params["Reason"]).strip(),
+    )
+    remote = [
+        p
+        for p in remote_bonuses(client, wanted.assignment_id)
+        if wanted.same_as({**p, "AssignmentId": p.get("AssignmentId", wanted.assignment_id)})
+    ]
+    known = 0 if intent.ledger is None else _done_identical(intent.ledger, intent)
+    if len(remote) > known:
+        return Resolution.found(None, {"GrantTime": str(remote[-1].get("GrantTime"))})
+    return Resolution.absent("no such bonus payment")
+
+
+def recovery() -> Recovery:
+    """SendBonus's recovery: re-send with the token while young, :func:`send_bonus_lookup`
+    after (declared by grantBonus and the ``%.bonused`` rule)."""
+    return Recovery(OPERATION, retry=token_retry(lambda _reply: None), lookup=send_bonus_lookup)
+
+
+def pay(
+    ledger: Ledger, client: Any, batch: str, subject: str, bonus: Bonus, *, budget: Decimal | None
+) -> str:
+    """Pay ``bonus`` once, as the intent ``(batch, subject)``; returns the request token.
+
+    :raises BudgetExceeded: the bonus would pass the budget; nothing was sent.
+    :raises ServiceError: MTurk refused (recorded as failed) or the call is uncertain (left
+        pending for the next run's recovery).
+    """
+    with ledger.intent(
+        OPERATION, batch, subject, bonus_params(bonus), exposure=bonus.total, budget=budget
+    ) as intent:
+        ledger_call(intent, client)
+        intent.done(None, {"token": intent.token})
+    return intent.token

@@ -1,0 +1,174 @@
+"""Read the ledger without writing it: ``-n`` rehearsals and ``mturkmake status``.
+
+A dry run must change nothing, not even create ``.mturkmake/state.db`` or a table in it, so
+these readers open the database read-only (``mode=ro``) and treat a missing file or table as
+an empty ledger. :class:`ReadOnlyLedger` offers the attributes the ledger's query helpers use
+(``db.connection()``, ``endpoint``, ``exposure``), so :func:`~mturkmake.mturk.batch.batch_rows`
+and :class:`~mturkmake.mturk.exposure.Exposure` work on it unchanged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from mturkmake.mturk.exposure import Exposure
+from mturkmake.mturk.settings import settings
+
+if TYPE_CHECKING:
+    from mturkmake.hookspecs import Config, Context
+    from mturkmake.mturk.money import Cost
+    from mturkmake.mturk.preflight import Prepared
+
+STATE_FILE = "state.db"
+
+
+class _Database:
+    """A read-only connection with the one method the ledger's readers call."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+
+class ReadOnlyLedger:
+    """The ledger of one endpoint, for reading only.
+
+    :param conn: a read-only connection to ``state.db``.
+    :param endpoint: the endpoint's identity.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, endpoint: str) -> None:
+        database: Any = _Database(conn)  # duck-typed: the readers only call connection()
+        self.db = database
+        self.endpoint = endpoint
+        self.exposure = Exposure(database, endpoint, lambda: "")
+
+    def committed(self) -> Decimal:
+        """The committed exposure on this endpoint (zero without a ledger)."""
+        try:
+            return self.exposure.committed()
+        except sqlite3.OperationalError:
+            return Decimal("0.00")
+
+
+@contextmanager
+def read_only_ledger(config: Config) -> Iterator[ReadOnlyLedger | None]:
+    """The project's ledger for the configured endpoint, read-only; ``None`` when the
+    project has no state yet."""
+    path = config.state_dir / STATE_FILE
+    if not path.exists():
+        yield None
+        return
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        yield ReadOnlyLedger(conn, settings(config).identity)
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class LoadRehearsal:
+    """What a load would do: HITs it would create, HITs that exist, and the cost."""
+
+    create: int
+    existing: int
+    replace: int
+    cost: Cost
+
+
+def rehearse_load(
+    ctx: Context,
+    prepared: Prepared,
+    *,
+    input_rel: str,
+    success_rel: str,
+    replace_edited: bool,
+    new_batch: bool,
+) -> LoadRehearsal:
+    """Reconcile ``prepared`` with the ledger as a load would, print the cost line and check
+    the budget — calling nothing, writing nothing.
+
+    :raises BudgetExceeded: the load would pass the budget (what the real run would say).
+    :raises UsageError: the real run would refuse (an edited row without
+        ``--replace-edited``, a repeat under a new label).
+    """
+    from mturkmake.mturk import money
+    from mturkmake.mturk.batch import (
+        PlanRow,
+        batch_rows,
+        choose_key_columns,
+        edited_error,
+        frozen_key_columns,
+        known_batches,
+        pick_batch,
+        plan_batch,
+        row_keys,
+    )
+    from mturkmake.mturk.hits import creation_cost
+
+    config = ctx.config
+    with read_only_ledger(config) as ledger:
+        records = []
+        if ledger is not None:
+            try:
+                known = known_batches(ledger, input_rel)  # type: ignore[arg-type]
+                batch = pick_batch(input_rel, success_rel, known, new_batch=new_batch)
+                records = batch_rows(ledger, batch)  # type: ignore[arg-type]
+            except sqlite3.OperationalError:  # no ledger tables yet
+                records = []
+        key_columns = choose_key_columns(
+            frozen_key_columns(records),
+            config.get("key_columns"),
+            referenced=prepared.referenced,
+            header=prepared.header,
+            source=config.sources.get("key_columns"),
+        )
+        keys = row_keys([row.values for row in prepared.rows], key_columns)
+        plan = plan_batch(
+            [PlanRow(i, row.line, keys[i], row.values) for i, row in enumerate(prepared.rows)],
+            records,
+        )
+        if plan.edited and not replace_edited:
+            raise edited_error(input_rel, plan.edited, key_columns)
+        todo = [prepared.hits[row.index] for row in plan.create]
+        todo += [prepared.hits[e.row.index] for e in plan.edited]
+        cost = creation_cost(todo)
+        if todo:
+            money.report_cost(ctx, cost)
+            _check_budget(ledger, settings(config).identity, cost, money.budget_of(config))
+    return LoadRehearsal(len(plan.create), len(plan.skip), len(plan.edited), cost)
+
+
+def _check_budget(
+    ledger: ReadOnlyLedger | None, endpoint: str, cost: Cost, budget: Decimal | None
+) -> None:
+    """The budget check of the real run, on the read-only ledger (or an empty one)."""
+    if ledger is not None:
+        try:
+            ledger.exposure.check_budget(cost.total, budget)
+            return
+        except sqlite3.OperationalError:  # no exposure table yet: nothing is committed
+            pass
+    Exposure(_Empty(), endpoint, lambda: "").check_budget(cost.total, budget)  # type: ignore[arg-type]
+
+
+class _Empty:
+    """An in-memory database with an empty exposure table: the budget check of a project
+    that has no ledger yet."""
+
+    def __init__(self) -> None:
+        from mturkmake.mturk.exposure import EXPOSURE_DDL
+
+        self._conn = sqlite3.connect(":memory:")
+        for statement in EXPOSURE_DDL:
+            self._conn.execute(statement)
+
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
