@@ -11,11 +11,13 @@ file is written, so a report can be made at any time without moving a cent.
   beside the combination ``.approved`` would send (:func:`~.evaluation.combine`).
 - Agreement: for every HIT with at least two answers, each answer to a question is compared
   with every other worker's answer to it (as sets of ``|``-separated parts, like
-  ``answer-key``); free-text questions (more distinct answers than half the answers) are
-  left out, since two honest workers rarely write the same sentence.
+  ``answer-key``); free-text and file questions (by the question's type, or where that is
+  unknown, more distinct answers than half the answers) are left out: two honest workers
+  rarely write the same sentence.
 - Money: *committed* is the ledger's exposure for the batch's HITs (what they may still
-  cost), *spent* the reward and fee of the work the ledger approved, *to pay* what the
-  proposed approvals would cost, and *left* the budget less the endpoint's committed exposure.
+  cost), *spent* the reward and fee of the approved work (by the ledger, or by MTurk itself),
+  *to pay* what the proposed approvals would cost, and *left* the budget less the endpoint's
+  committed exposure.
 """
 
 from __future__ import annotations
@@ -522,11 +524,7 @@ def load_view(ctx: Context, stem: str, *, reviewer_marks: bool = True) -> BatchV
     money = Money(
         committed=facts.committed,
         endpoint_committed=facts.endpoint_committed,
-        spent=_sum(
-            _price(i.entry)
-            for i in items
-            if i.decided is not None and i.decided.decision == "approved"
-        ),
+        spent=_sum(_price(i.entry) for i in items if _approved(i)),
         to_pay=_sum(_price(i.entry) for i in items if i.assignment_id in approvals),
         budget=budget_of(ctx.config),
     )
@@ -544,6 +542,14 @@ def load_view(ctx: Context, stem: str, *, reviewer_marks: bool = True) -> BatchV
         money=money,
         questions=questions,
     )
+
+
+def _approved(item: Item) -> bool:
+    """Paid: the ledger approved it, or MTurk did (auto-approval, the requester site) and
+    the ledger has not adopted that yet — as ``mturkmake status`` counts it."""
+    if item.decided is not None and item.decided.decision in ("approved", "rejected"):
+        return item.decided.decision == "approved"
+    return item.entry.status == "Approved"
 
 
 def _names(ctx: Context) -> tuple[str, ...]:
