@@ -9,6 +9,7 @@ and two appended rows post exactly two HITs.
 from __future__ import annotations
 
 import os
+import time
 import shutil
 import subprocess
 import sys
@@ -120,7 +121,11 @@ def test_gnu_make_polls_until_final_then_has_nothing_to_do(tmp_path: Path) -> No
     assert _mturkmake(root, "-q", "senti.approved").returncode == 0
 
     # Touching the input without changing it posts nothing.
-    later = (root / "senti.input").stat().st_mtime_ns + 10 * 10**9
+    # Now, not ahead of the clock: a future mtime would stay newer than everything built
+    # after it, and make would never see the appended rows below as a change.
+    time.sleep(0.05)
+    later = time.time_ns()
+    assert later > (root / "senti.approved").stat().st_mtime_ns
     os.utime(root / "senti.input", ns=(later, later))
     touched = _make(root)
     assert _recipes(touched.stdout) == ["senti.success", "senti.results", "senti.approved"]

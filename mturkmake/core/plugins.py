@@ -85,6 +85,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "mturkmake.plugins.make_template",
     "mturkmake.plugins.exports",
     "mturkmake.plugins.status",
+    "mturkmake.plugins.report",
+    "mturkmake.plugins.review_page",
 )
 
 #: Built-ins that cannot be blocked: without them mturkmake cannot work at all.

@@ -20,6 +20,7 @@ The runner does not take the project lock; whoever starts a side-effecting run d
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sqlite3
@@ -127,10 +128,20 @@ class Runner:
         self._producer = {name: step.target for step in the_plan.steps for name in step.outputs}
         try:
             status = self._schedule(the_plan)
-        finally:  # Ctrl-C too: what it left incomplete must look out of date to make
+        except BaseException:  # Ctrl-C too: what it left incomplete must look out of date
             if not self._simulating:
+                with contextlib.suppress(MturkmakeError):  # the first error is the one to say
+                    self._age_incomplete_targets(the_plan)
+            raise
+        failed = any(s is Status.FAILED for s in status.values())
+        if not self._simulating:
+            try:
                 self._age_incomplete_targets(the_plan)
-        if any(s is Status.FAILED for s in status.values()):
+            except MturkmakeError:
+                if not failed:
+                    raise
+                # A failed step already said what is wrong (a full disk fails here again).
+        if failed:
             return ExitCode.ERROR
         if self.question:
             stale = any(s is Status.WOULD_RUN for s in status.values())

@@ -456,19 +456,28 @@ class Decider:
             return Result(aid, "skipped", hit_id, worker, message=f"already {decided} ({by})")
         return Result(aid, "failed", hit_id, worker, message=f"it was already {decided} ({by})")
 
-    def adopt(self, assignment: Mapping[str, Any], batch: str | None = None) -> None:
+    def adopt(
+        self,
+        assignment: Mapping[str, Any],
+        batch: str | None = None,
+        *,
+        evaluator: str | None = None,
+        feedback: str | None = None,
+    ) -> None:
         """Record an Approved or Rejected assignment the ledger does not know, as
-        :data:`AUTO_APPROVED` (approved at its AutoApprovalTime) or :data:`OUTSIDE`."""
+        :data:`AUTO_APPROVED` (approved at its AutoApprovalTime), :data:`OUTSIDE`, or
+        ``evaluator`` when the caller knows who decided (a review policy)."""
         aid = str(assignment["AssignmentId"])
         status = str(assignment.get("AssignmentStatus", ""))
         hit_id = str(assignment.get("HITId", ""))
         approved = status == "Approved"
         when, auto = _utc(assignment.get("ApprovalTime")), _utc(assignment.get("AutoApprovalTime"))
-        evaluator = (
-            AUTO_APPROVED
-            if approved and when is not None and auto is not None and when >= auto
-            else OUTSIDE
-        )
+        if evaluator is None:
+            evaluator = (
+                AUTO_APPROVED
+                if approved and when is not None and auto is not None and when >= auto
+                else OUTSIDE
+            )
         self.ledger.adopt(
             APPROVE_OPERATION if approved else REJECT_OPERATION,
             batch or self.batch_of(hit_id)[0],
@@ -478,7 +487,9 @@ class Decider:
                 "_HITId": hit_id,
                 "_WorkerId": str(assignment.get("WorkerId", "")),
                 "_Evaluator": evaluator,
-                "RequesterFeedback": str(assignment.get("RequesterFeedback", "")),
+                "RequesterFeedback": str(
+                    feedback if feedback is not None else assignment.get("RequesterFeedback", "")
+                ),
             },
         )
 

@@ -42,12 +42,14 @@ __all__ = [
     "DEFAULT_MAX_REJECT_SHARE",
     "DEFAULT_REJECT_FEEDBACK",
     "MAX_FEEDBACK_CHARS",
+    "PENDING_MARK",
     "ApproveAllEvaluator",
     "RejectColumnEvaluator",
     "check_reject_share",
     "combine",
     "evaluate_batch",
     "evaluator_names",
+    "is_pending",
     "select_evaluators",
 ]
 
@@ -65,6 +67,13 @@ MAX_FEEDBACK_CHARS = 1024
 #: The CLT's column names in ``.results`` (reference/clt-formats.md §2).
 REJECT_COLUMN = "reject"
 FEEDBACK_COLUMN = "feedback"
+#: The ``reject`` mark of an assignment a review has not reached: no decision yet.
+PENDING_MARK = "pending"
+
+
+def is_pending(row: Mapping[str, str]) -> bool:
+    """Whether ``row``'s ``reject`` cell says the review has not decided it yet."""
+    return any(c.strip().casefold() == PENDING_MARK for c in _cells(row, REJECT_COLUMN))
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,6 +101,8 @@ class RejectColumnEvaluator:
     - An unmarked row approves, passing on its ``feedback`` cell (workers see it).
     - An assignment with an empty ``row`` (the caller found no row for it) is left undecided:
       approving on no information could not be undone.
+    - A ``reject`` cell of :data:`PENDING_MARK` (``mturkmake review`` writes it for work the
+      reviewer has not reached) is left undecided too: a partial review is no mass approval.
     """
 
     name = "reject-column"
@@ -101,7 +112,7 @@ class RejectColumnEvaluator:
         verdicts: dict[str, Verdict] = {}
         for assignment in sorted(assignments, key=lambda a: a.assignment_id):
             row = assignment.row
-            if not row:
+            if not row or is_pending(row):
                 continue
             feedback = next((c.strip() for c in _cells(row, FEEDBACK_COLUMN) if c.strip()), "")
             if any(c.strip() for c in _cells(row, REJECT_COLUMN)):

@@ -105,7 +105,7 @@ def creation_cost(hits: Sequence[PreparedHIT]) -> Cost:
 
     groups: dict[tuple[Decimal, int, bool, Decimal], int] = {}
     for hit in hits:
-        group = (hit.reward, hit.assignments, hit.masters, hit.premium)
+        group = (hit.reward, hit.most_assignments, hit.masters, hit.premium)
         groups[group] = groups.get(group, 0) + 1
     parts = [
         hits_cost(count, reward, assignments, masters=masters, premium=premium)
@@ -158,8 +158,9 @@ def create_hit(
         replaces=replaces.hit_id if replaces else None,
         planned=planned,
     ).record()
-    exposure = fees.hit_cost(hit.reward, hit.assignments, masters=hit.masters)
-    exposure += hit.premium * hit.assignments
+    # A review policy may extend the HIT: commit the most it can cost.
+    exposure = fees.hit_cost(hit.reward, hit.most_assignments, masters=hit.masters)
+    exposure += hit.premium * hit.most_assignments
     params = {**call, ROW_NOTE: row}
     with ledger.intent(
         CREATE_OPERATION, batch, key, params, exposure=exposure, budget=budget

@@ -74,6 +74,14 @@ class PreparedHIT:
         return fees.premium_fee(str(r.get("QualificationTypeId", "")) for r in requirements)
 
     @property
+    def most_assignments(self) -> int:
+        """The most assignments the HIT can reach: its own, or more when a review policy
+        may extend it (the budget commits the extensions too)."""
+        from mturkmake.mturk.review_policies import most_assignments
+
+        return most_assignments(self.assignments, self.hit_params)
+
+    @property
     def question(self) -> str:
         """The merged question."""
         return str(self.hit_params["Question"])

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from mturkmake.formats.results import ResultsEntry
     from mturkmake.hookspecs import Config
     from mturkmake.mturk.decisions import AssignmentDecision, Decider, Result
+    from mturkmake.mturk.review_policies import PolicyDecision
 
 __all__ = ["APPROVED_HEADER", "build_approved", "preview_approved", "write_approved"]
 
@@ -197,9 +198,16 @@ def build_approved(job: Job) -> Outcome:
         name = _batch_name(ledger, job.stem)
         ids = [e.assignment_id for e in batch.entries]
         decided = decider.existing(ids)
-        for entry in batch.entries:
-            if entry.status in ("Approved", "Rejected") and entry.assignment_id not in decided:
-                results.append(_adopt(decider, entry.assignment_id, name))
+        undecided = [
+            e
+            for e in batch.entries
+            if e.status in ("Approved", "Rejected") and e.assignment_id not in decided
+        ]
+        by_policy = _policy_decisions(decider, {e.hit_id for e in undecided})
+        for entry in undecided:
+            results.append(
+                _adopt(decider, entry.assignment_id, name, by_policy.get(entry.assignment_id))
+            )
         decided = decider.existing(ids)
         unfetched = _unfetched(ctx, job.target, batch, batch_rows(ledger, name))
         waiting = not batch.final
@@ -209,7 +217,7 @@ def build_approved(job: Job) -> Outcome:
             verdicts = _evaluate(ctx, batch, _assignments(batch, decided, inputs))
         if verdicts:
             check_reject_share(
-                verdicts,
+                {**_policy_verdicts(by_policy, results), **verdicts},
                 max_share=float(ctx.config.get("max_reject_share", DEFAULT_MAX_REJECT_SHARE)),
                 assume_yes=bool(ctx.options.get("yes")),
                 interactive=ctx.interactive,
@@ -288,7 +296,41 @@ def _decided(decider: Decider, assignment_id: str) -> bool:
     return known is not None and known.decision != "pending"
 
 
-def _adopt(decider: Decider, assignment_id: str, batch: str) -> Result:
+def _policy_decisions(decider: Decider, hit_ids: set[str]) -> dict[str, PolicyDecision]:
+    """What the HITs' review policies decided (an assignment decided on MTurk's side is a
+    policy's, an auto-approval's or the requester site's: the policies' reports say which)."""
+    from mturkmake.mturk.endpoint import affects_every_call
+    from mturkmake.mturk.review_policies import fetch_policy_decisions
+
+    found: dict[str, PolicyDecision] = {}
+    for hit_id in sorted(h for h in hit_ids if h):
+        try:
+            found.update(fetch_policy_decisions(decider.client, hit_id))
+        except ServiceError as error:
+            if affects_every_call(error):
+                raise
+            # A HIT without policies, or an endpoint without the call: nobody's policy.
+    return found
+
+
+def _policy_verdicts(
+    by_policy: Mapping[str, PolicyDecision], results: Sequence[Result]
+) -> dict[str, Verdict]:
+    """The policies' decisions recorded by this run, as verdicts: they count in the reject
+    share, as the evaluators' do."""
+    adopted = {r.assignment_id for r in results if r.outcome == "skipped"}
+    return {
+        aid: Verdict(
+            "reject" if d.decision == "reject" else "approve", d.reason or d.policy, d.policy
+        )
+        for aid, d in by_policy.items()
+        if aid in adopted
+    }
+
+
+def _adopt(
+    decider: Decider, assignment_id: str, batch: str, policy: PolicyDecision | None = None
+) -> Result:
     from mturkmake.mturk.decisions import Result
     from mturkmake.mturk.endpoint import affects_every_call, service_call
 
@@ -298,6 +340,17 @@ def _adopt(decider: Decider, assignment_id: str, batch: str) -> Result:
         if affects_every_call(error):
             raise  # every other assignment would fail the same way: one line, not one each
         return Result(assignment_id, "failed", message=error.message)
+    if policy is not None:
+        decider.adopt(
+            reply["Assignment"],
+            batch,
+            evaluator=f"review policy {policy.policy}",
+            # The feedback the worker saw; the action's result ("Rejected") says less.
+            feedback=str(reply["Assignment"].get("RequesterFeedback") or policy.reason),
+        )
+        return Result(
+            assignment_id, "skipped", message=f"decided by the review policy {policy.policy}"
+        )
     decider.adopt(reply["Assignment"], batch)
     return Result(assignment_id, "skipped", message="decided outside mturkmake")
 
@@ -328,7 +381,7 @@ def _outcome(
     if waiting:
         message += f"; waiting for {batch.results_rel} to be final"
     elif open_ids:
-        message += f"; {len(open_ids)} assignments undecided"
+        message += f"; {len(open_ids)} assignments undecided" + _pending_note(batch, open_ids)
     if failed:
         first = failed[0]
         return Outcome(
@@ -338,6 +391,28 @@ def _outcome(
             message=message,
         )
     return Outcome(complete=not waiting and not open_ids, message=message)
+
+
+def _pending_note(batch: _Batch, open_ids: Sequence[str]) -> str:
+    """How many undecided assignments the review marked ``pending``, and when MTurk
+    auto-approves the first of them (a partial review is never a mass approval)."""
+    from mturkmake.mturk.evaluation import is_pending
+    from mturkmake.mturk.review_data import parse_clt_date
+
+    if batch.review is None:
+        return ""
+    waiting = set(open_ids)
+    pending = [
+        e
+        for e in batch.entries
+        if e.assignment_id in waiting and is_pending(batch.review.get(e.assignment_id, {}))
+    ]
+    if not pending:
+        return ""
+    times = [(parse_clt_date(e.values.get("autoapprovaltime", "")), e) for e in pending]
+    dated = sorted((t, e.values["autoapprovaltime"].strip()) for t, e in times if t is not None)
+    when = f"; MTurk auto-approves them from {dated[0][1]}" if dated else ""
+    return f" ({len(pending)} pending in the review{when})"
 
 
 def write_approved(

@@ -2,8 +2,10 @@
 
 CLT semantics (CLT 1.3.1 ``ReviewResults``, clt-formats.md §3): the ``assignmentid`` and
 ``reject`` columns are read; a row without an assignment is skipped; a non-blank ``reject``
-cell rejects, an empty one approves; a file without a ``reject`` column asks once ("You are
-about to approve ALL assignments.") and approves everything. Output as seed 003::
+cell rejects, an empty one approves (``pending``, which ``mturkmake review`` writes for work
+it has not reached, does neither: those rows are left undecided); a file without a
+``reject`` column asks once ("You are about to approve ALL assignments.") and approves
+everything. Output as seed 003::
 
     [<assignment>] Assignment successfully approved
     <blank line>
@@ -43,6 +45,7 @@ def _orders(path: str) -> tuple[list[Order], bool, dict[str, str]]:
     as the file shows it."""
     from mturkmake.formats.results import open_results
     from mturkmake.mturk.decisions import Order
+    from mturkmake.mturk.evaluation import is_pending
 
     if not Path(path).is_file():
         raise UsageError(f"-resultsfile {path}: no such file")
@@ -50,10 +53,20 @@ def _orders(path: str) -> tuple[list[Order], bool, dict[str, str]]:
     orders: list[Order] = []
     statuses: dict[str, str] = {}
     for entry in results.assignments():
+        if is_pending(entry.values):
+            continue  # `mturkmake review` has not reached it: no decision, not a rejection
         decision: Literal["approve", "reject"] = "reject" if entry.reject else "approve"
         orders.append(Order(entry.assignment_id, decision, entry.feedback, EVALUATOR))
         statuses[entry.assignment_id] = entry.status
     return orders, results.has_reject_column, statuses
+
+
+def _pending(path: str) -> int:
+    """How many rows are marked ``pending`` (left undecided)."""
+    from mturkmake.formats.results import open_results
+    from mturkmake.mturk.evaluation import is_pending
+
+    return sum(1 for e in open_results(path).assignments() if is_pending(e.values))
 
 
 def _share(count: int, total: int) -> str:
@@ -106,6 +119,9 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     say(ctx, f"Assignments failed: {_share(counts['failed'], total)}")
     if counts["skipped"]:
         say(ctx, f"Assignments skipped (already decided): {_share(counts['skipped'], total)}")
+    pending = _pending(str(args["resultsfile"]))
+    if pending:
+        say(ctx, f"Assignments marked pending, left undecided: {pending}")
     return 2 if counts["failed"] else 0
 
 
