@@ -50,7 +50,11 @@ def _ledger(root: Path, sql: str) -> list[tuple[object, ...]]:
     if not db.exists():
         return []
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        # Read-write, not mode=ro: the first connection after a SIGKILL rebuilds the WAL
+        # index from the WAL file, so a transaction the killed run had written in full (but
+        # not yet indexed) is seen now, as the next run will see it; a read-only one could
+        # miss it and call an intent pending that is done.
+        with sqlite3.connect(db, timeout=5) as conn:
             return list(conn.execute(sql))
     except sqlite3.OperationalError:  # the ledger's tables do not exist yet
         return []
