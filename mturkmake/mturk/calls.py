@@ -272,6 +272,20 @@ def _each(
     bucket = run_bucket(ctx)
     if bucket.limit is not None or _served(client):
         install(client, bucket)
+    yield from ordered(items, work, jobs=size, slots=slots)
+
+
+def ordered(
+    items: Sequence[T],
+    work: Callable[[T], R],
+    *,
+    jobs: int,
+    slots: threading.Semaphore | None = None,
+) -> Iterator[tuple[T, Done[R]]]:
+    """:func:`each` without a run: ``work`` over ``items`` on up to ``jobs`` threads, the
+    first alone, results in input order (``slots``: permits shared with other pools)."""
+    size = max(1, jobs)
+    slots = slots if slots is not None else threading.Semaphore(size)
     if not items:
         return
     yield items[0], _guarded(slots, work, items[0])
@@ -312,6 +326,7 @@ __all__ = [
     "each",
     "install",
     "is_throttle",
+    "ordered",
     "run_bucket",
     "run_slots",
 ]

@@ -333,11 +333,14 @@ class Fetcher:
 
     :param client: a boto3 ``mturk`` client (or compatible).
     :param cache: where fetched HITs are kept; ``None`` keeps nothing.
+    :param jobs: how many HITs are fetched at once (``-j``; the first alone, results in
+        order: :func:`mturkmake.mturk.calls.ordered`).
     """
 
-    def __init__(self, client: Any, cache: ResultsCache | None = None) -> None:
+    def __init__(self, client: Any, cache: ResultsCache | None = None, *, jobs: int = 1) -> None:
         self.client = client
         self.cache = cache
+        self.jobs = jobs
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         from mturkmake.mturk.endpoint import service_call
@@ -421,9 +424,14 @@ class Fetcher:
             if not keep_going or _every_call(error):
                 raise
             listed = {}  # GetHIT for each instead; its errors are reported per HIT
-        for n, row in enumerate(todo, 1):
+        from mturkmake.mturk.calls import ordered
+
+        def fetch(row: SuccessRow) -> Fetched:
+            return self.fetch_hit(row.hit_id, listed.get(row.hit_id))
+
+        for n, (row, done) in enumerate(ordered(todo, fetch, jobs=self.jobs), 1):
             try:
-                entry = self.fetch_hit(row.hit_id, listed.get(row.hit_id))
+                entry = done.get()
             except ServiceError as error:
                 if not keep_going or _every_call(error):
                     raise

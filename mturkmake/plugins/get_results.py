@@ -423,7 +423,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
         _say(ctx, hits.warning, kind="warning")
     rows = list(hits.rows)
     endpoint = run_endpoint(ctx)
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config))
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config), jobs=_jobs(ctx))
 
     def retrieved(n: int, total: int, hit_id: str) -> None:
         _say(ctx, f"Retrieved HIT {n}/{total}, {hit_id}", kind="progress")
@@ -502,6 +502,11 @@ def _warn_auto_approval(
         return False
     _say(ctx, warning, target, "warning")
     return True
+
+
+def _jobs(ctx: Context) -> int:
+    """``-j``: how many HITs a poll fetches at once (issue #17)."""
+    return max(1, int(ctx.options.get("jobs") or 1))
 
 
 def _cache(config: Config) -> ResultsCache:
@@ -595,7 +600,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     ctx = job.context
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     endpoint = run_endpoint(ctx)
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config))
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config), jobs=_jobs(ctx))
     snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
     market = endpoint.marketplace
     warned = False

@@ -30,7 +30,7 @@ def _batch(rows: int = ROWS) -> dict[str, str]:
 def _outputs(project: Project) -> dict[str, bytes]:
     return {
         name: project.path(name).read_bytes()
-        for name in ("s.success", "s.failure")
+        for name in ("s.success", "s.failure", "s.results")
         if project.path(name).exists()
     }
 
@@ -47,6 +47,20 @@ def test_j1_and_j16_write_identical_files(mturkmake_project: Project) -> None:
     for name in one:
         mturkmake_project.path(name).unlink()
     second = mturkmake_project.run("-j", "16", "s.success")
+    assert second.exit_code == 0, second.stderr
+    assert _outputs(mturkmake_project) == one
+
+
+def test_results_fetched_at_j16_are_the_files_of_j1(mturkmake_project: Project) -> None:
+    mturkmake_project.write({**_batch(20), "mturkmake.toml": 'endpoint = "local"\n'})
+    first = mturkmake_project.run("-j", "1", "s.results", "--wait")
+    assert first.exit_code == 0, first.stderr
+    one = _outputs(mturkmake_project)
+    assert one["s.results"].count(b"\n") >= 21
+    shutil.rmtree(mturkmake_project.path(".mturkmake"))
+    for name in one:
+        mturkmake_project.path(name).unlink()
+    second = mturkmake_project.run("-j", "16", "s.results", "--wait")
     assert second.exit_code == 0, second.stderr
     assert _outputs(mturkmake_project) == one
 
