@@ -12,8 +12,13 @@ unset (the local marketplace's default: no client-side limit; throttling must be
 never shown); then a ``--rate-calls`` (default 300) row load with ``rate = 5``, whose achieved
 requests per second are the calls the server counted over the run's wall time.
 
-Usage: ``python benchmarks/served_load.py latency [--rows 1000]`` or
-``python benchmarks/served_load.py rps``.
+``results`` (benchmark 3): a ``--rows`` (default 1,000) load with 3 assignments each against
+``serve --latency 50ms``, the served marketplace's clock advanced a virtual day (the local
+crowd submits), then ``hello.results`` fetched at ``-j 1`` in the project and at ``-j 16`` in
+a copy of it made before any fetch (same ledger, its own empty results cache).
+
+Usage: ``python benchmarks/served_load.py latency [--rows 1000]``,
+``python benchmarks/served_load.py rps`` or ``python benchmarks/served_load.py results``.
 """
 
 from __future__ import annotations
@@ -153,6 +158,45 @@ def latency(args: argparse.Namespace, base: Path, env: dict[str, str]) -> None:
         server.close()
 
 
+def results(args: argparse.Namespace, base: Path, env: dict[str, str]) -> None:
+    mturkmake = [sys.executable, "-m", "mturkmake"]
+    print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
+    server = Server(base, env, "--latency", "50ms")
+    try:
+        where = project(base, "fetch-j1", args.rows, server.url)
+        properties = where / "hello.properties"
+        text = properties.read_text(encoding="utf-8").replace("assignments:1", "assignments:3")
+        properties.write_text(text, encoding="utf-8")
+        wall, proc = timed([*mturkmake, "-j", "16", "hello.success"], where, env)
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr[-2000:])
+        print(f"loaded {args.rows:,} HITs x 3 assignments in {wall:.1f} s (-j 16)")
+        from mturkmake.marketplace.service import Marketplace
+
+        market = Marketplace(server.home / ".mturkmake" / "local-marketplace.db")
+        market.advance(24 * 3600)
+        market.close()
+        copy = base / "fetch-j16"
+        shutil.copytree(where, copy)
+        walls = {}
+        for jobs, place in ((1, where), (16, copy)):
+            wall, proc = timed([*mturkmake, "-j", str(jobs), "hello.results"], place, env)
+            if proc.returncode not in (0, 1, 2):
+                raise SystemExit(proc.stderr[-2000:])
+            rows = (place / "hello.results").read_text(encoding="utf-8").count("\n") - 1
+            walls[jobs] = wall
+            print(
+                f"hello.results, {args.rows:,} HITs, serve --latency 50ms, -j {jobs:>2}: "
+                f"{wall:.1f} s, {rows} rows (exit {proc.returncode}; "
+                f"load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
+        same = (where / "hello.results").read_bytes() == (copy / "hello.results").read_bytes()
+        print(f"-j 16 over -j 1: {walls[1] / walls[16]:.1f}x; identical files: {same}")
+    finally:
+        server.close()
+
+
 def rps(args: argparse.Namespace, base: Path, env: dict[str, str]) -> None:
     mturkmake = [sys.executable, "-m", "mturkmake"]
     print(f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
@@ -203,11 +247,13 @@ def main() -> int:
     two.add_argument("--batches", type=int, default=16)
     two.add_argument("--batch-rows", type=int, default=10)
     two.add_argument("--rate-calls", type=int, default=300)
+    three = sub.add_parser("results")
+    three.add_argument("--rows", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mturkmake-served-") as tmp:
         base = Path(tmp)
         env = _env(base / "pyc")
-        (latency if args.which == "latency" else rps)(args, base, env)
+        {"latency": latency, "rps": rps, "results": results}[args.which](args, base, env)
     return 0
 
 
