@@ -283,30 +283,40 @@ def ordered(
     slots: threading.Semaphore | None = None,
 ) -> Iterator[tuple[T, Done[R]]]:
     """:func:`each` without a run: ``work`` over ``items`` on up to ``jobs`` threads, the
-    first alone, results in input order (``slots``: permits shared with other pools)."""
+    first alone, results in input order (``slots``: permits shared with other pools).
+
+    Items are taken by index; ``items`` is also iterated once, one step per result handed
+    to the caller, so a sequence that reports progress as it is iterated (the reporter's
+    ``Tracked``) counts finished results, not submitted calls."""
     size = max(1, jobs)
     slots = slots if slots is not None else threading.Semaphore(size)
-    if not items:
+    count = len(items)
+    if not count:
         return
+    progress = iter(items)
+    next(progress, None)  # the start of the step
     yield items[0], _guarded(slots, work, items[0])
-    rest = items[1:]
-    if size == 1 or not rest:
-        for item in rest:
+    next(progress, None)
+    if size == 1 or count == 1:
+        for index in range(1, count):
+            item = items[index]
             yield item, _guarded(slots, work, item)
+            next(progress, None)
         return
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="mturkmake-call")
     window: deque[tuple[T, Future[Done[R]]]] = deque()
-    position = 0
+    position = 1
     try:
-        while window or position < len(rest):
-            while position < len(rest) and len(window) < size:
-                item = rest[position]
+        while window or position < count:
+            while position < count and len(window) < size:
+                item = items[position]
                 window.append((item, pool.submit(_guarded, slots, work, item)))
                 position += 1
             item, future = window.popleft()
             yield item, future.result()
+            next(progress, None)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

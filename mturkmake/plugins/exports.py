@@ -14,7 +14,6 @@ link impossible — the next export then uses a new key and new pseudonyms.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +65,8 @@ def pseudonym_key(state_dir: Path) -> bytes:
             hint="restore it from a backup, or delete it to start new pseudonyms",
         ) from None
     state_dir.mkdir(parents=True, exist_ok=True)
+    import secrets  # not at import: a no-op run loads this module (#17)
+
     key = secrets.token_bytes(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ServiceError, UsageError
 from mturkmake.hookspecs import CommandSpec, Context, Flag, Recovery, hookimpl
 from mturkmake.mturk.prompts import error, say
-from mturkmake.mturk.recovery import Resolution
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.recovery import Resolution
 
 __all__ = ["MAX_MESSAGE", "MAX_SUBJECT", "MAX_WORKERS", "handle_notify_workers"]
 
@@ -125,6 +127,8 @@ def handle_notify_workers(args: Mapping[str, Any], ctx: Context) -> int:
 
 def _assume_sent(_client: Any, _intent: Any) -> Resolution:
     """NotifyWorkers: MTurk lists no messages, so an interrupted chunk counts as sent."""
+    from mturkmake.mturk.recovery import Resolution
+
     return Resolution.found(None, {"assumed": "MTurk keeps no list of messages"})
 
 

@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from mturkmake.formats.html_page import page
-from mturkmake.formats.html_sanitize import esc
 from mturkmake.hookspecs import Job, Outcome, Rule, hookimpl
 
 if TYPE_CHECKING:
@@ -79,6 +77,8 @@ def _bar(share: float, *, width: int = 120, color: str = "#0b5cad") -> str:
 
 def _progress_svg(parts: Sequence[tuple[str, int, str]], total: int) -> str:
     """One stacked bar: ``(label, count, colour)`` parts of ``total``."""
+    from mturkmake.formats.html_sanitize import esc
+
     width, x = 600.0, 0.0
     rects = []
     for label, count, color in parts:
@@ -101,10 +101,14 @@ def _progress_svg(parts: Sequence[tuple[str, int, str]], total: int) -> str:
 
 
 def _fact(label: str, value: str, ident: str) -> str:
+    from mturkmake.formats.html_sanitize import esc
+
     return f'<div class="mm-fact" id="{ident}">{esc(label)}<b>{esc(value)}</b></div>'
 
 
 def _overview(view: BatchView) -> str:
+    from mturkmake.formats.html_sanitize import esc
+
     statuses = Counter(i.entry.status for i in view.items)
     open_count = len(view.open_items)
     decided_here = sum(1 for i in view.items if i.open is False and i.entry.status == "Submitted")
@@ -148,11 +152,15 @@ def _overview(view: BatchView) -> str:
 
 
 def _decision(verdict_decision: str) -> str:
+    from mturkmake.formats.html_sanitize import esc
+
     cls = "mm-reject" if verdict_decision == "reject" else "mm-approve"
     return f'<span class="{cls}">{esc(verdict_decision)}</span>'
 
 
 def _verdict_rows(groups: dict[tuple[str, str, str], list[Item]], *, ids: bool) -> str:
+    from mturkmake.formats.html_sanitize import esc
+
     rows = []
     order = sorted(groups, key=lambda k: (k[0] != "reject", -len(groups[k]), k))
     for decision, evaluator, feedback in order:
@@ -175,6 +183,8 @@ def _verdict_rows(groups: dict[tuple[str, str, str], list[Item]], *, ids: bool) 
 
 
 def _verdicts(view: BatchView) -> str:
+    from mturkmake.formats.html_sanitize import esc
+
     combined: dict[tuple[str, str, str], list[Item]] = defaultdict(list)
     each: dict[tuple[str, str, str], list[Item]] = defaultdict(list)
     undecided = []
@@ -227,6 +237,7 @@ def _selection_texts(questions: dict[str, Question | None]) -> dict[str, dict[st
 
 
 def _questions(view: BatchView) -> str:
+    from mturkmake.formats.html_sanitize import esc
     from mturkmake.mturk.review_data import answer_counts
 
     texts = _selection_texts(dict(view.questions))
@@ -257,6 +268,8 @@ def _questions(view: BatchView) -> str:
 
 
 def _worker_row(stats: WorkerStats) -> str:
+    from mturkmake.formats.html_sanitize import esc
+
     accuracy = (
         "—"
         if stats.accuracy is None
@@ -296,6 +309,9 @@ def _workers(view: BatchView) -> str:
 
 def render_report(view: BatchView) -> str:
     """The whole report page (pure: reads only ``view``)."""
+    from mturkmake.formats.html_page import page
+    from mturkmake.formats.html_sanitize import esc
+
     intro = (
         f"<h1>Batch report: {esc(view.stem)}</h1>"
         '<p class="mm-note">Made from the results and the evaluators\' verdicts as '
