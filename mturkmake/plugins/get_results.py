@@ -54,7 +54,7 @@ from mturkmake.hookspecs import (
     Outcome,
     Rule,
 )
-from mturkmake.mturk.coverage import ledger_batch, ledger_first
+from mturkmake.mturk.coverage import batch_policies, ledger_batch, ledger_first
 from mturkmake.mturk.results_cache import Fetched, Fetcher, ResultsCache, Snapshot
 from mturkmake.mturk.settings import settings
 from mturkmake.plugins import clt_catalog
@@ -417,7 +417,8 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
         _say(ctx, hits.warning, kind="warning")
     rows = list(hits.rows)
     endpoint = run_endpoint(ctx)
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config))
+    policies = batch_policies(ctx.config, success_rel) if success_rel is not None else {}
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies)
 
     def retrieved(n: int, total: int, hit_id: str) -> None:
         _say(ctx, f"Retrieved HIT {n}/{total}, {hit_id}", kind="progress")
@@ -584,7 +585,8 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     ctx = job.context
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     endpoint = run_endpoint(ctx)
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config))
+    policies = batch_policies(ctx.config, job.prerequisites[0])
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies)
     snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
     market = endpoint.marketplace
     warned = False
