@@ -19,7 +19,8 @@ PAGE = textwrap.dedent(
     """\
     <html><body><form method="post" action="https://www.mturk.com/mturk/externalSubmit">
     <input type="hidden" name="assignmentId">
-    <select name="colour"><option value="red">Red</option><option value="blue">Blue</option></select>
+    <select name="colour"><option value="red">Red</option>
+    <option value="blue">Blue</option></select>
     <textarea name="remark"></textarea><input type="submit"></form></body></html>
     """
 )
