@@ -9,10 +9,10 @@ and two appended rows post exactly two HITs.
 from __future__ import annotations
 
 import os
-import time
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 

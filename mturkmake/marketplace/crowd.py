@@ -191,7 +191,9 @@ class Crowd:
 
     def __init__(self, settings: CrowdSettings | None = None, base: Path | None = None) -> None:
         self.settings = settings or CrowdSettings()
-        self.pages = PageReader(self.settings.external_pages, base)
+        self.pages = PageReader(
+            self.settings.external_pages, base, fetch_remote=self.settings.fetch_external_pages
+        )
         self._profiles: dict[str, dict[str, Any]] = {}
         #: The profiles the last next_event read (worker id → stored text), for play.
         self._seen_profiles: dict[str, str] = {}

@@ -16,6 +16,7 @@ locales = ["US-CA", "US-NY", "GB"]  # Worker_Locale, drawn per worker (country[-
 masters = 0.0                    # share of generated workers holding (sandbox) Masters
 external_fields = ["answer"]     # an ExternalQuestion's fields when its page cannot be read
 external_pages = {"https://example.com/task" = "pages/task.html"}
+fetch_external_pages = false     # true: the crowd may fetch your own https:// task page
 
 [[tool.mturkmake.local.planted]]  # a specific worker, added to the generated ones
 id = "APLANTED000001"
@@ -47,6 +48,7 @@ CROWD_KEYS = (
     "planted",
     "external_pages",
     "external_fields",
+    "fetch_external_pages",
 )
 PLANTED_KEYS = (
     "id",
@@ -114,6 +116,8 @@ class CrowdSettings:
     planted: tuple[PlantedWorker, ...] = ()
     external_pages: Mapping[str, str] = field(default_factory=dict)
     external_fields: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {"answer": ()})
+    #: The requester lets the crowd fetch remote ``https://`` task pages to learn their form.
+    fetch_external_pages: bool = False
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> CrowdSettings:
@@ -154,6 +158,10 @@ class CrowdSettings:
             values["external_pages"] = {str(k): str(v) for k, v in pages.items()}
         if get("external_fields") is not None:
             values["external_fields"] = _fields(get("external_fields"))
+        if get("fetch_external_pages") is not None:
+            if not isinstance(get("fetch_external_pages"), bool):
+                raise ValueError("local.fetch_external_pages must be true or false")
+            values["fetch_external_pages"] = get("fetch_external_pages")
         return cls(**values)
 
 

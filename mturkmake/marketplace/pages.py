@@ -3,7 +3,10 @@
 A page is read from, in order: ``local.external_pages`` (a URL mapped to a file, relative to
 the project root), a ``file:`` URL, or an ``http(s)`` URL on a loopback address (``localhost``,
 ``127.0.0.0/8``, ``::1``) — with proxies ignored and redirects refused, so nothing leaves the
-machine. Any other host is never contacted: the crowd then answers ``local.external_fields``.
+machine. Any other host is never contacted — unless the requester sets
+``local.fetch_external_pages = true`` to rehearse their own remote task page: then an
+``https://`` page is fetched with ``requests`` (redirects refused, 5 s timeout, 2 MB at most).
+Otherwise the crowd answers ``local.external_fields``.
 Pages are read once per marketplace object and cached (the workers of a batch share them).
 """
 
@@ -55,9 +58,16 @@ class PageReader:
     :param base: the directory relative page paths start from (the project root).
     """
 
-    def __init__(self, pages: Mapping[str, str] | None = None, base: Path | None = None) -> None:
+    def __init__(
+        self,
+        pages: Mapping[str, str] | None = None,
+        base: Path | None = None,
+        *,
+        fetch_remote: bool = False,
+    ) -> None:
         self.pages = dict(pages or {})
         self.base = base or Path.cwd()
+        self.fetch_remote = fetch_remote
         self._cache: dict[str, tuple[HTMLField, ...] | None] = {}
         self._lock = threading.Lock()
 
@@ -91,7 +101,29 @@ class PageReader:
                     return body.decode(charset, errors="replace")
             except (urllib.error.URLError, OSError, ValueError):
                 return None
+        if scheme == "https" and self.fetch_remote:
+            return _fetch_remote(url)
         return None
+
+
+def _fetch_remote(url: str) -> str | None:
+    """The requester's own remote task page (``local.fetch_external_pages``), or None."""
+    import requests
+
+    try:
+        response = requests.get(url, timeout=TIMEOUT, allow_redirects=False, stream=True)
+        if response.status_code != 200:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_PAGE_BYTES:
+                break
+    except (requests.RequestException, OSError, ValueError):
+        return None
+    return b"".join(chunks)[:MAX_PAGE_BYTES].decode(response.encoding or "utf-8", errors="replace")
 
 
 def _read_file(path: Path) -> str | None:

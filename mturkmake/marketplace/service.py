@@ -77,6 +77,7 @@ class MarketplaceSettings:
     planted: Any = None
     external_pages: Any = None
     external_fields: Any = None
+    fetch_external_pages: Any = None
 
     def __post_init__(self) -> None:
         self.crowd  # noqa: B018 - validate the crowd's keys now, not at the first event

@@ -24,6 +24,24 @@ if TYPE_CHECKING:
 __all__ = ["BatchHits", "ledger_batch", "ledger_first"]
 
 
+def batch_policies(config: Config, success_rel: str) -> dict[str, frozenset[str]]:
+    """HIT id → the levels its review policies act at, for the batch whose ``.success`` is
+    ``success_rel`` (from the CreateHIT parameters the ledger recorded)."""
+    if not (config.state_dir / "state.db").exists():
+        return {}
+    from mturkmake.mturk.batch import CREATE_OPERATION, batch_for_success
+    from mturkmake.mturk.ledger import open_ledger
+    from mturkmake.mturk.review_policies import policy_levels
+
+    with open_ledger(config.state_dir, settings(config).identity) as ledger:
+        batch = batch_for_success(ledger, success_rel)
+        if batch is None:
+            return {}
+        made = ledger.done_remote_params(CREATE_OPERATION, batch)
+    found = {hit_id: policy_levels(params) for hit_id, params in made.items()}
+    return {hit_id: levels for hit_id, levels in found.items() if levels}
+
+
 def ledger_batch(config: Config, success_rel: str) -> list[BatchRow] | None:
     """Every HIT the ledger knows in the batch whose ``.success`` is ``success_rel``;
     ``None`` when the ledger knows no such batch (a ``.success`` made by the CLT)."""

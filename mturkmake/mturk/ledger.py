@@ -690,6 +690,18 @@ class Ledger:
         )
         return [json.loads(params) for (params,) in rows]
 
+    def done_remote_params(self, operation: str, batch: str) -> dict[str, dict[str, Any]]:
+        """Remote id → recorded parameters of every done ``operation`` in ``batch`` (which
+        HIT was made with which CreateHIT parameters)."""
+        rows = self.db.connection().execute(
+            "SELECT o.remote_id, i.params FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
+            "AND o.status = 'done' AND i.archived_at IS NULL AND o.remote_id IS NOT NULL "
+            "ORDER BY i.id",
+            (self.endpoint, batch, operation),
+        )
+        return {str(remote): json.loads(params) for remote, params in rows}
+
     def pending(self) -> list[Intent]:
         """Active intents on this endpoint that have no outcome, oldest first."""
         self._settle()

@@ -337,10 +337,44 @@ class Fetcher:
         order: :func:`mturkmake.mturk.calls.ordered`).
     """
 
-    def __init__(self, client: Any, cache: ResultsCache | None = None, *, jobs: int = 1) -> None:
+    def __init__(
+        self,
+        client: Any,
+        cache: ResultsCache | None = None,
+        *,
+        policies: Mapping[str, frozenset[str]] | None = None,
+        jobs: int = 1,
+    ) -> None:
         self.client = client
         self.cache = cache
         self.jobs = jobs
+        #: HIT id → the levels its review policies act at: such a HIT is final only once
+        #: its policies have reported (they may still approve, reject or extend).
+        self.policies = dict(policies or {})
+
+    def _policies_done(self, hit_id: str, assignments: Sequence[Mapping[str, Any]]) -> bool:
+        from mturkmake.mturk.review_policies import policies_reported
+
+        levels = self.policies.get(hit_id)
+        if not levels:
+            return True
+        pages: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            extra = {"NextToken": token} if token else {}
+            page = self._call(
+                "ListReviewPolicyResultsForHIT",
+                HITId=hit_id,
+                PolicyLevels=sorted(levels),
+                RetrieveResults=True,
+                RetrieveActions=True,
+                MaxResults=PAGE_SIZE,
+                **extra,
+            )
+            pages.append(page)
+            token = page.get("NextToken")
+            if not token:
+                return policies_reported(pages, levels, assignments)
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         from mturkmake.mturk.endpoint import service_call
@@ -383,7 +417,8 @@ class Fetcher:
         # Oldest submission first, as the CLT wrote them; the id breaks ties stably.
         epoch = datetime.min.replace(tzinfo=timezone.utc)
         assignments.sort(key=lambda a: (a.get("SubmitTime") or epoch, a["AssignmentId"]))
-        return Fetched(record, tuple(assignments), is_final(record))
+        final = is_final(record) and self._policies_done(hit_id, assignments)
+        return Fetched(record, tuple(assignments), final)
 
     def _types(self, rows: Sequence[SuccessRow], known: Mapping[str, Fetched]) -> list[str]:
         types: list[str] = []
@@ -456,7 +491,10 @@ class Fetcher:
         for hit_id in snapshot.open_hit_ids:
             if hit_id in snapshot.seen_final:
                 continue
-            if not is_final(self._call("GetHIT", HITId=hit_id)["HIT"]):
+            if hit_id in self.policies:  # the cheap check cannot see the policies' reports
+                if not self.fetch_hit(hit_id).final:
+                    return False
+            elif not is_final(self._call("GetHIT", HITId=hit_id)["HIT"]):
                 return False
             snapshot.seen_final.add(hit_id)
         return True

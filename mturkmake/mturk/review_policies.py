@@ -57,6 +57,43 @@ def uses_policies(hit_params: Mapping[str, Any]) -> bool:
     return any(isinstance(hit_params.get(slot), Mapping) for slot, _, _ in _EXTENDING)
 
 
+def policy_levels(hit_params: Mapping[str, Any]) -> frozenset[str]:
+    """The levels (``Assignment``, ``HIT``) at which CreateHIT's parameters carry a policy."""
+    return frozenset(
+        level
+        for slot, level in (("AssignmentReviewPolicy", "Assignment"), ("HITReviewPolicy", "HIT"))
+        if isinstance(hit_params.get(slot), Mapping)
+    )
+
+
+def policies_reported(
+    pages: Iterable[Mapping[str, Any]],
+    levels: frozenset[str],
+    assignments: Iterable[Mapping[str, Any]],
+) -> bool:
+    """Whether the HIT's policies have run on everything they will act on: a HIT-level
+    report exists, and every submitted assignment has an assignment-level result. Until
+    then, a policy may still approve, reject or extend: the HIT is not final."""
+    results: set[str] = set()
+    hit_reported = False
+    for page in pages:
+        for result in (page.get("AssignmentReviewReport") or {}).get("ReviewResults") or []:
+            results.add(str(result.get("SubjectId", "")))
+        report = page.get("HITReviewReport") or {}
+        if report.get("ReviewResults") or report.get("ReviewActions"):
+            hit_reported = True
+    if "HIT" in levels and not hit_reported:
+        return False
+    if "Assignment" in levels:
+        submitted = {
+            str(a.get("AssignmentId"))
+            for a in assignments
+            if a.get("AssignmentStatus") in ("Submitted", "Approved", "Rejected")
+        }
+        return submitted <= results
+    return True
+
+
 @dataclass(frozen=True)
 class PolicyDecision:
     """A decision a review policy made on an assignment (from ListReviewPolicyResultsForHIT)."""

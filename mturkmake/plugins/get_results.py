@@ -404,7 +404,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     that cannot be fetched is reported and gets no row; the others are written and the
     command exits 2 (DESIGN §8).
     """
-    from mturkmake.mturk.coverage import ledger_batch, ledger_first
+    from mturkmake.mturk.coverage import batch_policies, ledger_batch, ledger_first
     from mturkmake.mturk.endpoint import run_endpoint
     from mturkmake.mturk.results_cache import Fetcher
 
@@ -423,7 +423,8 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
         _say(ctx, hits.warning, kind="warning")
     rows = list(hits.rows)
     endpoint = run_endpoint(ctx)
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config), jobs=_jobs(ctx))
+    policies = batch_policies(ctx.config, success_rel) if success_rel is not None else {}
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies, jobs=_jobs(ctx))
 
     def retrieved(n: int, total: int, hit_id: str) -> None:
         _say(ctx, f"Retrieved HIT {n}/{total}, {hit_id}", kind="progress")
@@ -593,6 +594,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     """Poll (and wait, with ``--wait``); before returning, warn about unreviewed work that
     auto-approves within 24 h — on every endpoint, unless the wait already said so. The
     second value is the line saying what is pending when ``--wait=TIMEOUT`` ran out."""
+    from mturkmake.mturk.coverage import batch_policies
     from mturkmake.mturk.endpoint import run_endpoint
     from mturkmake.mturk.results_cache import Fetcher
     from mturkmake.mturk.waiting import wait_settings
@@ -600,7 +602,8 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     ctx = job.context
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     endpoint = run_endpoint(ctx)
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config), jobs=_jobs(ctx))
+    policies = batch_policies(ctx.config, job.prerequisites[0])
+    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies, jobs=_jobs(ctx))
     snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
     market = endpoint.marketplace
     warned = False

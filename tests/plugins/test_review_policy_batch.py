@@ -94,3 +94,48 @@ def test_the_budget_commits_what_a_policy_may_extend(mturkmake_project: Project)
     _write(project, POLICY, extra="budget = 3.00\n")
     made = project.run("pets.success")
     assert made.exit_code == 0, made.output
+
+
+def test_a_hit_is_not_final_until_its_policies_have_reported() -> None:
+    from mturkmake.mturk.review_policies import policies_reported
+
+    submitted = [
+        {"AssignmentId": "A1", "AssignmentStatus": "Approved"},
+        {"AssignmentId": "A2", "AssignmentStatus": "Submitted"},
+    ]
+    one = {"AssignmentReviewReport": {"ReviewResults": [{"SubjectId": "A1"}]}}
+    both = {"AssignmentReviewReport": {"ReviewResults": [{"SubjectId": "A1"}, {"SubjectId": "A2"}]}}
+    assert not policies_reported([one], frozenset({"Assignment"}), submitted)
+    assert policies_reported(
+        [one, {"AssignmentReviewReport": {"ReviewResults": [{"SubjectId": "A2"}]}}],
+        frozenset({"Assignment"}),
+        submitted,
+    )
+    assert policies_reported([both], frozenset({"Assignment"}), submitted)
+    assert not policies_reported([both], frozenset({"Assignment", "HIT"}), submitted)
+    hit_report = {"HITReviewReport": {"ReviewActions": [{"ActionName": "extend"}]}}
+    assert policies_reported([both, hit_report], frozenset({"Assignment", "HIT"}), submitted)
+    assert policies_reported([], frozenset(), submitted)  # no policy: nothing to wait for
+
+
+def test_results_wait_for_a_policy_the_marketplace_has_not_run(
+    mturkmake_project: Project,
+) -> None:
+    """A Fetcher told a HIT has a HIT-level policy keeps it open until a report exists."""
+    from mturkmake.mturk.results_cache import Fetcher
+    from tests.plugins.test_approved_rule import marketplace
+
+    project = mturkmake_project
+    _write(project, POLICY)
+    assert project.run("--wait", "pets.results").exit_code == 0
+    with marketplace(project) as market:
+        hit_id = market.call("ListHITs", {"MaxResults": 1})["HITs"][0]["HITId"]
+    from mturkmake.mturk.endpoint import make_endpoint
+    from mturkmake.mturk.settings import mturk_config
+
+    client = make_endpoint(mturk_config(project.root, "local")).client
+    assert Fetcher(client).fetch_hit(hit_id).final
+    # The assignment-level policy reported on every assignment: final with it too.
+    assert Fetcher(client, policies={hit_id: frozenset({"Assignment"})}).fetch_hit(hit_id).final
+    # No HIT-level policy ran on it, so one claimed to exist keeps it open.
+    assert not Fetcher(client, policies={hit_id: frozenset({"HIT"})}).fetch_hit(hit_id).final
