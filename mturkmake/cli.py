@@ -79,7 +79,12 @@ def _global_parser(*, targets: bool) -> _Parser:
         "-k", "--keep-going", action="store_true", help="keep going when a target fails"
     )
     parser.add_argument(
-        "-j", "--jobs", type=int, default=1, metavar="N", help="run N independent steps at once"
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N independent steps, and N API calls of a step, at once",
     )
     parser.add_argument("--explain", action="store_true", help="say why each target is (not) made")
     parser.add_argument(
