@@ -1,10 +1,10 @@
-"""SIGKILL a real ``mturkmake survey.success`` at random points of a 300-row load, 20 times.
+"""SIGKILL a real ``mturkmake survey.success`` at random points of a 1,000-row load, 20 times.
 
 Each kill lands while HITs are being created (the test watches the marketplace's HIT count
 and kills after a random number of new HITs, or during start-up); the next run must resolve
 whatever the dead run left pending — by token retry while young, by lookup after the
 marketplace clock jumps 25 hours — and never create a HIT twice. At the end the marketplace
-holds exactly 300 HITs, one per row, and ``.success`` lists exactly them.
+holds exactly 1,000 HITs, one per row, and ``.success`` lists exactly them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.plugins.test_load_hits import batch_files, marketplace_hits, success_
 
 pytestmark = pytest.mark.slow
 
-ROWS = 300
+ROWS = 1000  # enough that 10 kills leave work to do, however fast the load (#17)
 KILLS = 20
 CLOCK_JUMP_AT = 10  # after this kill, the marketplace clock moves 25 hours
 
