@@ -390,6 +390,9 @@ class Ledger:
             record = self._record(operation, batch, subject, params, cents=cents, budget=budget)
             self.commits += 1
             return record
+        # Whatever _record resolves before its transaction (a project id that may be written
+        # to the config file) is resolved here, before the group's shared transaction.
+        getattr(self, "project", None)
         request = _Request(operation, batch, subject, params, cents, budget)
         with self._group_lock:
             self._queue.append(request)
