@@ -35,6 +35,7 @@ from mturkmake.mturk.endpoint import (
 from mturkmake.mturk.recovery import Resolution
 
 if TYPE_CHECKING:
+    from mturkmake.mturk.client import Client
     from mturkmake.mturk.ledger import Intent, Ledger
 
 __all__ = [
@@ -168,7 +169,7 @@ def bonus_params(bonus: Bonus) -> dict[str, str]:
 
 
 def check_assignment(
-    client: Any, bonus: Bonus, *, file: str | None = None, what: str = "-assignment"
+    client: Client, bonus: Bonus, *, file: str | None = None, what: str = "-assignment"
 ) -> Mapping[str, Any]:
     """GetAssignment: the assignment exists and ``bonus.worker_id`` did it (no side effect).
 
@@ -260,7 +261,7 @@ def ledger_bonuses(
     return found
 
 
-def _paginate(client: Any, **params: Any) -> Iterator[dict[str, Any]]:
+def _paginate(client: Client, **params: Any) -> Iterator[dict[str, Any]]:
     token: str | None = None
     while True:
         page = service_call(
@@ -276,7 +277,7 @@ def _paginate(client: Any, **params: Any) -> Iterator[dict[str, Any]]:
             return
 
 
-def remote_bonuses(client: Any, assignment_id: str) -> list[dict[str, Any]]:
+def remote_bonuses(client: Client, assignment_id: str) -> list[dict[str, Any]]:
     """ListBonusPayments for ``assignment_id``."""
     return list(_paginate(client, AssignmentId=assignment_id))
 
@@ -298,7 +299,7 @@ def _done_identical(ledger: Ledger, intent: Intent) -> int:
     return sum(1 for (text,) in rows if wanted.same_as(json.loads(text)))
 
 
-def send_bonus_lookup(client: Any, intent: Intent) -> Resolution:
+def send_bonus_lookup(client: Client, intent: Intent) -> Resolution:
     """SendBonus, once the token may be forgotten: ListBonusPayments for the assignment holds
     more payments of exactly this bonus (worker, amount, reason) than the ledger records as
     done in any batch — then this intent's call happened.
@@ -331,7 +332,13 @@ def recovery() -> Recovery:
 
 
 def pay(
-    ledger: Ledger, client: Any, batch: str, subject: str, bonus: Bonus, *, budget: Decimal | None
+    ledger: Ledger,
+    client: Client,
+    batch: str,
+    subject: str,
+    bonus: Bonus,
+    *,
+    budget: Decimal | None,
 ) -> str:
     """Pay ``bonus`` once, as the intent ``(batch, subject)``; returns the request token.
 

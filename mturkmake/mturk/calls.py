@@ -37,6 +37,7 @@ from mturkmake.hookspecs import Config, ConfigKey, Context
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from mturkmake.mturk.client import Client
     from mturkmake.mturk.ledger import Ledger
 
 T = TypeVar("T")
@@ -176,16 +177,17 @@ def is_throttle(response: Any) -> bool:
     return code in _THROTTLES
 
 
-def install(client: Any, bucket: TokenBucket | None) -> None:
+def install(client: Client, bucket: TokenBucket | None) -> None:
     """Route every attempt of ``client`` through ``bucket`` (``None``: no rate, as when the
     client is made) and absorb its throttling: a ``ThrottlingException`` is retried after a
     jittered exponential back-off, up to :data:`THROTTLE_ATTEMPTS` attempts, and slows the
     bucket down. Handlers are registered once per client; the bucket can change."""
+    # The run's state rides on the client object itself (no registry: no global state).
     if bucket is not None:
-        client._mturkmake_bucket = bucket
+        setattr(client, "_mturkmake_bucket", bucket)  # noqa: B010 - not a declared attribute
     if getattr(client, "_mturkmake_throttle", False):
         return
-    client._mturkmake_throttle = True
+    setattr(client, "_mturkmake_throttle", True)  # noqa: B010 - not a declared attribute
 
     def current() -> TokenBucket | None:
         found = getattr(client, "_mturkmake_bucket", None)
@@ -213,7 +215,12 @@ def install(client: Any, bucket: TokenBucket | None) -> None:
 
     events = client.meta.events
     events.register_first("before-send.mturk", before_send, unique_id="mturkmake-rate")
-    events.register_first("needs-retry.mturk", needs_retry, unique_id="mturkmake-throttle")
+    # botocore's needs-retry handlers return the delay; the stubs type them as returning None.
+    events.register_first(
+        "needs-retry.mturk",
+        needs_retry,  # type: ignore[arg-type]
+        unique_id="mturkmake-throttle",
+    )
 
 
 class Done(Generic[R]):
@@ -240,7 +247,7 @@ def _guarded(slots: threading.Semaphore, work: Callable[[T], R], item: T) -> Don
 
 def each(
     ctx: Context,
-    client: Any,
+    client: Client,
     items: Sequence[T],
     work: Callable[[T], R],
     *,
@@ -265,7 +272,7 @@ def each(
 
 
 def _each(
-    ctx: Context, client: Any, items: Sequence[T], work: Callable[[T], R], jobs: int | None
+    ctx: Context, client: Client, items: Sequence[T], work: Callable[[T], R], jobs: int | None
 ) -> Iterator[tuple[T, Done[R]]]:
     size = max(1, int(jobs if jobs is not None else ctx.options.get("jobs") or 1))
     slots = run_slots(ctx)
@@ -321,7 +328,7 @@ def ordered(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _served(client: Any) -> bool:
+def _served(client: Client) -> bool:
     # A client that goes over HTTP (a served marketplace, sandbox, production) can be
     # throttled; the in-process one cannot.
     url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")

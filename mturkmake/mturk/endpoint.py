@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_mturk import MTurkClient
 
     from mturkmake.hookspecs import Config, Context
+    from mturkmake.mturk.client import Client
     from mturkmake.mturk.settings import RetrySettings
 
 #: The in-process local client's URL: ``.invalid`` never resolves, so if the in-process
@@ -108,7 +109,7 @@ def _same_url(a: str, b: str) -> bool:
     )
 
 
-def check_endpoint(client: Any, config: Config) -> None:
+def check_endpoint(client: Client, config: Config) -> None:
     """Refuse a client that does not talk to ``config``'s endpoint, before any side effect.
 
     :raises EndpointError: another URL, or a region other than us-east-1 (which would sign
@@ -265,18 +266,23 @@ def make_client(config: Config, *, answer_fn: Callable[..., Any] | None = None) 
         "ignore_configured_endpoint_urls": True,
         "user_agent_extra": "mturkmake",
     }
-    client: Any = session.client(
+    client: Client = session.client(
         "mturk",
         region_name=REGION,
         endpoint_url=endpoint_url_for(config),
         config=BotoConfig(**options),
     )
+    # botocore's needs-retry handlers return the delay; the stubs type them as returning None.
     client.meta.events.register_first(
-        "needs-retry.mturk", _connection_limit(total), unique_id="mturkmake-connection-limit"
+        "needs-retry.mturk",
+        _connection_limit(total),  # type: ignore[arg-type]
+        unique_id="mturkmake-connection-limit",
     )
     if retry.retriable_errors:
         client.meta.events.register_first(
-            "needs-retry.mturk", _retry_handler(retry, total), unique_id="mturkmake-clt-retry"
+            "needs-retry.mturk",
+            _retry_handler(retry, total),  # type: ignore[arg-type]
+            unique_id="mturkmake-clt-retry",
         )
     # botocore's loggers exist now: hide_secrets() attaches the filter to all of them.
     from_chain = access_key is None
@@ -436,7 +442,7 @@ def affects_every_call(error: BaseException) -> bool:
     return False
 
 
-def service_call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
+def service_call(client: Client, operation: str, **params: Any) -> dict[str, Any]:
     """Call ``operation`` (``CreateHIT``) with ``params``; errors become ServiceError."""
     from botocore import xform_name
 
@@ -478,7 +484,7 @@ def sendable(params: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if not key.startswith("_")}
 
 
-def ledger_call(intent: Intent, client: Any, **params: Any) -> dict[str, Any]:
+def ledger_call(intent: Intent, client: Client, **params: Any) -> dict[str, Any]:
     """Send ``intent``'s call with its token; a definite refusal records it as failed.
 
     :param params: the API parameters; by default the intent's recorded ones.
@@ -508,7 +514,7 @@ def token_retry(
     :param remote_id: picks the remote id out of a successful response.
     """
 
-    def retry(client: Any, intent: Intent) -> Resolution:
+    def retry(client: Client, intent: Intent) -> Resolution:
         params = sendable(intent.params)
         params["UniqueRequestToken"] = intent.token
         try:

@@ -21,6 +21,7 @@ from mturkmake.mturk.prompts import error, say
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
+    from mturkmake.mturk.client import Client
     from mturkmake.mturk.hit_commands import CommandSession
 
 __all__ = ["DELETE", "EXPIRE", "Cleanup", "delete_hits"]
@@ -43,7 +44,7 @@ class Cleanup:
     expired: int = 0
 
 
-def _submitted(client: Any, hit_id: str) -> list[str]:
+def _submitted(client: Client, hit_id: str) -> list[str]:
     found: list[str] = []
     token: str | None = None
     while True:
@@ -61,7 +62,7 @@ def _submitted(client: Any, hit_id: str) -> list[str]:
             return found
 
 
-def _get_hit(client: Any, hit_id: str) -> dict[str, Any] | None:
+def _get_hit(client: Client, hit_id: str) -> dict[str, Any] | None:
     try:
         hit: dict[str, Any] = service_call(client, "GetHIT", HITId=hit_id)["HIT"]
     except ServiceError as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mturkmake import fees
 from mturkmake.errors import BudgetExceeded, ConfigError, ConfirmationRefused
@@ -25,6 +25,7 @@ from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config
+    from mturkmake.mturk.client import Client
     from mturkmake.mturk.ledger import Ledger
 
 ZERO = Decimal("0.00")
@@ -167,7 +168,7 @@ def check_step_budget(ledger: Ledger, cost: Cost, budget: Decimal | None) -> Non
     ledger.exposure.check_budget(cost.total, budget)
 
 
-def check_balance(client: Any, cost: Cost, endpoint_kind: str) -> Decimal:
+def check_balance(client: Client, cost: Cost, endpoint_kind: str) -> Decimal:
     """Stop a step the account's balance cannot pay for, before its first call that spends.
 
     Asks GetAccountBalance (the balance MTurk has not reserved for open HITs) and compares
@@ -245,7 +246,7 @@ def begin_money_step(
     cost: Cost,
     ask: Callable[[str], str] = input,
     *,
-    balance_client: Any | None = None,
+    balance_client: Client | None = None,
 ) -> Decimal | None:
     """Everything a money step does before its first call that spends, in order: print the
     cost line, check the whole step against the budget, ask on production (before any call),

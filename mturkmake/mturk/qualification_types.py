@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import FormatError, UsageError
 from mturkmake.hookspecs import Context, Recovery, TemplateEngine
 from mturkmake.mturk.endpoint import Session, ledger_call, service_call
 from mturkmake.mturk.qualifications import invocation, type_batch
 from mturkmake.mturk.recovery import Resolution
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.client import Client
 
 __all__ = [
     "CreatedType",
@@ -147,7 +150,7 @@ class CreatedType:
     how: str = "created"
 
 
-def _find_by_name(client: Any, name: str) -> str | None:
+def _find_by_name(client: Client, name: str) -> str | None:
     from mturkmake.mturk.lookups import _paginate
 
     for qualification in _paginate(
@@ -240,7 +243,7 @@ def update_type(session: Session, type_id: str, params: Mapping[str, Any]) -> No
         intent.done(type_id)
 
 
-def _update_lookup(client: Any, intent: Any) -> Resolution:
+def _update_lookup(client: Client, intent: Any) -> Resolution:
     """UpdateQualificationType: GetQualificationType shows every value sent."""
     params = intent.params
     current = service_call(

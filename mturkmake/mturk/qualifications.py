@@ -16,11 +16,14 @@ import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import FormatError, ServiceError, UsageError
 from mturkmake.hookspecs import Context, QualificationRequest
 from mturkmake.mturk.endpoint import Session, ledger_call, refused_before_effect, service_call
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.client import Client
 
 __all__ = [
     "REQUESTS_BATCH",
@@ -130,7 +133,7 @@ def type_id_of(args: Mapping[str, Any]) -> tuple[str, str | None]:
     return read_type_id_file(path), path
 
 
-def require_type(client: Any, type_id: str, *, source: str | None = None) -> dict[str, Any]:
+def require_type(client: Client, type_id: str, *, source: str | None = None) -> dict[str, Any]:
     """GetQualificationType, before any change: an unknown id is the user's mistake."""
     try:
         reply = service_call(client, "GetQualificationType", QualificationTypeId=type_id)
@@ -188,7 +191,7 @@ def grant(
     return True
 
 
-def current_score(client: Any, type_id: str, worker: str) -> int | None:
+def current_score(client: Client, type_id: str, worker: str) -> int | None:
     """The worker's granted value of the type, or ``None`` when the worker holds none."""
     try:
         reply = service_call(
@@ -238,7 +241,7 @@ def _request(raw: Mapping[str, Any]) -> QualificationRequest:
     )
 
 
-def list_requests(client: Any, type_id: str | None) -> list[QualificationRequest]:
+def list_requests(client: Client, type_id: str | None) -> list[QualificationRequest]:
     """Every pending request (of ``type_id``, or of all the requester's types), all pages."""
     found: list[QualificationRequest] = []
     token: str | None = None

@@ -25,12 +25,15 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.core.state import StateDB
 from mturkmake.errors import ServiceError
 from mturkmake.formats.success import SuccessRow
 from mturkmake.mturk.times import as_utc
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.client import Client
 
 __all__ = [
     "ASSIGNMENT_STATUSES",
@@ -339,7 +342,7 @@ class Fetcher:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         cache: ResultsCache | None = None,
         *,
         policies: Mapping[str, frozenset[str]] | None = None,

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.client import Client
 
 #: (CreateHIT slot, what triggers an extension, ExtendMaximumAssignments' default) — MTurk's
 #: "Review Policies" documentation; the local marketplace uses the same defaults.
@@ -136,7 +139,7 @@ def _actions(report: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     return [a for a in actions if isinstance(a, Mapping)]
 
 
-def fetch_policy_decisions(client: Any, hit_id: str) -> dict[str, PolicyDecision]:
+def fetch_policy_decisions(client: Client, hit_id: str) -> dict[str, PolicyDecision]:
     """Every assignment decision the review policies of ``hit_id`` made (all pages)."""
     from mturkmake.mturk.endpoint import service_call
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from mturkmake.hookspecs import Config, Context, TemplateEngine
     from mturkmake.mturk.batch import BatchRow
+    from mturkmake.mturk.client import Client
     from mturkmake.mturk.ledger import Ledger
     from mturkmake.mturk.preflight import PreparedHIT, SourceFile
 
@@ -287,7 +288,7 @@ def _excluding_workers(
 def _send(
     ctx: Context,
     ledger: Ledger,
-    client: Any,
+    client: Client,
     todo: Sequence[tuple[PreparedHIT, str, BatchRow | None]],
     *,
     batch: str,

@@ -26,6 +26,7 @@ from mturkmake.hookspecs import CommandSpec, Context, Flag, Recovery, hookimpl
 from mturkmake.mturk.prompts import error, say
 
 if TYPE_CHECKING:
+    from mturkmake.mturk.client import Client
     from mturkmake.mturk.recovery import Resolution
 
 __all__ = ["MAX_MESSAGE", "MAX_SUBJECT", "MAX_WORKERS", "handle_notify_workers"]
@@ -125,7 +126,7 @@ def handle_notify_workers(args: Mapping[str, Any], ctx: Context) -> int:
     return 2 if failures else 0
 
 
-def _assume_sent(_client: Any, _intent: Any) -> Resolution:
+def _assume_sent(_client: Client, _intent: Any) -> Resolution:
     """NotifyWorkers: MTurk lists no messages, so an interrupted chunk counts as sent."""
     from mturkmake.mturk.recovery import Resolution
 

@@ -24,10 +24,13 @@ are still working on is left, as the CLT left it (not an error); any other failu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.hookspecs import CommandSpec, Context, Recovery, hookimpl
 from mturkmake.mturk.prompts import confirm, forced, say
+
+if TYPE_CHECKING:
+    from mturkmake.mturk.client import Client
 
 __all__ = ["handle_reset_account", "project_hits"]
 
@@ -46,7 +49,7 @@ def project_hits(ledger: Any) -> list[str]:
     return list(dict.fromkeys(str(remote) for (remote,) in rows))
 
 
-def _account_hits(client: Any) -> list[str]:
+def _account_hits(client: Client) -> list[str]:
     from mturkmake.mturk.endpoint import service_call
 
     found: list[str] = []
