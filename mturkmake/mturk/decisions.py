@@ -344,6 +344,9 @@ class Decider:
         hit_id, worker = str(assignment.get("HITId", "")), str(assignment.get("WorkerId", ""))
         status = str(assignment.get("AssignmentStatus", ""))
         batch, committed = self.batch_of(hit_id)
+        foreign = self._foreign(hit_id, hit)
+        if foreign:
+            return Result(aid, "failed", hit_id, worker, message=foreign)
         batch = order.batch or batch
         if order.override:
             refusal = self._override_refusal(status, assignment)
@@ -491,6 +494,19 @@ class Decider:
                     feedback if feedback is not None else assignment.get("RequesterFeedback", "")
                 ),
             },
+        )
+
+    def _foreign(self, hit_id: str, hit: Mapping[str, Any]) -> str:
+        """Why this project must not decide work on ``hit`` (another mturkmake project's
+        marker in its RequesterAnnotation), or ``""``; unmarked HITs (the CLT's) may be."""
+        from mturkmake.mturk.project import MARKER_PREFIX, marker_of, ownership
+
+        annotation = hit.get("RequesterAnnotation")
+        if ownership(annotation, self.ledger.project) != "foreign":
+            return ""
+        return (
+            f"HIT {hit_id} belongs to another mturkmake project "
+            f"({MARKER_PREFIX}{marker_of(annotation)}); decide its work from that project"
         )
 
     def _override_refusal(self, status: str, assignment: Mapping[str, Any]) -> str:

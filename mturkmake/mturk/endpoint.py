@@ -359,7 +359,10 @@ def open_run_ledger(
 ) -> Ledger:
     """The ledger for a run on ``endpoint`` (an :class:`Endpoint`, or a bare client on wall
     time): every intent first re-checks the client's endpoint; intents age on the
-    endpoint's clock unless ``clock`` is given."""
+    endpoint's clock unless ``clock`` is given; every intent id carries the project's id,
+    read (or written) before the first intent."""
+    from mturkmake.mturk.project import project_id
+
     if not isinstance(endpoint, Endpoint):
         endpoint = Endpoint(endpoint)
     client = endpoint.client
@@ -368,6 +371,7 @@ def open_run_ledger(
         settings(config).identity,
         clock=clock or endpoint.clock,
         guard=lambda: check_endpoint(client, config),
+        project=lambda: project_id(config),
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake import fees
-from mturkmake.errors import MturkmakeError
+from mturkmake.errors import MturkmakeError, UsageError
 from mturkmake.mturk.batch import (
     CREATE_OPERATION,
     EXPIRE_OPERATION,
@@ -30,12 +30,20 @@ from mturkmake.mturk.batch import (
     question_digest,
 )
 from mturkmake.mturk.endpoint import ledger_call, service_call
+from mturkmake.mturk.project import (
+    MARKER_PREFIX,
+    check_annotation_room,
+    mark_annotation,
+    marker,
+    marker_of,
+    ownership,
+)
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config
     from mturkmake.mturk.ledger import Ledger
     from mturkmake.mturk.money import Cost
-    from mturkmake.mturk.preflight import PreparedHIT
+    from mturkmake.mturk.preflight import PreparedHIT, SourceFile
 
 
 class HitTypes:
@@ -99,6 +107,36 @@ def register_truth(
 # --------------------------------------------------------------------------------------------
 
 
+def check_marker_room(hits: Sequence[PreparedHIT], properties: SourceFile, input_name: str) -> None:
+    """The preflight's annotation check with the project marker counted: every merged
+    annotation must leave room for it (DESIGN §6: ≤ 255 after merge, marker included).
+
+    :raises FormatError: at the properties file's ``annotation`` line, naming the row.
+    """
+    line: int | None = None
+    for hit in hits:
+        annotation = hit.hit_params.get("RequesterAnnotation")
+        if annotation is None:
+            continue
+        if line is None:
+            line = _annotation_line(properties)
+        try:
+            check_annotation_room(str(annotation), source=properties.name, line=line)
+        except MturkmakeError as error:
+            error.message += f" (merged with {input_name}:{hit.line})"
+            raise
+
+
+def _annotation_line(properties: SourceFile) -> int | None:
+    from mturkmake.formats import javaprops
+
+    try:
+        props = javaprops.parse(javaprops.read_text(properties.path), source=properties.name)
+    except MturkmakeError:  # the preflight read it already; a race is not worth a crash
+        return None
+    return next((prop.line for prop in props if prop.key == "annotation"), None)
+
+
 def creation_cost(hits: Sequence[PreparedHIT]) -> Cost:
     """The most creating ``hits`` can cost, grouped by reward, assignments and Masters."""
     from mturkmake.mturk.money import Cost, hits_cost
@@ -143,7 +181,8 @@ def create_hit(
     if replaces is not None:
         expire_hit(ledger, client, batch, replaces)
     type_id = types.ensure(hit.type_params)
-    call = {"HITTypeId": type_id, **hit.hit_params}
+    annotation = mark_annotation(hit.hit_params.get("RequesterAnnotation"), ledger.project)
+    call = {"HITTypeId": type_id, **hit.hit_params, "RequesterAnnotation": annotation}
     row = BatchRow(
         key=key,
         index=hit.index,
@@ -196,7 +235,12 @@ def adopt_success(
 
     A fresh clone or a deleted ``.mturkmake/``: each listed HIT is matched to a row by its
     Question (GetHIT), else by order (:func:`~mturkmake.mturk.batch.pair_adopted`), and
-    recorded as adopted — never created again.
+    recorded as adopted — never created again. Only this project's HITs (its marker in the
+    RequesterAnnotation) and unmarked ones (made by the CLT: adopted because the file lists
+    them) are adopted; one HIT of another mturkmake project stops the load before anything
+    is adopted or created.
+
+    :raises UsageError: a listed HIT carries another project's marker.
     """
     from mturkmake.formats.success import read_success
 
@@ -214,6 +258,18 @@ def adopt_success(
             if affects_every_call(error):
                 raise  # no credentials or no connection: adopt nothing blind, say it once
             digest, hit_type = None, entry.hit_type_id  # gone or unreadable: adopt it blind
+            remote = {}
+        annotation = remote.get("RequesterAnnotation")
+        if ownership(annotation, ledger.project) == "foreign":
+            raise UsageError(
+                f"HIT {entry.hit_id} belongs to another mturkmake project "
+                f"({MARKER_PREFIX}{marker_of(annotation)}, not {marker(ledger.project)}); "
+                "nothing was adopted or created",
+                file=success_rel,
+                line=entry.line or None,
+                hint="this folder is a copy of that project: restore its project_id to continue "
+                "it, or remove this .success to post the batch as a new project",
+            )
         found.append(Listed(entry.hit_id, hit_type, digest))
     by_index = {h.index: h for h in hits}
     for listed_hit, index in pair_adopted(found, [(h.index, h.question_sha) for h in hits]):
@@ -242,6 +298,7 @@ def adopt_success(
 __all__ = [
     "HitTypes",
     "adopt_success",
+    "check_marker_room",
     "create_hit",
     "creation_cost",
     "expire_hit",

@@ -98,16 +98,21 @@ _INTENT_COLUMNS = (
 )
 
 
-def intent_uid(endpoint: str, batch: str, operation: str, subject: str, generation: int) -> str:
+def intent_uid(
+    endpoint: str, batch: str, operation: str, subject: str, generation: int, project: str = ""
+) -> str:
     """The id of the ``generation``-th intent (0 first) of ``operation`` on ``subject``.
 
-    Derived, not random, for two reasons. Determinism: the same batch gives the same tokens,
-    so the local marketplace gives the same ids whatever the call order (DESIGN §7). Safety:
-    a lost ledger (a deleted ``.mturkmake/``, a fresh clone) re-sends the first intent's
-    token, and MTurk answers within 24 h with the HIT it already made instead of a second
-    one. A failed or archived intent moves to the next generation, hence a new token.
+    Derived, not random, for two reasons. Determinism: the same batch of one project gives
+    the same tokens, so the local marketplace gives the same ids whatever the call order
+    (DESIGN §7). Safety: a lost ledger (a deleted ``.mturkmake/``, a fresh clone) re-sends the
+    first intent's token, and MTurk answers within 24 h with the HIT it already made instead
+    of a second one. A failed or archived intent moves to the next generation, hence a new
+    token. ``project`` (the config's ``project_id``, :mod:`mturkmake.mturk.project`) keeps two
+    project folders with the same batch files on one account from sharing tokens — and so
+    from being answered with each other's HITs.
     """
-    text = f"{endpoint}\n{batch}\n{operation}\n{subject}\n{generation}"
+    text = f"{project}\n{endpoint}\n{batch}\n{operation}\n{subject}\n{generation}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -197,6 +202,9 @@ class Ledger:
     :param clock: the endpoint's clock (the local marketplace passes its virtual clock).
     :param guard: called before every side effect is recorded; the client factory passes
         the endpoint check so that a wrong client is refused before anything happens.
+    :param project: the project's id (part of every intent id), or a function that reads or
+        creates it, called once, before the first intent — so a new id is written to the
+        config file only by a run that records one. ``""``: no project (tests).
     """
 
     def __init__(
@@ -206,11 +214,14 @@ class Ledger:
         *,
         clock: Callable[[], datetime] = utc_now,
         guard: Callable[[], None] | None = None,
+        project: str | Callable[[], str] = "",
     ) -> None:
         self.db = db
         self.endpoint = endpoint
         self.clock = clock
         self.guard = guard
+        self._project = project
+        self._project_lock = threading.Lock()
         self.run = uuid.uuid4().hex
         self._recovered = False
         self._in_flight: set[int] = set()
@@ -229,6 +240,14 @@ class Ledger:
         #: committed exposure and the budget (reserve, release, check_budget, committed)
         self.exposure = Exposure(db, endpoint, lambda: _stamp(self._now()))
         self._run_lock = RunLock(db.path.parent / "runs", self.run)
+
+    @property
+    def project(self) -> str:
+        """The project's id (resolved, and created if need be, on first use)."""
+        with self._project_lock:
+            if callable(self._project):
+                self._project = self._project()
+            return self._project
 
     def _now(self) -> datetime:
         return as_utc(self.clock())  # a naive clock is taken as UTC, as botocore does
@@ -480,6 +499,7 @@ class Ledger:
         budget: Decimal | None,
     ) -> Intent:
         now = self._now()
+        project = self.project  # may write the config file: before the transaction
         with self.db.transaction() as conn:
             self._check_batch(conn, batch, bind=True)
             existing = self._active(conn, operation, batch, subject)
@@ -491,6 +511,7 @@ class Ledger:
                 operation,
                 subject,
                 self._generation(conn, operation, batch, subject),
+                project,
             )
             token = request_token(self.endpoint, operation, uid)
             if cents:
@@ -630,6 +651,7 @@ class Ledger:
         result: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a side effect found remotely but unknown to the ledger (a fresh clone)."""
+        _ = self.project  # may write the config file: not inside the transaction
         with self.db.transaction():
             record = self._record(operation, batch, subject, {}, cents=0, budget=None)
             self.record_outcome(record, Resolution.found(remote_id, result), "adopted")
@@ -822,9 +844,12 @@ def open_ledger(
     *,
     clock: Callable[[], datetime] = utc_now,
     guard: Callable[[], None] | None = None,
+    project: str | Callable[[], str] = "",
 ) -> Ledger:
     """The ledger in ``<state_dir>/state.db`` for a run against ``endpoint``."""
-    return Ledger(StateDB(state_dir / "state.db"), endpoint, clock=clock, guard=guard)
+    return Ledger(
+        StateDB(state_dir / "state.db"), endpoint, clock=clock, guard=guard, project=project
+    )
 
 
 __all__ = [

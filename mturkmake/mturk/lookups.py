@@ -23,6 +23,7 @@ from mturkmake.errors import LedgerError, ServiceError
 from mturkmake.hookspecs import Recovery
 from mturkmake.mturk.endpoint import refused_before_effect, service_call, token_retry
 from mturkmake.mturk.ledger import Intent
+from mturkmake.mturk.project import marker_of
 from mturkmake.mturk.recovery import Recoveries, Resolution, Resolver
 from mturkmake.mturk.times import as_utc
 
@@ -75,17 +76,24 @@ _CREATE_OPERATIONS = ("CreateHIT", "CreateHITWithHITType")
 
 def create_hit_lookup(client: Any, intent: Intent) -> Resolution:
     """CreateHIT(WithHITType): live HITs with the intent's question, annotation and type,
-    created since the intent, not already in the ledger; more than one is ambiguous."""
+    created since the intent, not already in the ledger; more than one is ambiguous.
+
+    The annotation's project marker must be the one the intent sent (mturkmake's HITs always
+    carry one, :func:`~mturkmake.mturk.hits.create_hit`): another project folder with the
+    same batch files posts HITs with the same question and type on the same account, and
+    the question hash alone would claim one of them."""
     params = intent.params
     # Known in ANY batch: two batches may post identical questions of one HIT type, and a
     # HIT of the other batch must never be claimed for this intent.
     known = _known_ids(intent)
     if intent.ledger is not None:
         known |= intent.ledger.remote_ids(_CREATE_OPERATIONS)
+    wanted = marker_of(params.get("RequesterAnnotation"))  # None: the HIT had no marker
     matches = [
         hit
         for hit in _paginate(client, "ListHITs", "HITs")
         if hit["HITId"] not in known
+        and marker_of(hit.get("RequesterAnnotation")) == wanted
         and all(
             str(hit.get(key, "")).strip() == str(params[key]).strip()
             for key in _HIT_FIELDS

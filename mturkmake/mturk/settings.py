@@ -33,6 +33,15 @@ KIND_OVERRIDE = "mturk.kind"
 MTURK_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("endpoint", str, "sandbox", "local, sandbox, production, or a URL"),
     ConfigKey("budget", (int, float), None, "cap on committed exposure in USD"),
+    # Written by mturkmake before the first intent (mturk/project.py); never from the
+    # environment: the id must travel with the project's files.
+    ConfigKey(
+        "project_id",
+        str,
+        None,
+        "this project's identity on MTurk (written once; delete it to fork a copy)",
+        env=False,
+    ),
 )
 
 

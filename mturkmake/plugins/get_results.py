@@ -173,6 +173,7 @@ def _int(value: Any) -> int:
 def hit_record(hit: Mapping[str, Any]) -> HitRecord:
     """The ``.results`` HIT part of an API HIT structure (times aware)."""
     from mturkmake.formats.results import HitRecord
+    from mturkmake.mturk.project import strip_marker
 
     return HitRecord(
         hit_id=str(hit["HITId"]),
@@ -188,7 +189,7 @@ def hit_record(hit: Mapping[str, Any]) -> HitRecord:
         num_completed=_int(hit.get("NumberOfAssignmentsCompleted")),
         hit_status=str(hit.get("HITStatus", "")),
         review_status=str(hit.get("HITReviewStatus", "")),
-        annotation=hit.get("RequesterAnnotation"),
+        annotation=strip_marker(hit.get("RequesterAnnotation")),  # the user's, not ours
         assignment_duration=_int(hit.get("AssignmentDurationInSeconds")),
         auto_approval_delay=_int(hit.get("AutoApprovalDelayInSeconds")),
         expiration=hit["Expiration"],

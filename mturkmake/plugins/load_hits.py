@@ -149,7 +149,12 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         row_keys,
     )
     from mturkmake.mturk.endpoint import open_run_ledger, run_endpoint
-    from mturkmake.mturk.hits import adopt_success, creation_cost, truth_marketplace
+    from mturkmake.mturk.hits import (
+        adopt_success,
+        check_marker_room,
+        creation_cost,
+        truth_marketplace,
+    )
     from mturkmake.mturk.preflight import preflight
     from mturkmake.mturk.recovery import Recoveries
 
@@ -165,6 +170,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         strict=str(config.get("strict_references", "formal") or "formal"),
         limit=request.limit,
     )
+    check_marker_room(prepared.hits, request.properties, request.input.name)
     for warning in prepared.warnings:
         ctx.report(Event("warning", warning))
     endpoint = run_endpoint(ctx)
