@@ -180,6 +180,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     result = LoadResult(header=prepared.header)
     try:
         ledger.recover(client, Recoveries.of(ctx.host.recoveries()))
+        _ = ledger.project  # read or written (or refused) before any cost line or adoption
         prepared = _excluding_workers(ctx, endpoint, ledger, prepared, request)
         known = known_batches(ledger, request.input_rel)
         batch = pick_batch(
