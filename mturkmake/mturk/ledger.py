@@ -99,7 +99,7 @@ _INTENT_COLUMNS = (
 
 
 def intent_uid(
-    endpoint: str, batch: str, operation: str, subject: str, generation: int, project: str = ""
+    endpoint: str, batch: str, operation: str, subject: str, generation: int, *, project: str = ""
 ) -> str:
     """The id of the ``generation``-th intent (0 first) of ``operation`` on ``subject``.
 
@@ -511,7 +511,7 @@ class Ledger:
                 operation,
                 subject,
                 self._generation(conn, operation, batch, subject),
-                project,
+                project=project,
             )
             token = request_token(self.endpoint, operation, uid)
             if cents:

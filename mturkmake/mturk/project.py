@@ -171,8 +171,7 @@ def _verify(path: Path, updated: str, before: dict[str, Any], new: str, line: st
         problem = error.message
     if problem is not None:
         raise ConfigError(
-            f"cannot add this project's id to the config file safely ({problem}); "
-            "nothing was sent",
+            f"cannot add this project's id to the config file safely ({problem}); nothing was sent",
             file=str(path),
             hint=f"add the line {line} to the project's table yourself, then run again",
         )

@@ -103,9 +103,13 @@ def test_marker_round_trip_and_ownership() -> None:
 
 
 def test_tokens_differ_by_project_and_repeat_within_one() -> None:
-    one = intent_uid("local", "survey.input", "CreateHITWithHITType", "k#0", 0, "a" * 32)
-    assert one == intent_uid("local", "survey.input", "CreateHITWithHITType", "k#0", 0, "a" * 32)
-    assert one != intent_uid("local", "survey.input", "CreateHITWithHITType", "k#0", 0, "b" * 32)
+    one = intent_uid("local", "survey.input", "CreateHITWithHITType", "k#0", 0, project="a" * 32)
+    assert one == intent_uid(
+        "local", "survey.input", "CreateHITWithHITType", "k#0", 0, project="a" * 32
+    )
+    assert one != intent_uid(
+        "local", "survey.input", "CreateHITWithHITType", "k#0", 0, project="b" * 32
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +174,8 @@ def test_a_pyproject_table_gets_the_id_and_no_mturkmake_toml(
     text = project.read("pyproject.toml")
     written = _id_in(project.path("pyproject.toml"))
     assert text.index("[tool.mturkmake]") < text.index("project_id") < text.index("[tool.other]")
-    assert "# ours" in text and 'name = "survey"' in text
+    assert "# ours" in text
+    assert 'name = "survey"' in text
     assert read_project_table(project.root).values["project_id"] == written
     assert {marker_of(h["RequesterAnnotation"]) for h in marketplace_hits(project.root)} == {
         written[:12]
@@ -178,9 +183,7 @@ def test_a_pyproject_table_gets_the_id_and_no_mturkmake_toml(
 
 
 def test_a_pyproject_with_only_sub_tables_gets_a_table(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text(
-        '[tool.mturkmake.local]\nseed = 3\n', encoding="utf-8"
-    )
+    (tmp_path / "pyproject.toml").write_text("[tool.mturkmake.local]\nseed = 3\n", encoding="utf-8")
     write_project_id(tmp_path, "c" * 32)
     values = read_project_table(tmp_path).values
     assert values == {"local": {"seed": 3}, "project_id": "c" * 32}
@@ -195,7 +198,8 @@ def test_an_inline_table_is_refused_with_what_to_write(mturkmake_project: Projec
     result = project.run("survey.success")
     assert result.exit_code == 2
     (line,) = _errors(result.stderr)
-    assert "pyproject.toml" in line and 'project_id = "' in line
+    assert "pyproject.toml" in line
+    assert 'project_id = "' in line
     assert project.read("pyproject.toml") == before
     assert marketplace_hits(project.root) == []
 
@@ -221,7 +225,8 @@ def test_an_annotation_without_room_for_the_marker_is_refused(
     result = project.run("survey.success")
     assert result.exit_code == 2
     (line,) = _errors(result.stderr)
-    assert "survey.properties:5:" in line and str(room) in line
+    assert "survey.properties:5:" in line
+    assert str(room) in line
     assert marketplace_hits(project.root) == []
     fits = PROPERTIES.replace("annotation:${question}", "annotation:" + "x" * room)
     project.write({"survey.properties": fits})
@@ -236,7 +241,9 @@ def test_results_show_the_users_annotation_not_the_marker(mturkmake_project: Pro
     assert result.exit_code == 0, result.output
     text = project.read("survey.results")
     assert "mturkmake:" not in text
-    assert sorted(_results_column(text, "annotation")) == [f"Question number {n}?" for n in range(3)]
+    assert sorted(_results_column(text, "annotation")) == [
+        f"Question number {n}?" for n in range(3)
+    ]
     assert all(" mturkmake:" in h["RequesterAnnotation"] for h in marketplace_hits(project.root))
 
 
@@ -251,7 +258,7 @@ def _copy(project: Project, name: str) -> Project:
     target = project.root.parent / name
     shutil.copytree(project.root, target)
     delete_ledger(target)
-    return Project(target, project._capsys, project._monkeypatch)  # noqa: SLF001
+    return Project(target, project._capsys, project._monkeypatch)
 
 
 def test_a_clone_with_the_id_adopts_its_own_success(mturkmake_project: Project) -> None:
@@ -280,7 +287,8 @@ def test_a_fork_adopts_nothing_foreign_and_creates_nothing(mturkmake_project: Pr
     result = fork.run("-B", "survey.success")
     assert result.exit_code == 2
     (line,) = _errors(result.stderr)
-    assert "survey.success:2:" in line and "another mturkmake project" in line
+    assert "survey.success:2:" in line
+    assert "another mturkmake project" in line
     assert f"mturkmake:{original[:12]}" in line
     assert len(marketplace_hits(fork.root)) == 4
     assert _create_intents(fork.root) == 0  # nothing adopted either
@@ -316,7 +324,8 @@ def test_a_hit_made_by_the_clt_listed_in_success_is_adopted(mturkmake_project: P
     assert result.exit_code == 0, result.output
     assert "Adopted 1 HITs" in result.output
     ids = success_ids(project.path("survey.success"))
-    assert ids[0] == made["HITId"] and len(ids) == 3  # two more rows created, not the first
+    assert ids[0] == made["HITId"]
+    assert len(ids) == 3
     assert len(marketplace_hits(project.root)) == 3
 
 
