@@ -221,6 +221,7 @@ class Ledger:
         self.clock = clock
         self.guard = guard
         self._project = project
+        self._resolved: str | None = None
         self._project_lock = threading.Lock()
         self.run = uuid.uuid4().hex
         self._recovered = False
@@ -243,11 +244,40 @@ class Ledger:
 
     @property
     def project(self) -> str:
-        """The project's id (resolved, and created if need be, on first use)."""
+        """The project's id (resolved, and created if need be, on first use).
+
+        :raises LedgerError: this ``state.db`` records another project's side effects (a
+            copied folder whose ``project_id`` was deleted but not its ``.mturkmake/``).
+        """
         with self._project_lock:
-            if callable(self._project):
-                self._project = self._project()
-            return self._project
+            if self._resolved is None:
+                project = self._project() if callable(self._project) else self._project
+                self._bind_project(project)
+                self._resolved = project
+            return self._resolved
+
+    def _bind_project(self, project: str) -> None:
+        """Tie the ledger to the first project that uses it; refuse any other.
+
+        The ledger's records say which HITs are the project's; under another id they would
+        be fetched and decided as its own. The table is created here rather than in the DDL:
+        a ledger from before project ids gets bound by its next run, with no version bump.
+        """
+        if not project:
+            return
+        with self.db.transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS ledger_project (project TEXT NOT NULL)")
+            row = conn.execute("SELECT project FROM ledger_project").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO ledger_project (project) VALUES (?)", (project,))
+                return
+        if row[0] != project:
+            raise LedgerError(
+                f"{self.db.path} records the side effects of project_id {str(row[0])[:12]}…, "
+                f"but this project's project_id is {project[:12]}…; nothing was sent",
+                hint="restore the project_id this folder was copied with to continue that "
+                "project, or delete .mturkmake/ to make the copy a project of its own",
+            )
 
     def _now(self) -> datetime:
         return as_utc(self.clock())  # a naive clock is taken as UTC, as botocore does

@@ -41,6 +41,7 @@ from tests.plugins.test_load_hits import (
     QUESTION,
     batch_files,
     delete_ledger,
+    input_text,
     marketplace_hits,
     success_ids,
 )
@@ -252,13 +253,20 @@ def test_results_show_the_users_annotation_not_the_marker(mturkmake_project: Pro
 # --------------------------------------------------------------------------------------------
 
 
-def _copy(project: Project, name: str) -> Project:
-    """A copy of the project folder without its ledger (a fresh clone); its local
-    marketplace is copied too, so it sees the same HITs, as one account does."""
+def _copy(project: Project, name: str, *, ledger: bool = False) -> Project:
+    """A copy of the project folder, without its ledger (a fresh clone) unless ``ledger``;
+    its local marketplace is copied too, so it sees the same HITs, as one account does."""
     target = project.root.parent / name
     shutil.copytree(project.root, target)
-    delete_ledger(target)
+    if not ledger:
+        delete_ledger(target)
     return Project(target, project._capsys, project._monkeypatch)
+
+
+def _drop_id(project: Project) -> None:
+    toml = project.path("mturkmake.toml")
+    lines = toml.read_text(encoding="utf-8").splitlines(True)
+    toml.write_text("".join(line for line in lines if "project_id" not in line), encoding="utf-8")
 
 
 def test_a_clone_with_the_id_adopts_its_own_success(mturkmake_project: Project) -> None:
@@ -280,9 +288,7 @@ def test_a_fork_adopts_nothing_foreign_and_creates_nothing(mturkmake_project: Pr
     original = _id_in(project.path("mturkmake.toml"))
     fork = _copy(project, "fork")
     toml = fork.path("mturkmake.toml")
-    toml.write_text(
-        "".join(line for line in toml.read_text().splitlines(True) if "project_id" not in line)
-    )
+    _drop_id(fork)
     before = fork.read("survey.success")
     result = fork.run("-B", "survey.success")
     assert result.exit_code == 2
@@ -294,6 +300,25 @@ def test_a_fork_adopts_nothing_foreign_and_creates_nothing(mturkmake_project: Pr
     assert _create_intents(fork.root) == 0  # nothing adopted either
     assert fork.read("survey.success") == before
     assert _id_in(toml) != original  # the fork is a project of its own now
+
+
+def test_a_fork_that_kept_the_ledger_is_refused(mturkmake_project: Project) -> None:
+    # Its ledger records the original's HITs: under a new id they would be its own.
+    project = mturkmake_project
+    project.write(batch_files(2))
+    assert project.run("survey.success").exit_code == 0
+    fork = _copy(project, "fork", ledger=True)
+    _drop_id(fork)
+    fork.write({"survey.input": input_text(3)})  # one more row to create
+    result = fork.run("survey.success")
+    assert result.exit_code == 2
+    (line,) = _errors(result.stderr)
+    assert "delete .mturkmake/" in line
+    assert len(marketplace_hits(fork.root)) == 2
+    same = _copy(project, "same", ledger=True)  # with its id: the same project, welcome
+    same.write({"survey.input": input_text(3)})
+    assert same.run("survey.success").exit_code == 0
+    assert len(marketplace_hits(same.root)) == 3
 
 
 def test_a_hit_made_by_the_clt_listed_in_success_is_adopted(mturkmake_project: Project) -> None:
