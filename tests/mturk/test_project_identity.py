@@ -495,6 +495,11 @@ def test_two_projects_on_one_served_marketplace_never_share_a_hit(
             cells[reject] = '"x"'
         review.append("\t".join(cells))
     first.write({"survey.review": "\n".join(review) + "\n"})
+    # The CLT's approveWork in the second project refuses the first project's work.
+    refused = second.run("approveWork", "-assignment", victim, "-force")
+    assert refused.exit_code == 2
+    assert "another mturkmake project" in refused.output
+    assert _assignments(market_folder)[victim]["AssignmentStatus"] == "Submitted"
     for project in (second, first):
         decided = project.run("--yes", "survey.approved")
         assert decided.exit_code == 0, decided.output
