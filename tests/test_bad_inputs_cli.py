@@ -760,7 +760,9 @@ def test_accepted_input_variants_create_the_right_hits(
     root = _project(tmp_path / "project", {"survey.input": content})
     monkeypatch.chdir(root)
     assert main(list(MAKE)) == 0
-    annotations = sorted(h.get("RequesterAnnotation") for h in marketplace_hits(root))
+    from mturkmake.mturk.project import strip_marker  # each HIT also carries the project's
+
+    annotations = sorted(strip_marker(h.get("RequesterAnnotation")) for h in marketplace_hits(root))
     assert annotations == ["Question number 0?", "Question number 1?"]
 
 

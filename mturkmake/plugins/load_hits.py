@@ -468,6 +468,9 @@ def preview_success(job: Job) -> None:
         endpoint_kind=settings(ctx.config).kind,
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
     )
+    from mturkmake.mturk.hits import check_marker_room
+
+    check_marker_room(prepared.hits, request.properties, request.input.name)
     for warning in prepared.warnings:
         ctx.report(Event("warning", warning, target=job.target))
     rehearsal = rehearse_load(

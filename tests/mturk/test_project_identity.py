@@ -223,6 +223,7 @@ def test_an_annotation_without_room_for_the_marker_is_refused(
     room = 255 - MARKER_ROOM
     too_long = PROPERTIES.replace("annotation:${question}", "annotation:" + "x" * (room + 1))
     project.write({**batch_files(2), "survey.properties": too_long})
+    assert project.run("-n", "survey.success").exit_code == 2  # the preview says so too
     result = project.run("survey.success")
     assert result.exit_code == 2
     (line,) = _errors(result.stderr)
