@@ -22,7 +22,6 @@ among their qualifications; MTurk allows at most 10 requirements per HIT.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,8 +139,12 @@ def ensure_type_files(ctx: Context, properties: Path) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _project_tag(ctx: Context) -> str:
-    return hashlib.sha256(str(ctx.root.resolve()).encode("utf-8")).hexdigest()[:10]
+def _project_tag(session: Session) -> str:
+    # The project's id (as in its HIT markers), not its path: a clone elsewhere finds the
+    # types it made by name, and two projects never share one.
+    from mturkmake.mturk.project import MARKER_CHARS
+
+    return session.ledger.project[:MARKER_CHARS]
 
 
 def _batch_named(ledger: Any, name: str) -> str | None:
@@ -202,7 +205,7 @@ def _exclusion_type(ctx: Context, session: Session, name: str) -> str:
     from mturkmake.mturk.qualification_types import create_type
 
     params = {
-        "Name": f"mturkmake: worked on {name} ({_project_tag(ctx)})",
+        "Name": f"mturkmake: worked on {name} ({_project_tag(session)})",
         "Description": (
             f"Kept by mturkmake: workers who did work in the batch '{name}', so that later "
             "batches of the same study are done by other workers."
