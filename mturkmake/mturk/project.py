@@ -133,7 +133,8 @@ def write_project_id(root: Path, new: str) -> Path:
 
 
 def _insert_top_level(text: str, lines: list[str], newline: str) -> str:
-    """Before the first line that is not a comment or blank: still the top-level table."""
+    """After the file's leading comment lines: still the top-level table (keys written
+    after a ``[table]`` header would belong to that table)."""
     existing = text.splitlines(keepends=True)
     at = 0
     while at < len(existing) and existing[at].strip().startswith("#"):
