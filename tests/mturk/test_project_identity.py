@@ -431,7 +431,6 @@ def _approved(path: Path) -> dict[str, dict[str, str]]:
     return {row["assignmentid"]: row for row in rows}
 
 
-@pytest.mark.slow
 def test_two_projects_on_one_served_marketplace_never_share_a_hit(
     served: tuple[str, Path],
     tmp_path: Path,
