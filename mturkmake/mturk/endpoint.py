@@ -366,13 +366,19 @@ def open_run_ledger(
     if not isinstance(endpoint, Endpoint):
         endpoint = Endpoint(endpoint)
     client = endpoint.client
-    return open_ledger(
+
+    def project() -> str:
+        # A config that lost its line (a checkout of the file) gets the ledger's id back.
+        return project_id(config, recorded=ledger.recorded_project())
+
+    ledger = open_ledger(
         config.state_dir,
         settings(config).identity,
         clock=clock or endpoint.clock,
         guard=lambda: check_endpoint(client, config),
-        project=lambda: project_id(config),
+        project=project,
     )
+    return ledger
 
 
 # --------------------------------------------------------------------------------------------

@@ -273,11 +273,19 @@ class Ledger:
                 return
         if row[0] != project:
             raise LedgerError(
-                f"{self.db.path} records the side effects of project_id {str(row[0])[:12]}…, "
-                f"but this project's project_id is {project[:12]}…; nothing was sent",
-                hint="restore the project_id this folder was copied with to continue that "
-                "project, or delete .mturkmake/ to make the copy a project of its own",
+                f"{self.db.path} records the side effects of another project (project_id "
+                f"{str(row[0])[:12]}…, this configuration says {project[:12]}…); nothing was sent",
+                hint=f'write project_id = "{row[0]}" back to continue that project, or delete '
+                ".mturkmake/ to make this folder a project of its own",
             )
+
+    def recorded_project(self) -> str | None:
+        """The project id this ``state.db`` is bound to; ``None`` before a project used it."""
+        try:
+            row = self.db.connection().execute("SELECT project FROM ledger_project").fetchone()
+        except sqlite3.OperationalError:  # no such table: never bound
+            return None
+        return None if row is None else str(row[0])
 
     def _now(self) -> datetime:
         return as_utc(self.clock())  # a naive clock is taken as UTC, as botocore does

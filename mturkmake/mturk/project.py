@@ -60,10 +60,12 @@ _COMMENT = (
 Ownership = Literal["ours", "foreign", "unmarked"]
 
 
-def project_id(config: Config) -> str:
-    """The project's id: from the config, else from its file, else a new one written there.
+def project_id(config: Config, *, recorded: str | None = None) -> str:
+    """The project's id: from the config, else from its file, else one written there —
+    ``recorded`` (the id the project's ledger already holds: the line was lost, e.g. by a
+    checkout of the file) or a new random one.
 
-    A new id is written (and fsynced, file and directory) before it is returned, under a lock
+    The id is written (and fsynced, file and directory) before it is returned, under a lock
     in ``.mturkmake/`` so two threads or processes of one project never write two ids; the
     caller's project lock (side-effecting runs hold one) is held around all of it.
 
@@ -78,7 +80,7 @@ def project_id(config: Config) -> str:
         written = table.values.get(PROJECT_KEY)
         if written is not None:
             return _checked(written, str(table.source) if table.source else None)
-        new = secrets.token_hex(16)
+        new = recorded if recorded and _ID.fullmatch(recorded) else secrets.token_hex(16)
         write_project_id(config.root, new)
         return new
 

@@ -303,23 +303,26 @@ def test_a_fork_adopts_nothing_foreign_and_creates_nothing(mturkmake_project: Pr
     assert _id_in(toml) != original  # the fork is a project of its own now
 
 
-def test_a_fork_that_kept_the_ledger_is_refused(mturkmake_project: Project) -> None:
-    # Its ledger records the original's HITs: under a new id they would be its own.
+def test_a_ledger_restores_a_lost_id_and_refuses_another(mturkmake_project: Project) -> None:
+    # The ledger's records say which HITs are the project's: the id stays with them.
     project = mturkmake_project
     project.write(batch_files(2))
     assert project.run("survey.success").exit_code == 0
-    fork = _copy(project, "fork", ledger=True)
-    _drop_id(fork)
-    fork.write({"survey.input": input_text(3)})  # one more row to create
-    result = fork.run("survey.success")
-    assert result.exit_code == 2
-    (line,) = _errors(result.stderr)
+    original = _id_in(project.path("mturkmake.toml"))
+    _drop_id(project)  # e.g. a checkout of the file undid mturkmake's line
+    project.write({"survey.input": input_text(3)})  # one more row to create
+    result = project.run("survey.success")
+    assert result.exit_code == 0, result.output
+    assert _id_in(project.path("mturkmake.toml")) == original
+    assert len(marketplace_hits(project.root)) == 3
+    other = project.read("mturkmake.toml").replace(original, "d" * 32)
+    project.write({"mturkmake.toml": other, "survey.input": input_text(4)})
+    refused = project.run("survey.success")
+    assert refused.exit_code == 2
+    (line,) = _errors(refused.stderr)
+    assert f'project_id = "{original}"' in line
     assert "delete .mturkmake/" in line
-    assert len(marketplace_hits(fork.root)) == 2
-    same = _copy(project, "same", ledger=True)  # with its id: the same project, welcome
-    same.write({"survey.input": input_text(3)})
-    assert same.run("survey.success").exit_code == 0
-    assert len(marketplace_hits(same.root)) == 3
+    assert len(marketplace_hits(project.root)) == 3
 
 
 def test_a_hit_made_by_the_clt_listed_in_success_is_adopted(mturkmake_project: Project) -> None:
