@@ -455,6 +455,7 @@ def build_success(job: Job) -> Outcome:
 def preview_success(job: Job) -> None:
     """``-n``: preflight, reconcile with the ledger (read-only), print the cost line and
     check the budget, as the real run would — no client, no call, no write."""
+    from mturkmake.mturk.hits import check_marker_room
     from mturkmake.mturk.preflight import preflight
     from mturkmake.mturk.rehearsal import rehearse_load
 
@@ -468,8 +469,6 @@ def preview_success(job: Job) -> None:
         endpoint_kind=settings(ctx.config).kind,
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
     )
-    from mturkmake.mturk.hits import check_marker_room
-
     check_marker_room(prepared.hits, request.properties, request.input.name)
     for warning in prepared.warnings:
         ctx.report(Event("warning", warning, target=job.target))
