@@ -61,7 +61,9 @@ def _copy(name: str, root: Path) -> None:
     for path in (SAMPLES / name).iterdir():
         if path.suffix in (".input", ".question", ".properties", ".htm"):
             shutil.copy(path, root / path.name)
-    (root / "mturkmake.toml").write_text(project_toml(), encoding="utf-8")
+    # A fixed project_id: HIT ids, hence the local crowd's work, are the same on every run.
+    pinned = project_toml() + f'project_id = "{"5a" * 16}"\n'
+    (root / "mturkmake.toml").write_text(pinned, encoding="utf-8")
 
 
 def _market_state(root: Path) -> tuple[list[dict[str, object]], Decimal, list[str]]:
