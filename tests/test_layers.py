@@ -66,3 +66,18 @@ def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path) -> None:
         probe.unlink()
     assert result.returncode != 0
     assert "mturkmake.core is not allowed to import mturkmake.mturk" in result.stdout
+
+
+def test_only_the_ledger_queries_its_tables() -> None:
+    """Every query on the ledger's tables lives in mturk/ledger.py (and its exposure table in
+    mturk/exposure.py): one owner, one place to read the money rules."""
+    owners = {PACKAGE / "mturk" / "ledger.py", PACKAGE / "mturk" / "exposure.py"}
+    tables = re.compile(r"\b(ledger_intent|ledger_outcome|ledger_exposure)\b")
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path not in owners
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if tables.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert found == []

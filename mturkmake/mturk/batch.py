@@ -141,17 +141,10 @@ def batch_rows(ledger: Ledger, batch: str) -> list[BatchRow]:
     Includes HITs whose rows were edited or deleted since: they exist, so they stay in
     ``.success`` and ``.results`` until their work is decided.
     """
-    rows = ledger.db.connection().execute(
-        "SELECT i.subject, i.params, o.remote_id, o.result, o.resolved_by "
-        "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-        "WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? AND i.archived_at IS NULL "
-        "AND o.status = 'done' ORDER BY i.id",
-        (ledger.endpoint, batch, CREATE_OPERATION),
-    )
     found: list[BatchRow] = []
-    for subject, params_text, remote_id, result_text, resolved_by in rows:
-        params = json.loads(params_text)
-        result = json.loads(result_text)
+    for made in ledger.records([CREATE_OPERATION], batch=batch):
+        subject, params, result = made.subject, made.params, made.result
+        remote_id, resolved_by = made.remote_id, made.resolved_by
         record = result.get("row") or params.get(ROW_NOTE) or {"key": subject}
         hit_type = result.get("HITTypeId") or params.get("HITTypeId", "")
         found.append(
@@ -169,23 +162,17 @@ def batch_rows(ledger: Ledger, batch: str) -> list[BatchRow]:
 def known_batches(ledger: Ledger, input_rel: str | None = None) -> dict[str, str]:
     """Batch name → its ``.success`` (relative to the root), for the batches made from
     ``input_rel`` on this endpoint (every batch when ``None``)."""
-    sql = (
-        "SELECT i.batch, i.params, o.result FROM ledger_intent i JOIN ledger_outcome o "
-        "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.operation = ? "
-        "AND i.archived_at IS NULL AND o.status = 'done'"
-    )
-    args: tuple[Any, ...] = (ledger.endpoint, CREATE_OPERATION)
-    if input_rel is not None:
-        sql += " AND (i.batch = ? OR substr(i.batch, 1, ?) = ?)"
-        args += (input_rel, len(input_rel) + 1, input_rel + LABEL_SEPARATOR)
     batches: dict[str, str] = {}
-    for batch, params_text, result_text in ledger.db.connection().execute(
-        sql + " ORDER BY i.id", args
-    ):
+    for made in ledger.records([CREATE_OPERATION]):
+        batch = made.batch
         if batch in batches:
             continue
-        record = json.loads(result_text).get("row") or json.loads(params_text).get(ROW_NOTE) or {}
-        batches[str(batch)] = str(record.get("success", ""))
+        if input_rel is not None and not (
+            batch == input_rel or batch.startswith(input_rel + LABEL_SEPARATOR)
+        ):
+            continue
+        record = made.result.get("row") or made.params.get(ROW_NOTE) or {}
+        batches[batch] = str(record.get("success", ""))
     return batches
 
 

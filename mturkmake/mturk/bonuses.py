@@ -16,7 +16,6 @@ bonuses with ``--again``) or the ``.bonus`` row's key (``<assignment>#<n>``).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -238,25 +237,15 @@ def ledger_bonuses(
     :param batch: only this batch; ``None``: every batch (grantBonus and ``.bonused``).
     :param assignment_id: only bonuses for this assignment.
     """
-    try:
-        rows = conn.execute(
-            "SELECT i.batch, i.subject, i.params, i.token, o.status, o.at FROM ledger_intent i "
-            "LEFT JOIN ledger_outcome o ON o.intent_id = i.id WHERE i.endpoint = ? "
-            "AND i.operation = ? AND i.archived_at IS NULL AND (? IS NULL OR i.batch = ?) "
-            "ORDER BY i.id",
-            (endpoint, OPERATION, batch, batch),
-        ).fetchall()
-    except sqlite3.OperationalError:  # no ledger yet
-        return []
+    from mturkmake.mturk.ledger import select_records
+
     found = []
-    for batch_name, subject, params_text, token, status, at in rows:
-        params = json.loads(params_text)
+    for record in select_records(conn, endpoint, [OPERATION], batch=batch, done_only=False):
+        params = record.params
         if assignment_id is not None and params.get("AssignmentId") != assignment_id:
             continue
         found.append(
-            PaidBonus(
-                str(batch_name), str(subject), params, str(token), status or "pending", at or ""
-            )
+            PaidBonus(record.batch, record.subject, params, record.token, record.status, record.at)
         )
     return found
 
@@ -291,12 +280,8 @@ def _done_identical(ledger: Ledger, intent: Intent) -> int:
         _money(intent.params["BonusAmount"]) or Decimal("0.00"),
         str(intent.params["Reason"]).strip(),
     )
-    rows = ledger.db.connection().execute(
-        "SELECT i.params FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-        "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' AND i.id != ?",
-        (ledger.endpoint, OPERATION, intent.id),
-    )
-    return sum(1 for (text,) in rows if wanted.same_as(json.loads(text)))
+    others = ledger.records([OPERATION], include_archived=True, except_intent=intent.id)
+    return sum(1 for record in others if wanted.same_as(record.params))
 
 
 def send_bonus_lookup(client: Client, intent: Intent) -> Resolution:

@@ -18,7 +18,6 @@ the next run).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -120,32 +119,24 @@ def read_decisions(
 
     :param ids: only these assignments (``None``: all).
     """
-    where = ""
-    args: tuple[str, ...] = ()
-    if ids is not None and len(ids) <= _IN_LIMIT:  # one assignment per call: use the index
-        where, args = f" AND i.subject IN ({', '.join('?' * len(ids))})", tuple(ids)
-    try:
-        rows = conn.execute(
-            "SELECT i.batch, i.operation, i.subject, i.params, o.status, o.at, o.result, "
-            "o.resolved_by FROM ledger_intent i LEFT JOIN ledger_outcome o "
-            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.archived_at IS NULL "
-            f"AND i.operation IN (?, ?){where} ORDER BY i.id",
-            (endpoint, *_OPERATIONS, *args),
-        ).fetchall()
-    except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
-        return {}
+    from mturkmake.mturk.ledger import PENDING, select_records
+
+    # A few assignments: ask for them (the subject index); many: read all and filter.
+    subjects = list(ids) if ids is not None and len(ids) <= _IN_LIMIT else None
+    records = select_records(conn, endpoint, _OPERATIONS, subjects=subjects, done_only=False)
     wanted = None if ids is None else set(ids)
     found: dict[str, AssignmentDecision] = {}
-    for batch, operation, subject, params_text, status, at, result_text, _by in rows:
+    for record in records:
+        subject, batch = record.subject, record.batch
         if wanted is not None and subject not in wanted:
             continue
-        notes = {**json.loads(result_text or "{}"), **json.loads(params_text)}
+        notes = {**record.result, **record.params}
         earlier = found.get(subject)
-        if status is None:
+        if record.status == PENDING:
             decision, decided_at = "pending", ""
         else:
-            decision = "approved" if operation == APPROVE_OPERATION else "rejected"
-            decided_at = _iso(at)
+            approve = record.operation == APPROVE_OPERATION
+            decision, decided_at = ("approved" if approve else "rejected"), _iso(record.at)
         found[subject] = AssignmentDecision(
             assignment_id=subject,
             batch=batch,
@@ -165,31 +156,13 @@ def release_rejections(ledger: Ledger) -> int:
     Idempotent: each release names its intent, so a crash between a rejection and its
     release is healed by the next run, and nothing is released twice.
     """
-    conn = ledger.db.connection()
-    try:
-        rows = conn.execute(
-            "SELECT i.id, i.batch, i.params FROM ledger_intent i JOIN ledger_outcome o "
-            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.operation = ? "
-            "AND o.status = 'done' AND i.archived_at IS NULL AND i.params LIKE '%_ShareCents%' "
-            "AND NOT EXISTS (SELECT 1 FROM ledger_exposure e WHERE e.intent_id = i.id "
-            "AND e.amount_cents < 0)",
-            (ledger.endpoint, REJECT_OPERATION),
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return 0
     released = 0
-    for intent_id, batch, params_text in rows:
-        cents = int(json.loads(params_text).get("_ShareCents", 0))
-        if cents <= 0:
-            continue
-        with ledger.db.transaction() as tx:
-            again = tx.execute(
-                "SELECT 1 FROM ledger_exposure WHERE intent_id = ? AND amount_cents < 0",
-                (intent_id,),
-            ).fetchone()
-            if again is None:
-                ledger.exposure.add(tx, batch, -cents, "release rejected assignment", intent_id)
-                released += 1
+    for record in ledger.unreleased(REJECT_OPERATION):
+        cents = int(record.params.get("_ShareCents", 0))
+        if cents > 0 and ledger.exposure.release_once(
+            record.intent_id, record.batch, cents, "release rejected assignment"
+        ):
+            released += 1
     return released
 
 
@@ -277,25 +250,15 @@ class Decider:
         """The batch whose ledger created ``hit_id`` and the exposure it committed in cents;
         :func:`outside_batch` and 0 for a HIT no mturkmake batch created."""
         if self._hit_batches is None:
-            rows = self.ledger.db.connection().execute(
-                "SELECT o.remote_id, i.batch, i.exposure_cents, i.params, o.result "
-                "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-                "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' "
-                "AND i.archived_at IS NULL",
-                (self.ledger.endpoint, CREATE_OPERATION),
-            )
             self._hit_batches = {}
-            for remote, batch, cents, params_text, result_text in rows:
+            for record in self.ledger.records([CREATE_OPERATION]):
+                remote = record.remote_id
                 if not remote:
                     continue
-                row = (
-                    json.loads(result_text).get("row")
-                    or json.loads(params_text).get(ROW_NOTE)
-                    or {}
-                )
-                self._hit_batches[str(remote)] = (str(batch), int(cents))
+                row = record.result.get("row") or record.params.get(ROW_NOTE) or {}
+                self._hit_batches[remote] = (record.batch, record.exposure_cents)
                 if row.get("success"):
-                    self._success[str(remote)] = str(row["success"])
+                    self._success[remote] = str(row["success"])
         return self._hit_batches.get(hit_id, (outside_batch(self.ledger.endpoint), 0))
 
     def mark_changed(self) -> None:

@@ -12,7 +12,7 @@ not use up production's.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from mturkmake.core.state import StateDB
@@ -39,6 +39,23 @@ def to_cents(amount: Decimal | str | int) -> int:
     if value != value.to_integral_value():
         raise ValueError(f"{amount} is not a whole number of cents")
     return int(value)
+
+
+def committed_cents(
+    conn: sqlite3.Connection, endpoint: str, batches: Sequence[str] | None = None
+) -> int:
+    """The committed, unreleased exposure on ``endpoint`` (of ``batches`` only, if given), in
+    cents; 0 where there is no ledger yet (a read-only connection for ``status``, ``-n``)."""
+    sql = "SELECT COALESCE(SUM(amount_cents), 0) FROM ledger_exposure "
+    sql += "WHERE endpoint = ? AND archived_at IS NULL"
+    args: list[str] = [endpoint]
+    if batches is not None:
+        sql += f" AND batch IN ({', '.join('?' for _ in batches)})" if batches else " AND 0"
+        args.extend(batches)
+    try:
+        return int(conn.execute(sql, args).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
 
 
 def from_cents(cents: int) -> Decimal:
@@ -71,6 +88,19 @@ class Exposure:
             (self.endpoint,),
         ).fetchone()
         return int(row[0])
+
+    def release_once(self, intent_id: int, batch: str, cents: int, reason: str) -> bool:
+        """Release ``cents`` committed by ``intent_id`` unless a release names it already
+        (idempotent: a crash between a side effect and its release heals on the next run)."""
+        with self.db.transaction() as tx:
+            again = tx.execute(
+                "SELECT 1 FROM ledger_exposure WHERE intent_id = ? AND amount_cents < 0",
+                (intent_id,),
+            ).fetchone()
+            if again is not None:
+                return False
+            self.add(tx, batch, -cents, reason, intent_id)
+        return True
 
     def check_cap(self, conn: sqlite3.Connection, cents: int, budget: Decimal | None) -> None:
         """Raise :class:`BudgetExceeded` if ``cents`` more would pass ``budget``."""

@@ -21,13 +21,14 @@ that records an intent, and released when a failed call proves it was never spen
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import json
 import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -137,6 +138,109 @@ def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, default=_json_default)
 
 
+class OutcomeStatus(str, enum.Enum):
+    """What an intent's outcome says: the side effect happened, or certainly did not."""
+
+    DONE = "done"
+    FAILED = "failed"
+
+
+#: The status of an intent that has no outcome yet (a :class:`Record`'s ``status``).
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One intent as the ledger's queries return it, with its outcome when it has one.
+
+    :param status: ``done``, ``failed`` or :data:`PENDING` (no outcome yet).
+    """
+
+    intent_id: int
+    batch: str
+    operation: str
+    subject: str
+    params: dict[str, Any]
+    token: str
+    status: str
+    remote_id: str | None
+    result: dict[str, Any]
+    resolved_by: str
+    at: str
+    exposure_cents: int
+
+    @property
+    def done(self) -> bool:
+        """Whether the side effect happened."""
+        return self.status == OutcomeStatus.DONE.value
+
+
+def select_records(
+    conn: sqlite3.Connection,
+    endpoint: str,
+    operations: Sequence[str],
+    *,
+    batch: str | None = None,
+    subjects: Sequence[str] | None = None,
+    done_only: bool = True,
+    include_archived: bool = False,
+    except_intent: int | None = None,
+) -> list[Record]:
+    """The intents of ``operations`` on ``endpoint`` (oldest first) with their outcomes: the
+    one query every reader of the ledger goes through (the ledger's own connection, or a
+    read-only one for ``-n``, ``status`` and the report). A database without a ledger yet
+    has none.
+
+    :param batch: only this batch. :param subjects: only these subjects.
+    :param done_only: only intents whose side effect happened (else pending ones too).
+    :param include_archived: archived intents too (switched or reset batches, failures).
+    :param except_intent: leave this intent out (a lookup counting the others).
+    """
+    marks = ", ".join("?" for _ in operations)
+    sql = [
+        "SELECT i.id, i.batch, i.operation, i.subject, i.params, i.token, o.status, "
+        "o.remote_id, o.result, o.resolved_by, o.at, i.exposure_cents FROM ledger_intent i "
+        "LEFT JOIN ledger_outcome o ON o.intent_id = i.id "
+        f"WHERE i.endpoint = ? AND i.operation IN ({marks})"
+    ]
+    args: list[Any] = [endpoint, *operations]
+    if not include_archived:
+        sql.append("AND i.archived_at IS NULL")
+    if batch is not None:
+        sql.append("AND i.batch = ?")
+        args.append(batch)
+    if subjects is not None:
+        sql.append(f"AND i.subject IN ({', '.join('?' for _ in subjects)})")
+        args.extend(subjects)
+    if done_only:
+        sql.append("AND o.status = 'done'")
+    if except_intent is not None:
+        sql.append("AND i.id != ?")
+        args.append(except_intent)
+    sql.append("ORDER BY i.id")
+    try:
+        rows = conn.execute(" ".join(sql), args).fetchall()
+    except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
+        return []
+    return [
+        Record(
+            intent_id=int(row[0]),
+            batch=str(row[1]),
+            operation=str(row[2]),
+            subject=str(row[3]),
+            params=json.loads(row[4]),
+            token=str(row[5]),
+            status=str(row[6]) if row[6] is not None else PENDING,
+            remote_id=None if row[7] is None else str(row[7]),
+            result=json.loads(row[8] or "{}"),
+            resolved_by=str(row[9] or ""),
+            at=str(row[10] or ""),
+            exposure_cents=int(row[11] or 0),
+        )
+        for row in rows
+    ]
+
+
 @dataclass
 class Intent:
     """One recorded intent. Inside :meth:`Ledger.intent`, call :meth:`done` or :meth:`failed`.
@@ -158,7 +262,7 @@ class Intent:
     exposure: Decimal
     run: str
     ledger: Ledger | None = field(default=None, repr=False, compare=False)
-    status: str | None = None
+    status: OutcomeStatus | None = None
 
     def done(self, remote_id: str | None = None, result: Mapping[str, Any] | None = None) -> None:
         """Record that the call succeeded (``remote_id``: the HITId or other id it made)."""
@@ -628,7 +732,7 @@ class Ledger:
 
     def record_outcome(self, intent: Intent, resolution: Resolution, resolved_by: str) -> None:
         """Record ``intent``'s outcome once; a failure also archives it and releases exposure."""
-        status = "done" if resolution.happened else "failed"
+        status = OutcomeStatus.DONE if resolution.happened else OutcomeStatus.FAILED
         if intent.status is not None:
             raise LedgerError(
                 f"{intent.operation} for {intent.batch} {intent.subject} already has an outcome"
@@ -658,7 +762,7 @@ class Ledger:
                 "resolved_by, at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     intent.id,
-                    "done" if resolution.happened else "failed",
+                    (OutcomeStatus.DONE if resolution.happened else OutcomeStatus.FAILED).value,
                     resolution.remote_id,
                     _dumps(resolution.result),
                     resolved_by,
@@ -672,7 +776,7 @@ class Ledger:
         if not resolution.happened:
             conn.execute(
                 "UPDATE ledger_intent SET archived_at = ?, archive_reason = ? WHERE id = ?",
-                (at, "failed", intent.id),
+                (at, OutcomeStatus.FAILED.value, intent.id),
             )
             cents = to_cents(intent.exposure)
             if cents:
@@ -764,6 +868,30 @@ class Ledger:
             (self.endpoint, batch, operation),
         )
         return {str(remote): json.loads(params) for remote, params in rows}
+
+    def records(self, operations: Sequence[str], **filters: Any) -> list[Record]:
+        """:func:`select_records` on this ledger's endpoint."""
+        return select_records(self.db.connection(), self.endpoint, operations, **filters)
+
+    def unreleased(self, operation: str) -> list[Record]:
+        """Done intents of ``operation`` whose exposure no release names yet (rejections whose
+        share of the HIT's reservation is still committed)."""
+        try:
+            rows = (
+                self.db.connection()
+                .execute(
+                    "SELECT i.id FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+                    "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' "
+                    "AND i.archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM ledger_exposure e "
+                    "WHERE e.intent_id = i.id AND e.amount_cents < 0)",
+                    (self.endpoint, operation),
+                )
+                .fetchall()
+            )
+        except sqlite3.OperationalError:
+            return []
+        wanted = {int(row[0]) for row in rows}
+        return [r for r in self.records([operation]) if r.intent_id in wanted]
 
     def pending(self) -> list[Intent]:
         """Active intents on this endpoint that have no outcome, oldest first."""

@@ -10,13 +10,14 @@ and :class:`~mturkmake.mturk.exposure.Exposure` work on it unchanged.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.mturk.exposure import Exposure
+from mturkmake.mturk.ledger import Record, select_records
 from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,10 @@ class ReadOnlyLedger:
         self.db = database
         self.endpoint = endpoint
         self.exposure = Exposure(database, endpoint, lambda: "")
+
+    def records(self, operations: Sequence[str], **filters: Any) -> list[Record]:
+        """:func:`~mturkmake.mturk.ledger.select_records` on this endpoint, read-only."""
+        return select_records(self.db.connection(), self.endpoint, operations, **filters)
 
     def committed(self) -> Decimal:
         """The committed exposure on this endpoint (zero without a ledger)."""

@@ -22,7 +22,6 @@ file is written, so a report can be made at any time without moving a cent.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import statistics
 from collections import Counter, defaultdict
@@ -32,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mturkmake import fees
 from mturkmake.errors import MturkmakeError, UsageError
@@ -42,6 +41,8 @@ from mturkmake.mturk.answer_key import GOLD_FILE_OPTION, normalise_answer, score
 from mturkmake.mturk.batch import CREATE_OPERATION, ROW_NOTE
 from mturkmake.mturk.decisions import AssignmentDecision, read_decisions
 from mturkmake.mturk.evaluation import combine, select_evaluators
+from mturkmake.mturk.exposure import committed_cents, from_cents
+from mturkmake.mturk.ledger import select_records
 from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
@@ -198,14 +199,6 @@ class _LedgerFacts:
     endpoint_committed: Decimal
 
 
-def _cents(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Decimal:
-    try:
-        (cents,) = conn.execute(sql, tuple(args)).fetchone()
-    except sqlite3.OperationalError:  # no exposure table yet
-        return Decimal("0.00")
-    return (Decimal(int(cents or 0)) / 100).quantize(Decimal("0.01"))
-
-
 def _read_ledger(ctx: Context, results_rel: str, hit_ids: set[str]) -> _LedgerFacts:
     endpoint = settings(ctx.config).identity
     path = ctx.config.state_dir / "state.db"
@@ -223,33 +216,19 @@ def _read_ledger(ctx: Context, results_rel: str, hit_ids: set[str]) -> _LedgerFa
             row = None
         inputs: dict[str, Mapping[str, str]] = {}
         batches: set[str] = set()
-        try:
-            created = conn.execute(
-                "SELECT i.batch, i.params, o.remote_id, o.result FROM ledger_intent i "
-                "JOIN ledger_outcome o ON o.intent_id = i.id WHERE i.endpoint = ? "
-                "AND i.operation = ? AND i.archived_at IS NULL AND o.status = 'done'",
-                (endpoint, CREATE_OPERATION),
-            ).fetchall()
-        except sqlite3.OperationalError:
-            created = []
-        for batch, params_text, remote_id, result_text in created:
-            if remote_id not in hit_ids:
+        for made in select_records(conn, endpoint, [CREATE_OPERATION]):
+            if made.remote_id not in hit_ids:
                 continue
-            batches.add(str(batch))
-            record = json.loads(result_text or "{}").get("row") or json.loads(params_text).get(
-                ROW_NOTE, {}
-            )
-            inputs[str(remote_id)] = {str(k): str(v) for k, v in record.get("values", {}).items()}
-        exposure = "SELECT SUM(amount_cents) FROM ledger_exposure WHERE endpoint = ? "
-        exposure += "AND archived_at IS NULL"
-        names = sorted(batches)
-        in_batches = f" AND batch IN ({', '.join('?' * len(names))})" if names else " AND 0"
+            batches.add(made.batch)
+            record = made.result.get("row") or made.params.get(ROW_NOTE, {})
+            values = record.get("values", {})
+            inputs[str(made.remote_id)] = {str(k): str(v) for k, v in values.items()}
         return _LedgerFacts(
             decisions=decisions,
             final=row is None or bool(row[0]),
             inputs=inputs,
-            committed=_cents(conn, exposure + in_batches, (endpoint, *names)),
-            endpoint_committed=_cents(conn, exposure, (endpoint,)),
+            committed=from_cents(committed_cents(conn, endpoint, sorted(batches))),
+            endpoint_committed=from_cents(committed_cents(conn, endpoint)),
         )
     finally:
         conn.close()

@@ -39,14 +39,8 @@ _CREATES = ("CreateHIT", "CreateHITWithHITType")
 
 def project_hits(ledger: Any) -> list[str]:
     """Every HIT this project's ledger created or adopted on its endpoint, oldest first."""
-    marks = ", ".join("?" for _ in _CREATES)
-    rows = ledger.db.connection().execute(
-        "SELECT o.remote_id FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-        f"WHERE i.endpoint = ? AND o.status = 'done' AND i.operation IN ({marks}) "
-        "AND i.archived_at IS NULL AND o.remote_id IS NOT NULL ORDER BY i.id",
-        (ledger.endpoint, *_CREATES),
-    )
-    return list(dict.fromkeys(str(remote) for (remote,) in rows))
+    made = ledger.records(list(_CREATES))
+    return list(dict.fromkeys(r.remote_id for r in made if r.remote_id))
 
 
 def _account_hits(client: Client) -> list[str]:

@@ -261,18 +261,14 @@ def _batch(
 def _recorded_assignments(ledger: ReadOnlyLedger, batch: str) -> dict[str, int]:
     """HITId → the MaxAssignments it was created with, from the ledger's create intents."""
     from mturkmake.mturk.batch import CREATE_OPERATION
+    from mturkmake.mturk.ledger import select_records
 
     found: dict[str, int] = {}
+    made = select_records(ledger.db.connection(), ledger.endpoint, [CREATE_OPERATION], batch=batch)
     try:
-        rows = ledger.db.connection().execute(
-            "SELECT o.remote_id, i.params FROM ledger_intent i JOIN ledger_outcome o "
-            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
-            "AND i.archived_at IS NULL AND o.status = 'done'",
-            (ledger.endpoint, batch, CREATE_OPERATION),
-        )
-        for remote_id, params in rows:
-            found[str(remote_id)] = int(json.loads(params).get("MaxAssignments") or 0)
-    except (sqlite3.OperationalError, ValueError):
+        for record in made:
+            found[str(record.remote_id)] = int(record.params.get("MaxAssignments") or 0)
+    except ValueError:
         return {}
     return found
 
@@ -286,21 +282,9 @@ def _status(assignment: Mapping[str, Any], decisions: Mapping[str, AssignmentDec
 
 
 def _committed(ledger: ReadOnlyLedger, batch: str) -> Decimal:
-    from mturkmake.mturk.exposure import from_cents
+    from mturkmake.mturk.exposure import committed_cents, from_cents
 
-    try:
-        (cents,) = (
-            ledger.db.connection()
-            .execute(
-                "SELECT COALESCE(SUM(amount_cents), 0) FROM ledger_exposure "
-                "WHERE endpoint = ? AND batch = ? AND archived_at IS NULL",
-                (ledger.endpoint, batch),
-            )
-            .fetchone()
-        )
-    except sqlite3.OperationalError:
-        return Decimal("0.00")
-    return from_cents(int(cents))
+    return from_cents(committed_cents(ledger.db.connection(), ledger.endpoint, [batch]))
 
 
 def _accuracy(
