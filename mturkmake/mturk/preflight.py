@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from mturkmake.formats.javaprops import Property
     from mturkmake.formats.qualification_requirements import EndpointKind
     from mturkmake.formats.question import ExternalQuestion
-    from mturkmake.hookspecs import CompiledTemplate, TemplateEngine
+    from mturkmake.hookspecs import CompiledTemplate, Context, TemplateEngine
 
 
 @dataclass(frozen=True)
@@ -439,3 +439,18 @@ def _referenced(template: CompiledTemplate, header: Sequence[str]) -> list[str]:
 
 
 __all__ = ["Prepared", "PreparedHIT", "SourceFile", "preflight"]
+
+
+def template_engine(ctx: Context) -> TemplateEngine:
+    """The configured template engine (``template_engine``, default velocity); one line
+    naming the known engines when no plugin provides it."""
+    from mturkmake.errors import ConfigError
+
+    name = str(ctx.config.get("template_engine", "velocity") or "velocity")
+    engines = ctx.host.template_engines()
+    if name not in engines:
+        raise ConfigError(
+            f"template_engine '{name}' is not provided by any plugin",
+            hint=f"known engines: {', '.join(sorted(engines)) or 'none'}",
+        )
+    return engines[name]

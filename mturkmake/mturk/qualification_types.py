@@ -186,17 +186,10 @@ def create_type(session: Session, batch: str, params: Mapping[str, Any]) -> Crea
 
 
 def engine_of(ctx: Context) -> TemplateEngine:
-    """The configured template engine (``template_engine``, default velocity)."""
-    from mturkmake.errors import ConfigError
+    """The configured template engine (:func:`mturkmake.mturk.preflight.template_engine`)."""
+    from mturkmake.mturk.preflight import template_engine
 
-    name = str(ctx.config.get("template_engine", "velocity") or "velocity")
-    engines = ctx.host.template_engines()
-    if name not in engines:
-        raise ConfigError(
-            f"template_engine '{name}' is not provided by any plugin",
-            hint=f"known engines: {', '.join(sorted(engines)) or 'none'}",
-        )
-    return engines[name]
+    return template_engine(ctx)
 
 
 def properties_batch(root: Path, properties: Path) -> str:

@@ -47,14 +47,9 @@ def preview_rows(config: Config) -> int:
 
 
 def _engine(ctx: Context) -> TemplateEngine:
-    name = str(ctx.config.get("template_engine", "velocity") or "velocity")
-    engines = ctx.host.template_engines()
-    if name not in engines:
-        raise ConfigError(
-            f"template_engine '{name}' is not provided by any plugin",
-            hint=f"known engines: {', '.join(sorted(engines)) or 'none'}",
-        )
-    return engines[name]
+    from mturkmake.mturk.preflight import template_engine
+
+    return template_engine(ctx)
 
 
 def prepare(
