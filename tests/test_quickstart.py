@@ -44,8 +44,22 @@ def test_quick_start_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
     shutil.copytree(
         REPO,
         source,
+        # The sources only: a quick start already run in this checkout leaves targets beside
+        # the example, and the copy must start as a fresh clone does.
         ignore=shutil.ignore_patterns(
-            ".git", ".ci-venv", ".mturkmake", "*.egg-info", "__pycache__", "build", ".*_cache"
+            ".git",
+            ".ci-venv",
+            ".venv",
+            ".mturkmake",
+            "*.egg-info",
+            "__pycache__",
+            "build",
+            ".*_cache",
+            "*.success",
+            "*.failure",
+            "*.results",
+            "*.approved",
+            "*.review",
         ),
     )
     venv = tmp_path / "venv"
