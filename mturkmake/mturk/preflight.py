@@ -259,7 +259,6 @@ def preflight(
             limit=limit,
         )
     from mturkmake.formats import javaprops
-    from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
 
     header, rows = _read_input(input_file)
     chosen = rows if limit is None else rows[: max(0, limit)]
@@ -290,22 +289,14 @@ def preflight(
     hits: list[PreparedHIT] = []
     for index, (row, props) in enumerate(zip(chosen, merged_props, strict=True)):
         text = question.render(row.values)
-        row_at = f"{input_file.name}:{row.line}"
-        parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
-        notes = check_html_submit(
-            parsed, source=question_file.name, template_text=template_text, row_at=row_at
+        _check_merged(
+            text,
+            row_at=f"{input_file.name}:{row.line}",
+            question_file=question_file,
+            template_text=template_text,
+            endpoint_kind=endpoint_kind,
+            warnings=warnings,
         )
-        warnings += [note for note in notes if note not in warnings]
-        if isinstance(parsed, ExternalQuestion):
-            warning = _check_external(
-                parsed,
-                endpoint_kind=endpoint_kind,
-                source=question_file,
-                template_text=template_text,
-                row_at=f"merged with {row_at}",
-            )
-            if warning is not None and warning not in warnings:
-                warnings.append(warning)
         hits.append(
             PreparedHIT(
                 index=index,
@@ -345,7 +336,6 @@ def _streamed(
     """:func:`preflight` in passes over the input, holding one row at a time."""
     from mturkmake.formats import javaprops
     from mturkmake.formats.inputfile import open_input
-    from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
 
     stamp = _stamp(input_file)
 
@@ -389,22 +379,14 @@ def _streamed(
     checked = 0
     for row in rows():  # 3. every merged question
         text = question.render(row.values)
-        row_at = f"{input_file.name}:{row.line}"
-        parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
-        notes = check_html_submit(
-            parsed, source=question_file.name, template_text=template_text, row_at=row_at
+        _check_merged(
+            text,
+            row_at=f"{input_file.name}:{row.line}",
+            question_file=question_file,
+            template_text=template_text,
+            endpoint_kind=endpoint_kind,
+            warnings=warnings,
         )
-        warnings += [note for note in notes if note not in warnings]
-        if isinstance(parsed, ExternalQuestion):
-            warning = _check_external(
-                parsed,
-                endpoint_kind=endpoint_kind,
-                source=question_file,
-                template_text=template_text,
-                row_at=f"merged with {row_at}",
-            )
-            if warning is not None and warning not in warnings:
-                warnings.append(warning)
         checked += 1
     if _stamp(input_file) != stamp:
         raise FormatError(
@@ -454,3 +436,33 @@ def template_engine(ctx: Context) -> TemplateEngine:
             hint=f"known engines: {', '.join(sorted(engines)) or 'none'}",
         )
     return engines[name]
+
+
+def _check_merged(
+    text: str,
+    *,
+    row_at: str,
+    question_file: SourceFile,
+    template_text: str,
+    endpoint_kind: EndpointKind,
+    warnings: list[str],
+) -> None:
+    """Preflight step 4 for one merged question: well-formed, submittable, a safe external
+    page; warnings not given yet are appended to ``warnings`` (shared by both preflights)."""
+    from mturkmake.formats.question import ExternalQuestion, check_html_submit, parse_question
+
+    parsed = parse_question(text, source=f"{question_file.name} merged with {row_at}")
+    notes = check_html_submit(
+        parsed, source=question_file.name, template_text=template_text, row_at=row_at
+    )
+    warnings += [note for note in notes if note not in warnings]
+    if isinstance(parsed, ExternalQuestion):
+        warning = _check_external(
+            parsed,
+            endpoint_kind=endpoint_kind,
+            source=question_file,
+            template_text=template_text,
+            row_at=f"merged with {row_at}",
+        )
+        if warning is not None and warning not in warnings:
+            warnings.append(warning)
