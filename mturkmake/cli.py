@@ -226,6 +226,7 @@ def _main(argv: list[str]) -> ExitCode | int:
         LOCAL_PLUGIN_FILE,
         PluginHost,
         blocked_from_env,
+        command_names,
         make_plugin_manager,
     )
     from mturkmake.hookspecs import STATE_DIR
@@ -251,14 +252,19 @@ def _main(argv: list[str]) -> ExitCode | int:
     )
     host = PluginHost(pm)
 
-    commands = host.commands()
     if boot.help_config:
         _print_config_keys(host)
         return ExitCode.OK
     words: list[str] = boot.words
+    # Only a word that starts a command's name needs the commands themselves: a target
+    # leaves every command's module unimported (#17).
+    names = command_names(pm)
+    commands: list[CommandSpec] = []
+    if boot.help or (words and words[0] in {n.split()[0] for n in names if n.split()}):
+        commands = host.commands()
     spec, consumed = _match_command(commands, words)
     if spec is None and words:
-        _refuse_mistyped_command(root, commands, words[0])
+        _refuse_mistyped_command(root, names, words[0])
     if boot.help and spec is None:
         parser = _global_parser(targets=True)
         host.add_options(parser)
@@ -563,11 +569,10 @@ def _close(word: str, names: Sequence[str], cutoff: float) -> str | None:
     return folded[found[0]] if found else None
 
 
-def _refuse_mistyped_command(root: Path, commands: Sequence[CommandSpec], word: str) -> None:
+def _refuse_mistyped_command(root: Path, names: Sequence[str], word: str) -> None:
     """``approvework`` is no target (no dot, no such file): suggest the command."""
     if word.startswith("-") or "." in word or "/" in word or (root / word).exists():
         return
-    names = [name for spec in commands for name in (spec.name, *spec.aliases)]
     suggestion = _close(word, [n.split()[0] for n in names], 0.75)
     if suggestion is not None:
         raise UsageError(f"unknown command '{word}'", hint=f"did you mean '{suggestion}'?")

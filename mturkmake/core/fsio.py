@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 import time
@@ -42,6 +41,8 @@ class Fingerprint:
 
 
 def _hash_file(path: Path) -> str:
+    import hashlib  # ~2 ms (OpenSSL) that a run whose files kept their mtimes never needs
+
     digest = hashlib.sha256()
     try:
         with path.open("rb") as stream:

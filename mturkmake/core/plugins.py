@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from mturkmake import hookspecs
+from mturkmake.core.lazy_plugins import BUILTIN_COMMANDS, make_stub, stands_for
 from mturkmake.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
@@ -165,13 +166,19 @@ def make_plugin_manager(
             )
         pm.set_blocked(name)
     for module_name in builtins:
-        _register(pm, _import(module_name), builtin_name(module_name), ORIGIN_BUILTIN)
+        name = builtin_name(module_name)
+        if pm.is_blocked(name):
+            continue
+        # A stand-in imports the module when one of its hooks is first called (#17).
+        plugin: object = make_stub(module_name, _import) or _import(module_name)
+        _register(pm, plugin, name, ORIGIN_BUILTIN)
     if entrypoints:
         _load_entry_points(pm, cache_dir)
     for origin, names in ((ORIGIN_CONFIG, modules), (ORIGIN_OPTION, option_modules)):
         for module_name in names:
             if pm.is_blocked(module_name) or pm.has_plugin(module_name):
                 continue
+            _refuse_builtin_again(pm, module_name)
             _register(pm, _import(module_name), module_name, origin)
     if local_file is not None and local_file.is_file():
         _register(pm, _import_file(local_file), "mturkmake_plugins", ORIGIN_PROJECT_FILE)
@@ -189,6 +196,32 @@ def make_plugin_manager(
 
 #: The entry-point cache's file name in ``cache_dir``.
 ENTRY_POINT_CACHE = "entry_points.json"
+
+
+def _refuse_builtin_again(pm: PluginManager, module_name: str) -> None:
+    # The module itself would register a second time beside its stand-in (pluggy refuses a
+    # module registered twice under two names; a stand-in is another object).
+    for name, plugin in pm.list_name_plugin():
+        if stands_for(plugin) == module_name:
+            raise PluginError(
+                f"plugin '{module_name}' cannot be registered: "
+                f"it is the built-in plugin '{name}', loaded already",
+                hint="remove it from -p / plugins = [...]",
+            )
+
+
+def command_names(pm: pluggy.PluginManager) -> list[str]:
+    """The names and aliases of every command of this run, without importing a built-in
+    module to learn them (make mode only needs to know that a target is no command)."""
+    stubs = [plugin for _, plugin in pm.list_name_plugin() if stands_for(plugin)]
+    names = [
+        name for plugin in stubs for name in BUILTIN_COMMANDS.get(stands_for(plugin) or "", ())
+    ]
+    others = pm.subset_hook_caller("mturkmake_commands", remove_plugins=stubs)
+    for specs in others():
+        for spec in specs or ():
+            names += [spec.name, *spec.aliases]
+    return names
 
 
 def _load_entry_points(pm: PluginManager, cache_dir: Path | None) -> None:

@@ -26,8 +26,8 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mturkmake.core import graph
 from mturkmake.core.decide import Decision, decide
@@ -42,6 +42,9 @@ from mturkmake.core.graph import Plan, Step
 from mturkmake.core.state import BuildRecord, StateDB
 from mturkmake.errors import ExitCode, MturkmakeError
 from mturkmake.hookspecs import Context, Event, Job, Outcome, Rule
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 PREFIX = "mturkmake: "
 #: How much older than its newest prerequisite an incomplete target is made: 2 s, so that
@@ -161,7 +164,7 @@ class Runner:
         status: dict[str, Status] = {}
         remaining = list(the_plan.steps)
         stop = False
-        executor = ThreadPoolExecutor(self.jobs) if self.jobs > 1 else None
+        executor = _pool(self.jobs) if self.jobs > 1 else None
         running: dict[Future[Status], Step] = {}
         try:
             while remaining or running:
@@ -197,7 +200,7 @@ class Runner:
                         # The plan is in dependency order, so this cannot happen.
                         raise RuntimeError(f"no step can start: {[s.target for s in remaining]}")
                     continue
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = _first_done(running)
                 for future in done:
                     step = running.pop(future)
                     # A bug in an action propagates here, after the others finish.
@@ -513,3 +516,18 @@ def _mtime(path: Path) -> int | None:
 def _remove(paths: Iterable[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+# concurrent.futures (with logging and queue, ~2 ms) only for -j N > 1: a no-op never starts
+# a thread.
+def _pool(jobs: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(jobs)
+
+
+def _first_done(running: Mapping[Future[Status], Step]) -> tuple[set[Future[Status]], object]:
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    done, pending = wait(running, return_when=FIRST_COMPLETED)
+    return done, pending
