@@ -195,7 +195,7 @@ def make_plugin_manager(
 
 
 #: The entry-point cache's file name in ``cache_dir``.
-ENTRY_POINT_CACHE = "entry_points.json"
+ENTRY_POINT_CACHE = "entry_points.cache"
 
 
 def _refuse_builtin_again(pm: PluginManager, module_name: str) -> None:
@@ -296,14 +296,14 @@ def _read_entry_point_cache(
 ) -> list[tuple[str, str, str, str]] | None:
     if cache is None:
         return None
-    import json
+    import marshal  # built in: json would cost the no-op run its import
 
     try:
-        data = json.loads(cache.read_text(encoding="utf-8"))
+        data = marshal.loads(cache.read_bytes())
         if data["key"] != key:
             return None
         return [(str(a), str(b), str(c), str(d)) for a, b, c, d in data["points"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, EOFError, KeyError, TypeError):
         return None  # absent, stale or damaged: scan again
 
 
@@ -312,11 +312,11 @@ def _write_entry_point_cache(
 ) -> None:
     if cache is None or not cache.parent.is_dir():
         return
-    import json
+    import marshal
 
     temporary = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:
-        temporary.write_text(json.dumps({"key": key, "points": points}), encoding="utf-8")
+        temporary.write_bytes(marshal.dumps({"key": key, "points": points}))
         os.replace(temporary, cache)
     except OSError:  # a read-only project still runs, only without the cache
         with contextlib.suppress(OSError):

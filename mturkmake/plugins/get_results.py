@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,6 @@ from mturkmake.hookspecs import (
     Rule,
 )
 from mturkmake.mturk.settings import settings
-from mturkmake.plugins import clt_catalog
 
 # The results and success formats, the cache and the coverage load when a fetch runs: a
 # no-op run only needs this module's rule and command (issue #17).
@@ -93,6 +91,8 @@ def mturkmake_config_keys() -> Sequence[ConfigKey]:
 @hookimpl
 def mturkmake_commands() -> Sequence[CommandSpec]:
     """The CLT's getResults."""
+    from mturkmake.plugins import clt_catalog
+
     return (
         clt_catalog.command("getResults").spec(
             get_results_command, extra_flags=(ANSWER_PREFIX_FLAG,)
@@ -172,6 +172,8 @@ def _int(value: Any) -> int:
 
 def hit_record(hit: Mapping[str, Any]) -> HitRecord:
     """The ``.results`` HIT part of an API HIT structure (times aware)."""
+    from decimal import Decimal
+
     from mturkmake.formats.results import HitRecord
     from mturkmake.mturk.project import strip_marker
 

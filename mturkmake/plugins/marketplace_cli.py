@@ -7,7 +7,6 @@ it imports nothing heavy at module level: the marketplace (and botocore) load in
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -185,6 +184,8 @@ def serve_examples(url: str) -> str:
 
 def status(args: Mapping[str, Any], ctx: Context) -> int:
     """Print the clock, the balance and the counts of HITs and assignments by status."""
+    import json
+
     from mturkmake.marketplace.inprocess import open_local_marketplace
 
     report = open_local_marketplace(ctx.config).status()
@@ -218,6 +219,7 @@ def advance(args: Mapping[str, Any], ctx: Context) -> int:
 
 def events(args: Mapping[str, Any], ctx: Context) -> int:
     """Print the logged notification messages; ``--follow`` waits for more (every 0.5 s)."""
+    import json
     import time
 
     from mturkmake.marketplace.inprocess import open_local_marketplace

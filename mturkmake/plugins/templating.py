@@ -26,16 +26,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, FormatError
-from mturkmake.formats.velocity import (
-    Reference,
-    SourceMap,
-    TemplateNames,
-    scan,
-    syntax_error,
-)
 from mturkmake.hookspecs import ConfigKey, hookimpl
 
 if TYPE_CHECKING:
+    from mturkmake.formats.velocity import Reference, SourceMap, TemplateNames
     from mturkmake.hookspecs import Config, TemplateEngine
 
 #: Values of ``strict_references``.
@@ -281,6 +275,8 @@ class VelocityEngine:
         :raises FormatError: a Velocity syntax error, with its line in ``source``.
         """
         import airspeed  # lazily, see the module docstring
+
+        from mturkmake.formats.velocity import SourceMap, scan, syntax_error
 
         source_map = SourceMap(text, first_line=first_line)
         parsed = airspeed.Template(text, filename=source)

@@ -81,9 +81,7 @@ def test_command_names_come_without_importing_command_modules() -> None:
         "loaded = sorted(m for m in sys.modules if m.startswith('mturkmake.plugins.'))\n"
         "print(' '.join(loaded))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == []
 
 
