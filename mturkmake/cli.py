@@ -14,7 +14,6 @@ import errno
 import math
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -179,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_main(args))
     except MturkmakeError as exc:
         if show_traceback:
-            traceback.print_exc()
+            _print_traceback()
         print(f"{PROG}: {exc.one_line()}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
@@ -196,9 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if line is None:
             raise  # a bug: show its traceback
         if show_traceback:
-            traceback.print_exc()
+            _print_traceback()
         print(f"{PROG}: {line}", file=sys.stderr)
         return int(ExitCode.ERROR)
+
+
+def _print_traceback() -> None:
+    import traceback  # with textwrap: only when asked for
+
+    traceback.print_exc()
 
 
 #: OS errors that come from the machine, not from a bug: each with what to do about it.

@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -128,6 +128,28 @@ class PluginManager(pluggy.PluginManager):
     def __init__(self, project_name: str) -> None:
         super().__init__(project_name)
         self.origins: dict[str, str] = {}
+
+    # pluggy looks every attribute of a plugin up statically (inspect.getattr_static), the
+    # constants and imports of a module included; only a function can implement a hook, so
+    # a module's other attributes are skipped here first (a tenth of a no-op run, #17).
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        """pluggy's, after skipping what no hook can be: a module attribute that is no
+        function."""
+        if isinstance(plugin, ModuleType) and not isinstance(plugin.__dict__.get(name), _HOOKABLE):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+    def parse_hookspec_opts(self, module_or_class: Any, name: str) -> Any:
+        """pluggy's, after skipping what no hook specification can be (as above)."""
+        if isinstance(module_or_class, ModuleType) and not isinstance(
+            module_or_class.__dict__.get(name), _HOOKABLE
+        ):
+            return None
+        return super().parse_hookspec_opts(module_or_class, name)
+
+
+#: What pluggy accepts as a hook implementation or specification.
+_HOOKABLE = (FunctionType, MethodType, staticmethod, classmethod)
 
 
 def make_plugin_manager(

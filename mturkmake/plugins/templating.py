@@ -16,7 +16,6 @@ airspeed is imported inside functions only: a run that renders nothing never loa
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -434,6 +433,8 @@ def _unknown(reference: Reference) -> str:
 
 
 def _columns_hint(name: str, columns: Sequence[str]) -> str:
+    import difflib
+
     if not columns:
         return "the input has no columns"
     hint = "the input columns are: " + ", ".join(columns)
