@@ -46,10 +46,20 @@ def _timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+#: Runs ``python -m mturkmake ARGS`` and prints ``sys.modules`` at exit (``-X importtime``
+#: misses every module imported through ``importlib.import_module``: plugins, entry points).
+_LIST_MODULES = """
+import atexit, runpy, sys
+atexit.register(lambda: print("\\n".join(sys.modules), file=sys.stderr))
+sys.argv = ["mturkmake", *sys.argv[1:]]
+runpy.run_module("mturkmake", run_name="__main__", alter_sys=True)
+"""
+
+
 def imported(project: Path, env: dict[str, str]) -> list[str]:
-    """Modules (mturkmake's and heavy libraries) a no-op run imports."""
+    """Modules (mturkmake's and heavy libraries) a no-op run imports, in import order."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "mturkmake", "hello.approved"],
+        [sys.executable, "-c", _LIST_MODULES, "hello.approved"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -57,11 +67,9 @@ def imported(project: Path, env: dict[str, str]) -> list[str]:
         check=True,
     )
     names = []
-    for line in proc.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[1].strip()
-            if name.startswith("mturkmake") or name.split(".")[0] in HEAVY:
-                names.append(name)
+    for name in proc.stderr.splitlines():
+        if name.startswith("mturkmake") or name.split(".")[0] in HEAVY:
+            names.append(name)
     return names
 
 

@@ -1,4 +1,9 @@
-"""A no-op run must stay cheap: none of the heavy libraries may be imported (DESIGN §9)."""
+"""A no-op run must stay cheap: none of the heavy libraries may be imported (DESIGN §9), and
+an up-to-date target imports only what deciding needs (issue #17).
+
+What a run imported is read from ``sys.modules`` when it exits: ``-X importtime`` misses
+every module imported through ``importlib.import_module`` (plugins, entry points).
+"""
 
 from __future__ import annotations
 
@@ -11,32 +16,48 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("boto3", "botocore", "airspeed", "defusedxml", "requests", "rich", "tqdm")
+HEAVY = ("boto3", "botocore", "airspeed", "defusedxml", "requests", "rich", "tqdm", "jinja2")
+
+#: Runs ``python -m mturkmake ARGS`` and writes the names in ``sys.modules`` at exit.
+_RUN_AND_LIST = """
+import atexit, runpy, sys
+out, args = sys.argv[1], sys.argv[2:]
+atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
+sys.argv = ["mturkmake", *args]
+runpy.run_module("mturkmake", run_name="__main__", alter_sys=True)
+"""
 
 
-def _imported_modules(args: list[str], cwd: Path) -> set[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
+
+
+def _imported(args: list[str], cwd: Path) -> set[str]:
+    """Every module a run of ``mturkmake ARGS`` in ``cwd`` had imported when it exited."""
+    out = cwd / ".imported-modules"
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "mturkmake", *args],
+        [sys.executable, "-c", _RUN_AND_LIST, str(out), *args],
         cwd=cwd,
-        env=env,
+        env=_env(),
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    modules = set()
-    for line in proc.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[1].strip()
-            modules.add(name.split(".")[0])
-    assert "mturkmake" in modules  # the measurement itself works
-    return modules
+    names = set(out.read_text().split())
+    out.unlink()
+    assert "mturkmake.cli" in names  # the measurement itself works
+    return names
+
+
+def _heavy(names: set[str]) -> list[str]:
+    return sorted(n for n in names if n.split(".")[0] in HEAVY)
 
 
 def test_version_imports_nothing_heavy(tmp_path: Path) -> None:
-    modules = _imported_modules(["--version"], tmp_path)
-    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    names = _imported(["--version"], tmp_path)
+    assert not _heavy(names)
+    assert "mturkmake.core.plugins" not in names  # --version answers before any plugin
 
 
 def test_noop_make_run_imports_nothing_heavy(tmp_path: Path) -> None:
@@ -66,31 +87,34 @@ def test_noop_make_run_imports_nothing_heavy(tmp_path: Path) -> None:
         check=False,
     )
     assert first.returncode == 0, first.stderr
-    modules = _imported_modules(["a.out"], tmp_path)
-    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+    names = _imported(["a.out"], tmp_path)
+    assert not _heavy(names)
 
 
-def _full_names(args: list[str], cwd: Path) -> set[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "mturkmake", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
+def _noop_modules() -> tuple[str, ...]:
+    """Built-in plugin modules with no hook a no-op calls: their stand-ins never load them."""
+    from mturkmake.core.lazy_plugins import BUILTIN_HOOKS, parse_entry
+
+    noop_hooks = {
+        "mturkmake_add_options",
+        "mturkmake_config_keys",
+        "mturkmake_config_layers",
+        "mturkmake_configure",
+        "mturkmake_rules",
+        "mturkmake_report",
     }
+    return tuple(
+        module
+        for module, entries in BUILTIN_HOOKS.items()
+        if not {parse_entry(entry)[0] for entry in entries} & noop_hooks
+    )
 
 
 #: What deciding that ``X.approved`` is up to date never needs (issue #17): the ledger, the
 #: client and the endpoint, the decisions, the preflight's readers, the results and the
-#: qualification machinery load only when a step runs.
+#: qualification machinery load only when a step runs; the commands (and the CLT catalog that
+#: describes them) only when one is named; hashing only when a file's mtime moved; the TOML
+#: parser only when the project file changed; a thread pool only for -j N.
 NOT_FOR_A_NOOP = (
     "mturkmake.mturk.ledger",
     "mturkmake.mturk.endpoint",
@@ -98,10 +122,24 @@ NOT_FOR_A_NOOP = (
     "mturkmake.mturk.batch",
     "mturkmake.mturk.results_cache",
     "mturkmake.mturk.qualification_types",
+    "mturkmake.mturk.project",
+    "mturkmake.mturk.waiting",
+    "mturkmake.mturk.preflight",
     "mturkmake.formats.question",
     "mturkmake.formats.hit_properties",
     "mturkmake.formats.results",
+    "mturkmake.formats.velocity",
+    "mturkmake.plugins.clt_catalog",
+    "mturkmake.plugins.clt_placeholders",
+    "mturkmake.marketplace.inprocess",
     "importlib.metadata",
+    "hashlib",
+    "tomllib",
+    "tomli",
+    "json",
+    "shutil",
+    "traceback",
+    "concurrent.futures",
 )
 
 
@@ -110,21 +148,30 @@ def test_up_to_date_approved_imports_only_what_deciding_needs(tmp_path: Path) ->
 
     project = tmp_path / "helloworld"
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "helloworld", project)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MTURKMAKE_", "AWS_"))}
     for args in (["hello.approved", "--wait"], ["hello.approved"]):
         made = subprocess.run(
             [sys.executable, "-m", "mturkmake", *args],
             cwd=project,
-            env=env,
+            env=_env(),
             capture_output=True,
             text=True,
             check=False,
         )
         assert made.returncode == 0, made.stderr
-    names = _full_names(["hello.approved"], project)
+    _imported(["hello.approved"], project)  # the first run of this interpreter set-up caches
+    names = _imported(["hello.approved"], project)
     assert "mturkmake.core.run" in names  # the measurement itself works
+    assert "mturkmake.plugins.approved_rule" in names  # a rule the target needs
+    assert not _heavy(names)
     assert not names & set(NOT_FOR_A_NOOP), sorted(names & set(NOT_FOR_A_NOOP))
-    assert not {n.split(".")[0] for n in names} & set(HEAVY)
+    commands_only = set(_noop_modules())
+    assert "mturkmake.plugins.approve_work" in commands_only
+    assert not names & commands_only, sorted(names & commands_only)
+
+
+def test_a_command_still_loads_its_plugin(tmp_path: Path) -> None:
+    names = _imported(["plugins"], tmp_path)
+    assert "mturkmake.plugins.plugins_cli" in names
 
 
 def test_entry_point_cache_sees_a_plugin_installed_later(

@@ -289,7 +289,7 @@ def _path_key() -> list[list[Any]]:
         try:
             if not entry or os.path.abspath(entry) == here:
                 names = sorted(n for n in os.listdir(entry or ".") if n.endswith(_METADATA))
-                key.append([entry, names])
+                key.append([here, names])  # "" (python -c) and the cwd (-m) alike
             else:
                 key.append([entry, os.stat(entry).st_mtime_ns])
         except OSError:
