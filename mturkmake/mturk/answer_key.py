@@ -39,12 +39,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mturkmake.errors import ConfigError, FormatError
-from mturkmake.formats.inputfile import open_input
 from mturkmake.hookspecs import Assignment, Context, Verdict
+
+if TYPE_CHECKING:
+    from fractions import Fraction  # imported where used: a no-op run declares keys only
 
 __all__ = [
     "ANSWER_PREFIX",
@@ -129,6 +131,8 @@ def read_gold_file(path: str | Path) -> GoldAnswers:
         ``Answer.*`` column, no key column, an empty question name, a row without any key
         value, a key that repeats an earlier row's.
     """
+    from mturkmake.formats.inputfile import open_input
+
     table = open_input(path)
     source = table.source
     answer_columns = [c for c in table.header if c.startswith(ANSWER_PREFIX)]
@@ -201,11 +205,15 @@ class WorkerScore:
     @property
     def accuracy(self) -> Fraction:
         """correct / checked, exactly (1 when nothing was checked)."""
+        from fractions import Fraction
+
         return Fraction(self.correct, self.checked) if self.checked else Fraction(1)
 
     def passes(self, min_accuracy: float, min_checked: int = 1) -> bool:
         """Whether the accuracy reaches ``min_accuracy`` (a decimal, compared exactly), or
         there are fewer than ``min_checked`` checked answers to judge by."""
+        from fractions import Fraction
+
         if self.checked < max(1, min_checked):
             return True
         return self.accuracy >= Fraction(str(min_accuracy))

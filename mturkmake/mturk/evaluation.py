@@ -23,7 +23,6 @@ reason is replaced by :data:`DEFAULT_REJECT_FEEDBACK`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, ConfirmationRefused, PluginError
@@ -278,6 +277,8 @@ def check_reject_share(
     :param verdicts: this run's decisions only (not assignments decided on an earlier run).
     :raises ConfirmationRefused: the user said no, or there was no terminal to ask.
     """
+    from fractions import Fraction
+
     total = len(verdicts)
     rejected = sum(1 for v in verdicts.values() if v.decision == "reject")
     # Exact arithmetic: 0.1 * 3 is not 0.3 in floating point, and the limit is the user's decimal.

@@ -77,6 +77,8 @@ def mturkmake_configure(config: Config) -> None:
             file=file,
             hint="write [tool.mturkmake.local] (or [local] in mturkmake.toml)",
         )
+    if not table:
+        return  # the default: nothing to check, and no settings module to load (#17)
     from mturkmake.marketplace.crowd_settings import validate_local
 
     try:
