@@ -135,8 +135,13 @@ class PluginManager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         """pluggy's, after skipping what no hook can be: a module attribute that is no
         function."""
-        if isinstance(plugin, ModuleType) and not isinstance(plugin.__dict__.get(name), _HOOKABLE):
-            return None
+        if isinstance(plugin, ModuleType):
+            value = plugin.__dict__.get(name)
+            if not isinstance(value, _HOOKABLE):
+                return None
+            if isinstance(value, FunctionType):  # what pluggy reads off a module's function
+                opts = getattr(value, self.project_name + "_impl", None)
+                return opts if isinstance(opts, dict) else None
         return super().parse_hookimpl_opts(plugin, name)
 
     def parse_hookspec_opts(self, module_or_class: Any, name: str) -> Any:
