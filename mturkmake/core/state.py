@@ -231,6 +231,11 @@ class StateDB:
         with self._schema_lock:
             if name in self._schemas_ready:
                 return
+            # Read first: a database already at this version needs no write transaction
+            # (a run that finds everything up to date takes no write lock, #17).
+            if self._stored_version(name) == version:
+                self._schemas_ready.add(name)
+                return
             with self.transaction() as conn:
                 row = conn.execute("SELECT version FROM schema WHERE name = ?", (name,)).fetchone()
                 stored = None if row is None else int(row[0])
@@ -250,6 +255,14 @@ class StateDB:
                         (name, version),
                     )
             self._schemas_ready.add(name)
+
+    def _stored_version(self, name: str) -> int | None:
+        conn = self.connection()
+        try:
+            row = conn.execute("SELECT version FROM schema WHERE name = ?", (name,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise self.trouble(exc) from exc
+        return None if row is None else int(row[0])
 
     # -- build records ------------------------------------------------------------------
 
