@@ -13,6 +13,8 @@ main`` unpacked in a directory), interleaved with the other two: before/after in
 
 ``--check`` exits 1 when the ratio exceeds ``--max-ratio`` (default 4, issue #17).
 ``--modules`` prints the mturkmake modules and the heavy libraries the no-op imported.
+``--instructions`` also counts the instructions each command executes (valgrind's callgrind):
+a figure the machine's load does not move.
 
 Usage: ``python benchmarks/noop.py [--repeat 21] [--check]``.
 """
@@ -73,6 +75,27 @@ def imported(project: Path, env: dict[str, str]) -> list[str]:
     return names
 
 
+def instructions(argv: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Instructions a command executes, counted by valgrind's callgrind. A count does not
+    depend on the machine's load (a time does, a lot on shared cores); it does not weigh
+    what a time also holds (process start-up, page faults, I/O)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind")
+    done = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        cwd=cwd,
+        env=dict(env, PYTHONHASHSEED="0"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in done.stderr.splitlines():
+        if "refs:" in line:
+            return int(line.rsplit(":", 1)[1].replace(",", "").strip())
+    raise SystemExit(f"no instruction count in valgrind's output: {done.stderr[-500:]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=21, help="paired timed runs")
@@ -81,6 +104,11 @@ def main() -> int:
     parser.add_argument("--max-ratio", type=float, default=4.0)
     parser.add_argument("--modules", action="store_true", help="list what the no-op imports")
     parser.add_argument("--baseline", metavar="SRC", help="also time the no-op of this tree")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the instructions each executes (valgrind): unaffected by load",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mturkmake-noop-") as tmp:
@@ -131,6 +159,20 @@ def main() -> int:
                 f"baseline {args.baseline}: median {base_median * 1000:7.1f} ms, "
                 f"ratio {base_median / bare_median:.2f}x"
             )
+        if args.instructions:
+            bare_ir = instructions(bare, project, env)
+            noop_ir = instructions(noop, project, env)
+            print(f"instructions, python -c pass:    {bare_ir / 1e6:7.1f} M")
+            print(
+                f"instructions, no-op:             {noop_ir / 1e6:7.1f} M, "
+                f"ratio {noop_ir / bare_ir:.2f}x"
+            )
+            if args.baseline:
+                base_ir = instructions(noop, project, base_env)
+                print(
+                    f"instructions, baseline no-op:    {base_ir / 1e6:7.1f} M, "
+                    f"ratio {base_ir / bare_ir:.2f}x"
+                )
         if args.modules:
             names = imported(project, env)
             ours = [n for n in names if n.startswith("mturkmake")]
