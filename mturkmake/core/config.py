@@ -14,10 +14,9 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from mturkmake.errors import ConfigError
 from mturkmake.hookspecs import STATE_DIR, Config, ConfigKey, ConfigLayer
@@ -47,8 +46,7 @@ PYPROJECT_FILE = "pyproject.toml"
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProjectTable:
+class ProjectTable(NamedTuple):
     """The raw ``[tool.mturkmake]`` (or ``mturkmake.toml``) table and where it came from."""
 
     values: Mapping[str, Any]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mturkmake.core.fsio import Fingerprint
 from mturkmake.core.graph import Step
@@ -36,8 +36,7 @@ class ReasonKind(enum.Enum):
     OPTIONAL_DISAPPEARED = "optional-disappeared"
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(NamedTuple):
     """One reason, with the file it concerns and the line ``--explain`` prints."""
 
     kind: ReasonKind
@@ -46,8 +45,7 @@ class Reason:
     text: str
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The verdict on one step.
 
     :param needs_run: whether the rule must run.

@@ -15,10 +15,9 @@ import fcntl
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, NamedTuple
 
 from mturkmake.errors import FileError, LockTimeout
 
@@ -27,8 +26,7 @@ _CHUNK = 1 << 20
 _LOCK_POLL_SECONDS = 0.05
 
 
-@dataclass(frozen=True)
-class Fingerprint:
+class Fingerprint(NamedTuple):
     """What a file looked like: its size, its mtime in nanoseconds and its content hash.
 
     Staleness compares fingerprints, not mtime order (DESIGN §2): a file touched without a

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
+from typing import NamedTuple
 
 from mturkmake.errors import CycleError, NoRuleError, UsageError
 from mturkmake.hookspecs import Rule
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One run of one rule, making ``target`` and ``also_makes``.
 
     :param rule: the rule chosen.
@@ -59,8 +58,7 @@ class Step:
         return (*self.prerequisites, *self.optional_prerequisites)
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """What to consider, in dependency order.
 
     :param goals: the goals, normalised.

@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 from mturkmake.core.fsio import Fingerprint
 from mturkmake.errors import StateError
@@ -62,8 +62,7 @@ _PREREQ = "prerequisite"
 _OUTPUT = "output"
 
 
-@dataclass(frozen=True)
-class BuildRecord:
+class BuildRecord(NamedTuple):
     """What a target's last build saw.
 
     :param target: the target, relative to the project root.
@@ -75,8 +74,8 @@ class BuildRecord:
 
     target: str
     complete: bool
-    prerequisites: Mapping[str, Fingerprint] = field(default_factory=dict)
-    outputs: Mapping[str, Fingerprint] = field(default_factory=dict)
+    prerequisites: Mapping[str, Fingerprint] = MappingProxyType({})
+    outputs: Mapping[str, Fingerprint] = MappingProxyType({})
 
 
 class StateDB:
