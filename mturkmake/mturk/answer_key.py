@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from mturkmake.errors import ConfigError, FormatError
 from mturkmake.hookspecs import Assignment, Context, Verdict
+from mturkmake.mturk.evaluation import DEFAULT_MIN_ACCURACY, DEFAULT_MIN_CHECKED
 
 if TYPE_CHECKING:
     from fractions import Fraction  # imported where used: a no-op run declares keys only
@@ -70,11 +71,6 @@ ANSWER_PREFIX = "Answer."
 HIT_ID_COLUMN = "hitid"
 #: The ``ctx.options`` entry holding the path of the batch's ``%.gold`` file.
 GOLD_FILE_OPTION = "gold_file"
-#: ``min_checked_answers`` when nothing sets it: fewer checked answers judge nobody.
-DEFAULT_MIN_CHECKED = 3
-
-#: ``min_accuracy`` when nothing sets it.
-DEFAULT_MIN_ACCURACY = 0.8
 
 
 def normalise_answer(value: str) -> frozenset[str]:

@@ -27,11 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, ConfirmationRefused, PluginError
 from mturkmake.hookspecs import Assignment, ConfigKey, Context, Verdict
-from mturkmake.mturk.answer_key import (
-    DEFAULT_MIN_ACCURACY,
-    DEFAULT_MIN_CHECKED,
-    AnswerKeyEvaluator,
-)
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config, Evaluator
@@ -54,6 +49,12 @@ __all__ = [
 
 #: ``evaluators`` when nothing sets it: the CLT's reviewResults behaviour.
 DEFAULT_EVALUATORS = ("reject-column",)
+#: ``min_checked_answers`` when nothing sets it: fewer checked answers judge nobody. The
+#: answer key's defaults live with the keys: declaring them must not load the answer key
+#: (a run that finds everything up to date only declares keys, #17).
+DEFAULT_MIN_CHECKED = 3
+#: ``min_accuracy`` when nothing sets it.
+DEFAULT_MIN_ACCURACY = 0.8
 #: ``max_reject_share`` when nothing sets it.
 DEFAULT_MAX_REJECT_SHARE = 0.2
 #: The reason a worker sees when a rejection was given none (MTurk requires one, DESIGN §5).
@@ -302,6 +303,8 @@ def check_reject_share(
 
 def builtin_evaluators() -> list[Evaluator]:
     """``reject-column``, ``answer-key`` and ``approve-all``."""
+    from mturkmake.mturk.answer_key import AnswerKeyEvaluator
+
     return [RejectColumnEvaluator(), AnswerKeyEvaluator(), ApproveAllEvaluator()]
 
 
