@@ -17,9 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mturkmake.hookspecs import Assignment, Job, Outcome, Rule
-from mturkmake_crowdkit.aggregate import aggregate, votes_for
-from mturkmake_crowdkit.evaluator import chosen_questions
-from mturkmake_crowdkit.settings import read_settings
 
 __all__ = ["LABELS_RULE", "build_labels", "label_columns"]
 
@@ -34,8 +31,12 @@ def label_columns(input_columns: Sequence[str], questions: Sequence[str]) -> lis
 
 def build_labels(job: Job) -> Outcome:
     """The ``%.labels`` action (module docstring)."""
+    # Aggregation loads when a .labels file is made: every other run only needs the rule.
     from mturkmake.formats.results import open_results
     from mturkmake.formats.tabfile import write_row
+    from mturkmake_crowdkit.aggregate import aggregate, votes_for
+    from mturkmake_crowdkit.evaluator import chosen_questions
+    from mturkmake_crowdkit.settings import read_settings
 
     settings = read_settings(job.context.config)
     results = open_results(job.path(job.prerequisites[0]))
