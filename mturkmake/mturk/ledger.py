@@ -138,6 +138,15 @@ def _dumps(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, default=_json_default)
 
 
+def missing_table(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` says a ledger table does not exist yet (a fresh project, ``-n``).
+
+    Only that reads as "nothing recorded": a locked or unreadable database must never look
+    like an empty ledger, or a run would plan to create again what it already made.
+    """
+    return str(error).startswith("no such table")
+
+
 class OutcomeStatus(str, enum.Enum):
     """What an intent's outcome says: the side effect happened, or certainly did not."""
 
@@ -220,8 +229,10 @@ def select_records(
     sql.append("ORDER BY i.id")
     try:
         rows = conn.execute(" ".join(sql), args).fetchall()
-    except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
-        return []
+    except sqlite3.OperationalError as error:
+        if missing_table(error):  # no ledger yet (a fresh project, -n)
+            return []
+        raise
     return [
         Record(
             intent_id=int(row[0]),
@@ -387,8 +398,10 @@ class Ledger:
         """The project id this ``state.db`` is bound to; ``None`` before a project used it."""
         try:
             row = self.db.connection().execute("SELECT project FROM ledger_project").fetchone()
-        except sqlite3.OperationalError:  # no such table: never bound
-            return None
+        except sqlite3.OperationalError as error:
+            if missing_table(error):  # never bound
+                return None
+            raise
         return None if row is None else str(row[0])
 
     def _now(self) -> datetime:
@@ -888,8 +901,10 @@ class Ledger:
                 )
                 .fetchall()
             )
-        except sqlite3.OperationalError:
-            return []
+        except sqlite3.OperationalError as error:
+            if missing_table(error):
+                return []
+            raise
         wanted = {int(row[0]) for row in rows}
         return [r for r in self.records([operation]) if r.intent_id in wanted]
 
