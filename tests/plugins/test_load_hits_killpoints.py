@@ -13,11 +13,11 @@ on the run's real client that SIGKILLs its own process
   pending. This is the case a duplicate would come from.
 
 The next run resolves what the dead one left: by token retry while it is young, by lookup
-after the marketplace clock jumps 25 hours. Afterwards the marketplace holds exactly one HIT
-per row (counted in its own table, not only through ListHITs), every accepted creation is
-one of those HITs, and each intent left pending was resolved the right way: found (the HIT
-its token made) when the HIT existed, absent (and the row posted once, by a new intent)
-when it did not.
+after the marketplace clock jumps 25 hours (killed again mid-lookup, and after it).
+Afterwards the marketplace holds exactly one HIT per row (counted in its own table, not only
+through ListHITs), every accepted creation is one of those HITs, and each intent left
+pending was resolved the right way: found (the HIT its token made) when the HIT existed,
+absent (and the row posted once, by a new intent) when it did not.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.plugins.test_load_hits import batch_files, success_ids
 
 pytestmark = pytest.mark.slow
 
-ROWS = 24
+ROWS = 40  # more than the kills leave done, even at -j 16
 #: Each killed run dies at its N-th CreateHITWithHITType (retries of the previous run's
 #: pending intents count: they are calls too).
 KILL_AT = (1, 4, 7)
@@ -152,6 +152,11 @@ def test_a_kill_at_an_exact_point_never_duplicates(
         marketplace = Marketplace(market)
         marketplace.advance(25 * 3600)
         marketplace.close()
+        # Killed again: as the first lookup's ListHITs returns (nothing resolved yet), then
+        # at the second new HIT, once the lookups are recorded: each is repeated or kept.
+        for again in ("after:ListHITs:1", "after:CreateHITWithHITType:2"):
+            killed = _run(root, jobs, again)
+            assert killed.returncode == -signal.SIGKILL, (again, killed.stderr.decode())
 
     final = _run(root, jobs, None)
     assert final.returncode == 0, final.stderr.decode()
