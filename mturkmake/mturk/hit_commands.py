@@ -9,13 +9,13 @@ finds its own call already done sends nothing more (DESIGN §3).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mturkmake.errors import FormatError
+from mturkmake.errors import FormatError, UsageError
 from mturkmake.mturk.decisions import Decider, release_rejections
 from mturkmake.mturk.endpoint import Session, open_run_ledger, run_endpoint
 
@@ -23,7 +23,12 @@ if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
     from mturkmake.mturk.recovery import Recovered
 
-__all__ = ["CommandSession", "open_command_session", "success_hits"]
+__all__ = [
+    "CommandSession",
+    "foreign_reason",
+    "open_command_session",
+    "success_hits",
+]
 
 
 @dataclass
@@ -49,6 +54,23 @@ class CommandSession:
         return [
             r for r in self.recovered if r.intent.operation == operation and r.resolution.happened
         ]
+
+    def refuse_foreign(self, hits: Mapping[str, Mapping[str, Any]], *, source: str) -> None:
+        """Stop before any call if one of ``hits`` (GetHIT records by HIT id) carries
+        another mturkmake project's marker: a copied folder must not change the HITs, and
+        so the money, of the project it was copied from.
+
+        :raises UsageError: naming ``source`` (the ``.success`` file) and the HIT.
+        """
+        for hit_id, hit in hits.items():
+            reason = foreign_reason(hit_id, hit, self.ledger.project)
+            if reason:
+                raise UsageError(
+                    f"{reason}; nothing was changed",
+                    file=source,
+                    hint="run this command from that project's folder, or remove the HIT "
+                    "from the file",
+                )
 
     def batch_of(self, hit_id: str) -> str:
         """The ledger batch that created ``hit_id`` (or the endpoint's outside batch)."""
@@ -76,6 +98,20 @@ def open_command_session(ctx: Context) -> Iterator[CommandSession]:
             decider.mark_changed()
     finally:
         ledger.close()
+
+
+def foreign_reason(hit_id: str, hit: Mapping[str, Any], project: str) -> str:
+    """Why ``project`` must not act on ``hit`` (another mturkmake project's marker in its
+    RequesterAnnotation), or ``""``; unmarked HITs (made by the CLT or by hand) may be."""
+    from mturkmake.mturk.project import MARKER_PREFIX, marker, marker_of, ownership
+
+    annotation = hit.get("RequesterAnnotation")
+    if ownership(annotation, project) != "foreign":
+        return ""
+    return (
+        f"HIT {hit_id} belongs to another mturkmake project "
+        f"({MARKER_PREFIX}{marker_of(annotation)}, not {marker(project)})"
+    )
 
 
 def success_hits(path: str, *, flag: str = "-successfile") -> list[str]:
