@@ -28,7 +28,7 @@ from mturkmake.mturk.prompts import ask_comment, confirm, error, say
 from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
-    from mturkmake.mturk.decisions import Decider
+    from mturkmake.mturk.decisions import Decider, Result
 
 __all__ = ["handle_approve_work"]
 
@@ -81,6 +81,7 @@ def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
 def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
     """``approveWork (-assignment IDS | -approvefile FILE | -successfile FILE) [-force]``."""
     # the decision machinery loads only when the command runs: a no-op run stays light
+    from mturkmake.mturk.decide_many import decide_all
     from mturkmake.mturk.decisions import Order, open_decider
     from mturkmake.plugins import clt_catalog
 
@@ -105,22 +106,33 @@ def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
             confirm(ctx, args, f"You are about to approve {len(pairs)} assignment(s).")
             work = [(i, None) for i, _ in pairs]
             suffixes = {i: f" for HIT {h}" for i, h in pairs}
-        approved = failed = already = 0
-        for assignment_id, comment in Tracked(ctx, work, "approving", "assignment", plain=False):
-            text = (comment or "").strip()
-            result = decider.decide(Order(assignment_id, "approve", text, EVALUATOR))
+        counts = {"approved": 0, "failed": 0, "skipped": 0}
+
+        def handle(order: Order, result: Result) -> None:
+            assignment_id, text = order.assignment_id, order.feedback
             suffix = suffixes.get(assignment_id) or (f" with comment '{text}'" if text else "")
             if from_file and result.hit_id:  # seed 003's -approvefile line names the HIT
                 suffix = f" for HIT {result.hit_id}" + (f" with comment '{text}'" if text else "")
             if result.outcome == "approved":
-                approved += 1
+                counts["approved"] += 1
                 say(ctx, f"[{assignment_id}] Assignment successfully approved{suffix}")
             elif result.outcome == "skipped":
-                already += 1
+                counts["skipped"] += 1
                 say(ctx, f"[{assignment_id}] Assignment {result.message}; not sent again")
             else:
-                failed += 1
+                counts["failed"] += 1
                 error(ctx, f"Error approving assignment {assignment_id}{suffix}: {result.message}")
+
+        orders = [Order(i, "approve", (c or "").strip(), EVALUATOR) for i, c in work]
+        # -j N: up to N approvals at once, printed in this order (issue #17)
+        decide_all(
+            ctx,
+            decider,
+            orders,
+            handle,
+            progress=lambda items: Tracked(ctx, items, "approving", "assignment", plain=False),
+        )
+    approved, failed, already = counts["approved"], counts["failed"], counts["skipped"]
     say(ctx, "--- Finished approval ---")
     say(ctx, f"  {approved} assignments approved.")
     say(ctx, f"  {failed} assignments failed to be approved.")

@@ -186,6 +186,7 @@ def build_approved(job: Job) -> Outcome:
     """The ``%.approved`` action: decide the undecided submitted work, write the projection."""
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.batch import batch_rows
+    from mturkmake.mturk.decide_many import decide_all
     from mturkmake.mturk.decisions import Order, open_decider
     from mturkmake.mturk.evaluation import DEFAULT_MAX_REJECT_SHARE, check_reject_share
 
@@ -229,35 +230,43 @@ def build_approved(job: Job) -> Outcome:
                 spending.report_cost(ctx, cost)
                 spending.confirm_for(ctx, cost)
         stopped: ServiceError | None = None
-        for assignment_id, verdict in Tracked(
-            ctx, list(verdicts.items()), "deciding", "assignment", job.target
-        ):
-            order = Order(
-                assignment_id, verdict.decision, verdict.feedback, verdict.evaluator, batch=name
-            )
-            try:
-                result = decider.decide(order)
-            except ServiceError as error:
-                # Every other call would fail so too (decide raises only then). Before the
-                # first decision nothing changed: fail, leaving the target as it is; after
-                # it, write the projection of what was decided and say why it stopped.
-                if not any(r.outcome in ("approved", "rejected") for r in results):
-                    raise
-                stopped = error
-                break
-            if result.outcome == "failed" and _decided(decider, assignment_id):
+        orders = [
+            Order(aid, verdict.decision, verdict.feedback, verdict.evaluator, batch=name)
+            for aid, verdict in verdicts.items()
+        ]
+
+        def handle(order: Order, result: Result) -> None:
+            if result.outcome == "failed" and _decided(decider, order.assignment_id):
                 # Decided meanwhile elsewhere (the requester site, auto-approval): it is
                 # recorded as such, and deciding it again is impossible, not an error.
                 ctx.report(
                     Event(
                         "warning",
-                        f"{assignment_id}: {result.message}; recorded as decided there",
+                        f"{order.assignment_id}: {result.message}; recorded as decided there",
                         target=job.target,
                     )
                 )
                 result = dataclasses.replace(result, outcome="skipped")
             results.append(result)
-            _report_result(ctx, job.target, result, verdict)
+            _report_result(ctx, job.target, result, verdicts[order.assignment_id])
+
+        try:
+            # -j N: up to N decisions at once, reported in this order (issue #17)
+            decide_all(
+                ctx,
+                decider,
+                orders,
+                handle,
+                progress=lambda items: Tracked(ctx, items, "deciding", "assignment", job.target),
+            )
+        except ServiceError as error:
+            # Every other call would fail so too (decide raises only then). Before the first
+            # decision nothing changed: fail, leaving the target as it is; after it (calls
+            # that were in flight count), write the projection of what was decided and say
+            # why it stopped.
+            if not decider.changed:
+                raise
+            stopped = error
         decisions = decider.existing()
         write_approved(job.outputs[job.target], batch.entries, decisions, name)
     outcome = _outcome(batch, decisions, results, waiting)
