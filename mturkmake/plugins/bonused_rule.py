@@ -69,7 +69,7 @@ def build_bonused(job: Job) -> Outcome:
                 bonus, subject = item
                 pay(ledger, client, source, subject, bonus, budget=budget)
 
-            tracked = Tracked(ctx, plan.todo, "paying bonuses", "bonus", job.target)
+            tracked = Tracked(ctx, plan.todo, "paying bonuses", "payment", job.target)
             # -j N: up to N payments at once, each one ledger intent (issue #17); the first
             # failure in the file's order stops the loop (the payments in flight finish).
             payments_made = calls.each(ctx, client, tracked, send, ledger=ledger)
