@@ -31,6 +31,7 @@ from tests.plugins.test_approved_rule import (
     fetched,
     results_with_marks,
 )
+from tests.plugins.test_fail_once import denied, deny, write_batch
 
 HITS = 8  # × 3 assignments
 
@@ -238,3 +239,51 @@ def test_throttled_approvals_and_bonuses_complete_silently_each_once(
     assert approvals == dict.fromkeys(work, 1)
     assert bonuses == dict.fromkeys(work, 1)
     assert project.read("survey.bonused").count("\n") == 19
+
+
+# --------------------------------------------------------------------------------------------
+# An error every call would hit, at -j 16 (tests/plugins/test_fail_once.py at -j 1)
+# --------------------------------------------------------------------------------------------
+
+
+def test_access_denied_at_j16_stops_at_the_first_call_with_one_line(
+    mturkmake_project: Project,
+) -> None:
+    project = mturkmake_project
+    write_batch(project, "local", 12)
+    assert project.run("survey.results", "--wait").exit_code == 0
+    deny(project, "GetAssignment")
+    result = project.run("-j", "16", "survey.approved")
+    assert result.exit_code == 2, result.output
+    errors = result.stderr.splitlines()
+    assert len(errors) == 1, result.stderr
+    assert "GetAssignment: not authorized" in errors[0]
+    assert denied(project) == 1, "the first call goes alone"
+    assert not project.path("survey.approved").exists()
+
+
+def test_access_lost_midway_at_j16_writes_what_was_decided(mturkmake_project: Project) -> None:
+    project = mturkmake_project
+    write_batch(project, "local", 12)
+    assert project.run("survey.results", "--wait").exit_code == 0
+    deny(project, "ApproveAssignment", allow=2)
+    result = project.run("-j", "16", "survey.approved")
+    assert result.exit_code == 2, result.output
+    errors = result.stderr.splitlines()
+    assert len(errors) == 1, result.stderr
+    assert "ApproveAssignment: not authorized" in errors[0]
+    assert "(target kept, marked incomplete)" in errors[0]
+    # The projection holds the decisions whose outcome was recorded: those let through.
+    # (The denial answers after the in-process marketplace took the call, as a lost answer
+    # would: those intents stay pending, and the next run resolves them by lookup.)
+    approved = {a for a, r in assignments(project).items() if r["AssignmentStatus"] == "Approved"}
+    rows = project.read("survey.approved").splitlines()[1:]
+    assert len(rows) >= 2
+    assert {row.split("\t")[0] for row in rows} <= approved
+    project.path("mturkmake_plugins.py").unlink()
+    result = project.run("-j", "16", "survey.approved")
+    assert result.exit_code == 0, result.output
+    rows = project.read("survey.approved").splitlines()[1:]
+    assert len({row.split("\t")[0] for row in rows}) == 12
+    assert set(calls(project).values()) == {1}
+    assert len(calls(project)) == 12
