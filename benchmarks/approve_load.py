@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from served_load import Server, _env, project, timed  # noqa: E402 - the sibling script
+from served_load import Server, _env, project, timed  # the sibling script
 
 ASSIGNMENTS = 3
 

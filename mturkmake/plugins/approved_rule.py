@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from mturkmake.formats.results import ResultsEntry
     from mturkmake.hookspecs import Config
     from mturkmake.mturk.decisions import AssignmentDecision, Decider, Result
-    from mturkmake.mturk.review_policies import PolicyDecision
 
 __all__ = ["APPROVED_HEADER", "build_approved", "preview_approved", "write_approved"]
 
@@ -189,6 +188,7 @@ def build_approved(job: Job) -> Outcome:
     from mturkmake.mturk.decide_many import decide_all
     from mturkmake.mturk.decisions import Order, open_decider
     from mturkmake.mturk.evaluation import DEFAULT_MAX_REJECT_SHARE, check_reject_share
+    from mturkmake.mturk.outside_decisions import adopt_outside, policy_verdicts
 
     ctx = job.context
     results_rel = f"{job.stem}.results"
@@ -204,11 +204,11 @@ def build_approved(job: Job) -> Outcome:
             for e in batch.entries
             if e.status in ("Approved", "Rejected") and e.assignment_id not in decided
         ]
-        by_policy = _policy_decisions(decider, {e.hit_id for e in undecided})
-        for entry in undecided:
-            results.append(
-                _adopt(decider, entry.assignment_id, name, by_policy.get(entry.assignment_id))
-            )
+        # Work decided outside mturkmake (review policies, auto-approval, the site): recorded.
+        by_policy, adopted = adopt_outside(
+            ctx, decider, [e.assignment_id for e in undecided], {e.hit_id for e in undecided}, name
+        )
+        results += adopted
         decided = decider.existing(ids)
         unfetched = _unfetched(ctx, job.target, batch, batch_rows(ledger, name))
         waiting = not batch.final
@@ -218,7 +218,7 @@ def build_approved(job: Job) -> Outcome:
             verdicts = _evaluate(ctx, batch, _assignments(batch, decided, inputs))
         if verdicts:
             check_reject_share(
-                {**_policy_verdicts(by_policy, results), **verdicts},
+                {**policy_verdicts(by_policy, results), **verdicts},
                 max_share=float(ctx.config.get("max_reject_share", DEFAULT_MAX_REJECT_SHARE)),
                 assume_yes=bool(ctx.options.get("yes")),
                 interactive=ctx.interactive,
@@ -303,65 +303,6 @@ def _unfetched(ctx: Context, target: str, batch: _Batch, known: Sequence[Any]) -
 def _decided(decider: Decider, assignment_id: str) -> bool:
     known = decider.existing([assignment_id]).get(assignment_id)
     return known is not None and known.decision != "pending"
-
-
-def _policy_decisions(decider: Decider, hit_ids: set[str]) -> dict[str, PolicyDecision]:
-    """What the HITs' review policies decided (an assignment decided on MTurk's side is a
-    policy's, an auto-approval's or the requester site's: the policies' reports say which)."""
-    from mturkmake.mturk.endpoint import affects_every_call
-    from mturkmake.mturk.review_policies import fetch_policy_decisions
-
-    found: dict[str, PolicyDecision] = {}
-    for hit_id in sorted(h for h in hit_ids if h):
-        try:
-            found.update(fetch_policy_decisions(decider.client, hit_id))
-        except ServiceError as error:
-            if affects_every_call(error):
-                raise
-            # A HIT without policies, or an endpoint without the call: nobody's policy.
-    return found
-
-
-def _policy_verdicts(
-    by_policy: Mapping[str, PolicyDecision], results: Sequence[Result]
-) -> dict[str, Verdict]:
-    """The policies' decisions recorded by this run, as verdicts: they count in the reject
-    share, as the evaluators' do."""
-    adopted = {r.assignment_id for r in results if r.outcome == "skipped"}
-    return {
-        aid: Verdict(
-            "reject" if d.decision == "reject" else "approve", d.reason or d.policy, d.policy
-        )
-        for aid, d in by_policy.items()
-        if aid in adopted
-    }
-
-
-def _adopt(
-    decider: Decider, assignment_id: str, batch: str, policy: PolicyDecision | None = None
-) -> Result:
-    from mturkmake.mturk.decisions import Result
-    from mturkmake.mturk.endpoint import affects_every_call, service_call
-
-    try:
-        reply = service_call(decider.client, "GetAssignment", AssignmentId=assignment_id)
-    except ServiceError as error:
-        if affects_every_call(error):
-            raise  # every other assignment would fail the same way: one line, not one each
-        return Result(assignment_id, "failed", message=error.message)
-    if policy is not None:
-        decider.adopt(
-            reply["Assignment"],
-            batch,
-            evaluator=f"review policy {policy.policy}",
-            # The feedback the worker saw; the action's result ("Rejected") says less.
-            feedback=str(reply["Assignment"].get("RequesterFeedback") or policy.reason),
-        )
-        return Result(
-            assignment_id, "skipped", message=f"decided by the review policy {policy.policy}"
-        )
-    decider.adopt(reply["Assignment"], batch)
-    return Result(assignment_id, "skipped", message="decided outside mturkmake")
 
 
 def _report_result(ctx: Context, target: str, result: Result, verdict: Verdict) -> None:
