@@ -49,9 +49,11 @@ def _from_file(path: str) -> list[tuple[str, str | None]]:
         return [(item.id, item.value) for item in read_work_items(stream, path, APPROVE)]
 
 
-def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
-    """(assignment, HIT) for every Submitted assignment of the ``.success`` file's HITs."""
+def _submitted_of_hits(ctx: Context, decider: Decider, path: str) -> list[tuple[str, str]]:
+    """(assignment, HIT) for every Submitted assignment of the ``.success`` file's HITs, the
+    HITs asked within ``-j`` (issue #17), the answers kept in the file's order."""
     from mturkmake.formats.success import read_success
+    from mturkmake.mturk import calls
     from mturkmake.mturk.endpoint import service_call
 
     source = Path(path)
@@ -59,8 +61,9 @@ def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
         raise UsageError(f"-successfile {path}: no such file")
     with source.open("rb") as stream:
         hits = [row.hit_id for row in read_success(stream, source=path)]
-    found: list[tuple[str, str]] = []
-    for hit_id in hits:
+
+    def submitted(hit_id: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
         token: str | None = None
         while True:
             page = service_call(
@@ -74,8 +77,13 @@ def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
             found += [(str(a["AssignmentId"]), hit_id) for a in page.get("Assignments", [])]
             token = page.get("NextToken")
             if not token:
-                break
-    return found
+                return found
+
+    results = calls.each(ctx, decider.client, hits, submitted)
+    try:
+        return [pair for _, done in results for pair in done.get()]
+    finally:
+        getattr(results, "close")()  # noqa: B009 - a generator: waits for the calls in flight
 
 
 def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
@@ -102,7 +110,7 @@ def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
             comment = ask_comment(ctx, args) if any(c is None for _, c in items) else None
             work = [(i, c if c is not None else comment) for i, c in items]
         else:
-            pairs = _submitted_of_hits(decider, str(args["successfile"]))
+            pairs = _submitted_of_hits(ctx, decider, str(args["successfile"]))
             confirm(ctx, args, f"You are about to approve {len(pairs)} assignment(s).")
             work = [(i, None) for i, _ in pairs]
             suffixes = {i: f" for HIT {h}" for i, h in pairs}
