@@ -18,15 +18,17 @@ from typing import TYPE_CHECKING
 
 from mturkmake.errors import FormatError, MturkmakeError
 from mturkmake.hookspecs import Config, Event, Job, Outcome, Recovery, Rule, hookimpl
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
-    from mturkmake.mturk.bonuses import Bonus
+    from mturkmake.mturk.bonuses import Bonus, PaidBonus
 
 __all__ = ["build_bonused", "preview_bonused"]
 
 
 def build_bonused(job: Job) -> Outcome:
     """Pay the unpaid rows of ``%.bonus``, then write ``%.bonused``."""
+    from mturkmake.mturk import calls
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.bonus_file import plan_rows, read_bonus_file, write_bonused
     from mturkmake.mturk.bonuses import check_assignment, ledger_bonuses, pay
@@ -35,43 +37,72 @@ def build_bonused(job: Job) -> Outcome:
     ctx = job.context
     source = job.prerequisites[0]
     rows = read_bonus_file(job.path(source), source)
-    paid_now = 0
     failure: MturkmakeError | None = None
     with open_command_session(ctx) as run:
         ledger, client = run.ledger, run.client
         conn, endpoint = ledger.db.connection(), ledger.endpoint
-        plan = plan_rows(rows, ledger_bonuses(conn, endpoint, batch=source), source)
+        before = ledger_bonuses(conn, endpoint, batch=source)
+        plan = plan_rows(rows, before, source)
         known = _results_workers(job)
+        asked: list[Bonus] = []
         for bonus, _ in plan.todo:
             if bonus.assignment_id in known:  # .results answers without a call
                 _check_worker(bonus, known[bonus.assignment_id], source)
             else:
-                check_assignment(client, bonus, file=source, what="assignment")
+                asked.append(bonus)
+
+        def check(bonus: Bonus) -> None:
+            check_assignment(client, bonus, file=source, what="assignment")
+
+        # -j N: the checks overlap too; the first bad row in the file's order is the one named
+        checks = calls.each(ctx, client, asked, check)
+        try:
+            for _, done in checks:
+                done.get()
+        finally:
+            getattr(checks, "close")()  # noqa: B009 - waits for the calls in flight
         if plan.todo:
             cost = spending.bonuses_cost(plan.amounts)
             budget = spending.begin_money_step(ctx, ledger, cost)
-            for bonus, subject in plan.todo:
-                try:
-                    pay(ledger, client, source, subject, bonus, budget=budget)
-                except MturkmakeError as error:
-                    failure = error
-                    break
-                paid_now += 1
-                ctx.report(
-                    Event(
-                        "debug",
-                        f"paid ${bonus.amount} to {bonus.worker_id} for {bonus.assignment_id}",
-                        job.target,
+
+            def send(item: tuple[Bonus, str]) -> None:
+                bonus, subject = item
+                pay(ledger, client, source, subject, bonus, budget=budget)
+
+            tracked = Tracked(ctx, plan.todo, "paying bonuses", "payment", job.target)
+            # -j N: up to N payments at once, each one ledger intent (issue #17); the first
+            # failure in the file's order stops the loop (the payments in flight finish).
+            payments_made = calls.each(ctx, client, tracked, send, ledger=ledger)
+            try:
+                for (bonus, _), done in payments_made:
+                    try:
+                        done.get()
+                    except MturkmakeError as error:
+                        failure = error
+                        break
+                    ctx.report(
+                        Event(
+                            "debug",
+                            f"paid ${bonus.amount} to {bonus.worker_id} for {bonus.assignment_id}",
+                            job.target,
+                        )
                     )
-                )
+            finally:
+                getattr(payments_made, "close")()  # noqa: B009 - waits for the calls in flight
         payments = ledger_bonuses(conn, endpoint, batch=source)
         if failure is not None and not any(p.status == "done" for p in payments):
             raise failure
         write_bonused(job.outputs[job.target], rows, payments)
+        # Counted in the ledger: a payment in flight when a failure stopped the loop counts.
+        paid_now = _done(payments) - _done(before)
     message = f"{paid_now} bonuses paid, {len(plan.paid)} paid before"
     if failure is not None:
         return Outcome(complete=False, error=failure.one_line(), message=message)
     return Outcome(message=message)
+
+
+def _done(payments: Sequence[PaidBonus]) -> int:
+    return sum(1 for p in payments if p.status == "done")
 
 
 def _results_workers(job: Job) -> dict[str, str]:
