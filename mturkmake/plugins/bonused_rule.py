@@ -8,20 +8,25 @@ the assignment) before the first payment, prints the cost line, checks the budge
 production), then pays each unpaid row as one ledger intent with a request token. A re-run
 pays nothing, appended rows pay only themselves, and an edited paid row stops the run naming
 it (:mod:`mturkmake.mturk.bonus_file`). ``.bonused`` lists what was paid.
+
+Before paying, each row's assignment is looked up on MTurk (ListBonusPayments): a payment the
+ledger does not know (a clone without ``.mturkmake/``, a day after its tokens expired) is
+recorded as the row's and not paid again.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import FormatError, MturkmakeError
-from mturkmake.hookspecs import Config, Event, Job, Outcome, Recovery, Rule, hookimpl
+from mturkmake.hookspecs import Config, Context, Event, Job, Outcome, Recovery, Rule, hookimpl
 from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
     from mturkmake.mturk.bonuses import Bonus, PaidBonus
+    from mturkmake.mturk.hit_commands import CommandSession
 
 __all__ = ["build_bonused", "preview_bonused"]
 
@@ -61,15 +66,16 @@ def build_bonused(job: Job) -> Outcome:
                 done.get()
         finally:
             getattr(checks, "close")()  # noqa: B009 - waits for the calls in flight
-        if plan.todo:
-            cost = spending.bonuses_cost(plan.amounts)
+        todo = _found_paid(ctx, run, source, plan.todo, job.target)
+        if todo:
+            cost = spending.bonuses_cost([bonus.amount for bonus, _ in todo])
             budget = spending.begin_money_step(ctx, ledger, cost)
 
             def send(item: tuple[Bonus, str]) -> None:
                 bonus, subject = item
                 pay(ledger, client, source, subject, bonus, budget=budget)
 
-            tracked = Tracked(ctx, plan.todo, "paying bonuses", "payment", job.target)
+            tracked = Tracked(ctx, todo, "paying bonuses", "payment", job.target)
             # -j N: up to N payments at once, each one ledger intent (issue #17); the first
             # failure in the file's order stops the loop (the payments in flight finish).
             payments_made = calls.each(ctx, client, tracked, send, ledger=ledger)
@@ -99,6 +105,48 @@ def build_bonused(job: Job) -> Outcome:
     if failure is not None:
         return Outcome(complete=False, error=failure.one_line(), message=message)
     return Outcome(message=message)
+
+
+def _found_paid(
+    ctx: Context,
+    run: CommandSession,
+    source: str,
+    todo: Sequence[tuple[Bonus, str]],
+    target: str,
+) -> Sequence[tuple[Bonus, str]]:
+    """The rows still to pay once those MTurk shows paid without this ledger knowing (a
+    clone without ``.mturkmake/``, a day later: the tokens are forgotten) are recorded as
+    paid (:func:`~mturkmake.mturk.bonuses.paid_outside_ledger`); says how many."""
+    from mturkmake.mturk import calls
+    from mturkmake.mturk.bonuses import adopt_payment, paid_outside_ledger, remote_bonuses
+
+    if not todo:
+        return todo
+    client = run.client
+    assignments = list(dict.fromkeys(bonus.assignment_id for bonus, _ in todo))
+    remote: dict[str, list[dict[str, Any]]] = {}
+    listed = calls.each(ctx, client, assignments, lambda aid: remote_bonuses(client, aid))
+    try:
+        for assignment_id, done in listed:
+            remote[assignment_id] = done.get()
+    finally:
+        getattr(listed, "close")()  # noqa: B009 - waits for the calls in flight
+    found = paid_outside_ledger(run.ledger, todo, remote)
+    if not found:
+        return todo
+    for bonus, subject, payment in found:
+        adopt_payment(run.ledger, source, subject, bonus, payment)
+    ctx.report(
+        Event(
+            "warning",
+            f"{len(found)} found paid on MTurk but not in this project's ledger (first: "
+            f"{found[0][0].assignment_id}, line {found[0][0].line}): recorded as paid, not "
+            "paid again",
+            target,
+        )
+    )
+    adopted = {id(bonus) for bonus, _, _ in found}
+    return [(bonus, subject) for bonus, subject in todo if id(bonus) not in adopted]
 
 
 def _done(payments: Sequence[PaidBonus]) -> int:
