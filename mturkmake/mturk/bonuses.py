@@ -171,11 +171,18 @@ def bonus_params(bonus: Bonus) -> dict[str, str]:
 
 
 def check_assignment(
-    client: Client, bonus: Bonus, *, file: str | None = None, what: str = "-assignment"
+    client: Client,
+    bonus: Bonus,
+    *,
+    file: str | None = None,
+    what: str = "-assignment",
+    project: str | None = None,
 ) -> Mapping[str, Any]:
-    """GetAssignment: the assignment exists and ``bonus.worker_id`` did it (no side effect).
+    """GetAssignment: the assignment exists, ``bonus.worker_id`` did it, and (given
+    ``project``) its HIT is not another mturkmake project's (no side effect).
 
-    :raises FormatError: unknown assignment, or another worker's (naming ``file`` and the line).
+    :raises FormatError: unknown assignment, another worker's, or another project's (naming
+        ``file`` and the line).
     """
     line = bonus.line or None
     try:
@@ -198,6 +205,17 @@ def check_assignment(
             line=line,
             hint="a bonus goes to the worker who did the assignment",
         )
+    if project is not None:
+        from mturkmake.mturk.project import foreign_reason
+
+        foreign = foreign_reason(str(assignment.get("HITId", "")), reply.get("HIT", {}), project)
+        if foreign:
+            raise FormatError(
+                f"assignment {bonus.assignment_id}: {foreign}; nothing was paid",
+                file=file,
+                line=line,
+                hint="pay bonuses for that project's work from that project's folder",
+            )
     return assignment
 
 

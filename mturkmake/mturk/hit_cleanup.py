@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake.errors import MturkmakeError, ServiceError
 from mturkmake.mturk.decisions import Order
 from mturkmake.mturk.endpoint import ledger_call, refused_before_effect, service_call
-from mturkmake.mturk.hit_commands import foreign_reason
+from mturkmake.mturk.project import foreign_reason
 from mturkmake.mturk.prompts import error, say
 
 if TYPE_CHECKING:

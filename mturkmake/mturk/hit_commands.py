@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake.errors import FormatError, UsageError
 from mturkmake.mturk.decisions import Decider, release_rejections
 from mturkmake.mturk.endpoint import Session, open_run_ledger, run_endpoint
+from mturkmake.mturk.project import foreign_reason
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CommandSession",
-    "foreign_reason",
     "open_command_session",
     "success_hits",
 ]
@@ -98,20 +98,6 @@ def open_command_session(ctx: Context) -> Iterator[CommandSession]:
             decider.mark_changed()
     finally:
         ledger.close()
-
-
-def foreign_reason(hit_id: str, hit: Mapping[str, Any], project: str) -> str:
-    """Why ``project`` must not act on ``hit`` (another mturkmake project's marker in its
-    RequesterAnnotation), or ``""``; unmarked HITs (made by the CLT or by hand) may be."""
-    from mturkmake.mturk.project import MARKER_PREFIX, marker, marker_of, ownership
-
-    annotation = hit.get("RequesterAnnotation")
-    if ownership(annotation, project) != "foreign":
-        return ""
-    return (
-        f"HIT {hit_id} belongs to another mturkmake project "
-        f"({MARKER_PREFIX}{marker_of(annotation)}, not {marker(project)})"
-    )
 
 
 def success_hits(path: str, *, flag: str = "-successfile") -> list[str]:

@@ -57,7 +57,7 @@ def build_bonused(job: Job) -> Outcome:
                 asked.append(bonus)
 
         def check(bonus: Bonus) -> None:
-            check_assignment(client, bonus, file=source, what="assignment")
+            check_assignment(client, bonus, file=source, what="assignment", project=ledger.project)
 
         # -j N: the checks overlap too; the first bad row in the file's order is the one named
         checks = calls.each(ctx, client, asked, check)

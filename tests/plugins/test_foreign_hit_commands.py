@@ -86,3 +86,24 @@ def test_delete_hits_leaves_another_projects_hits_alone(mturkmake_project: Proje
     )
     assert done.exit_code == 0, done.output
     assert [hit(mturkmake_project, h)["HITStatus"] for h in hits] == ["Disposed", "Disposed"]
+
+
+def test_grant_bonus_and_bonused_refuse_another_projects_work(mturkmake_project: Project) -> None:
+    from tests.plugins.test_grant_bonus import bonus_payments, one_assignment
+
+    aid, worker = one_assignment(mturkmake_project)
+    fork = _fork(mturkmake_project)
+    result = fork.run(
+        "grantBonus", "-workerid", worker, "-assignment", aid, "-amount", "1.00", "-reason", "x"
+    )
+    assert result.exit_code == 2
+    line = _one_error(result.stderr)
+    assert "belongs to another mturkmake project" in line
+    assert "nothing was paid" in line
+    # a .bonus without .results beside it: every row is looked up (GetAssignment)
+    fork.write({"extra.bonus": f"assignmentid\tworkerid\tamount\treason\n{aid}\t{worker}\t1\tx\n"})
+    result = fork.run("extra.bonused")
+    assert result.exit_code == 2
+    assert "extra.bonus:2:" in _one_error(result.stderr)
+    assert bonus_payments(fork, aid) == []
+    assert not fork.path("extra.bonused").exists()
