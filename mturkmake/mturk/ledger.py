@@ -431,11 +431,16 @@ class Ledger(LedgerQueries):
         subject: str,
         remote_id: str,
         result: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record a side effect found remotely but unknown to the ledger (a fresh clone)."""
+        """Record a side effect found remotely but unknown to the ledger (a fresh clone).
+
+        :param params: what the side effect did, when readers match on it (a bonus's
+            worker, amount and reason); none by default."""
         _ = self.project  # may write the config file: not inside the transaction
         with self.db.transaction():
-            record = self._record(operation, batch, subject, {}, cents=0, budget=None)
+            record = self._record(operation, batch, subject, params or {}, cents=0, budget=None)
             self.record_outcome(record, Resolution.found(remote_id, result), "adopted")
 
     def pending(self) -> list[Intent]:
