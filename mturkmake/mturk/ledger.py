@@ -38,7 +38,7 @@ from typing import Any
 
 from mturkmake.core.state import StateDB
 from mturkmake.errors import EndpointError, LedgerError
-from mturkmake.mturk.exposure import Exposure, from_cents, to_cents
+from mturkmake.mturk.exposure import Exposure, from_cents, missing_table, to_cents
 from mturkmake.mturk.ledger_group import GroupCommit
 from mturkmake.mturk.ledger_model import (
     INTENT_COLUMNS,
@@ -52,7 +52,6 @@ from mturkmake.mturk.ledger_model import (
     dumps,
     intent_from_row,
     intent_uid,
-    missing_table,
     request_token,
     select_records,
     stamp,

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import LedgerError
-from mturkmake.mturk.exposure import EXPOSURE_DDL, from_cents
+from mturkmake.mturk.exposure import EXPOSURE_DDL, from_cents, missing_table
 from mturkmake.mturk.recovery import Resolution
 from mturkmake.mturk.times import as_utc
 
@@ -120,15 +120,6 @@ def _json_default(value: object) -> str:
 def dumps(value: Mapping[str, Any]) -> str:
     """JSON for a parameters or result column (sorted keys; datetimes and Decimals as text)."""
     return json.dumps(value, sort_keys=True, default=_json_default)
-
-
-def missing_table(error: sqlite3.OperationalError) -> bool:
-    """Whether ``error`` says a ledger table does not exist yet (a fresh project, ``-n``).
-
-    Only that reads as "nothing recorded": a locked or unreadable database must never look
-    like an empty ledger, or a run would plan to create again what it already made.
-    """
-    return str(error).startswith("no such table")
 
 
 class OutcomeStatus(str, enum.Enum):

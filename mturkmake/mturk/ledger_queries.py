@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mturkmake.core.state import StateDB
-from mturkmake.mturk.ledger_model import Record, missing_table, select_records
+from mturkmake.mturk.exposure import missing_table
+from mturkmake.mturk.ledger_model import Record, select_records
 from mturkmake.mturk.recovery import Resolution
 
 
