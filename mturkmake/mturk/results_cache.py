@@ -15,6 +15,9 @@ A poll fetches only the HITs that are not final:
 - each gets ``ListAssignmentsForHIT`` (``MaxResults`` 100, every page; statuses Submitted,
   Approved, Rejected), so answers arrive incrementally, before the HIT is final.
 
+A local ``--wait`` polls with :meth:`Fetcher.refresh` instead, fetching only the HITs the
+marketplace says changed, and checks with :meth:`Fetcher.first_open` (issue #17).
+
 boto3 and botocore are not imported here: the client is handed in, and service errors are
 translated by :func:`mturkmake.mturk.endpoint.service_call`.
 """
@@ -336,6 +339,13 @@ class Snapshot:
 Progress = Callable[[int, int, str], None]
 
 
+def _untaken(hit: Mapping[str, Any]) -> bool:
+    """Every slot of the HIT is available: nothing accepted, submitted or decided."""
+    slots = hit.get("MaxAssignments")
+    available = hit.get("NumberOfAssignmentsAvailable")
+    return slots is not None and available is not None and int(available) >= int(slots) > 0
+
+
 def _every_call(error: ServiceError) -> bool:
     from mturkmake.mturk.endpoint import affects_every_call
 
@@ -349,6 +359,10 @@ class Fetcher:
     :param cache: where fetched HITs are kept; ``None`` keeps nothing.
     :param jobs: how many HITs are fetched at once (``-j``; the first alone, results in
         order: :func:`mturkmake.mturk.calls.ordered`).
+    :param exact_counts: the service's HIT counts are exact (the in-process local
+        marketplace): a HIT with every slot available has no work to list, so
+        ``ListAssignmentsForHIT`` is skipped for it (a batch just loaded costs one call per
+        HIT, not two). MTurk's counts are not promised to be, so never there.
     """
 
     def __init__(
@@ -358,10 +372,12 @@ class Fetcher:
         *,
         policies: Mapping[str, frozenset[str]] | None = None,
         jobs: int = 1,
+        exact_counts: bool = False,
     ) -> None:
         self.client = client
         self.cache = cache
         self.jobs = jobs
+        self.exact_counts = exact_counts
         #: HIT id → the levels its review policies act at: such a HIT is final only once
         #: its policies have reported (they may still approve, reject or extend).
         self.policies = dict(policies or {})
@@ -419,13 +435,18 @@ class Fetcher:
         if hit is None:
             hit = self._call("GetHIT", HITId=hit_id)["HIT"]
         record = _normalise(hit)
+        untaken = self.exact_counts and _untaken(record)
         assignments = [
             _normalise(a)
-            for a in self._pages(
-                "ListAssignmentsForHIT",
-                "Assignments",
-                HITId=hit_id,
-                AssignmentStatuses=list(ASSIGNMENT_STATUSES),
+            for a in (
+                []
+                if untaken
+                else self._pages(
+                    "ListAssignmentsForHIT",
+                    "Assignments",
+                    HITId=hit_id,
+                    AssignmentStatuses=list(ASSIGNMENT_STATUSES),
+                )
             )
         ]
         # Oldest submission first, as the CLT wrote them; the id breaks ties stably.

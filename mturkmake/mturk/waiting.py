@@ -14,11 +14,12 @@ since the last poll could auto-approve (the batch's shortest AutoApprovalDelay a
 after each event a cheap check (about one ``GetHIT``) tells whether the batch became final.
 
 The local marketplace also knows which HITs changed (:class:`Tracked`, issue #17), so a wait
-costs O(changes), not O(open HITs × clock steps): a full poll fetches only the HITs that
-changed since the last one; the clock plays every event up to the next full poll in one
-step, stopping early only after an event that changes the first HIT still open (the
-batch cannot be final before that HIT is), and the cheap check asks again only about HITs
-that changed. What it fetches, and when it stops, are what the event-by-event wait gives.
+costs O(HITs + changes) calls, not O(open HITs × clock steps): a full poll fetches only the
+HITs that changed since the last one; the events before the next check are played in one
+run, which the marketplace ends right after an event that changes the first HIT still open
+(the batch cannot be final before that HIT is); the cheap check asks again only about HITs
+that changed. The events played, the moments of the full polls, the snapshots and the
+stops are those of the event-by-event wait (tests/mturk/test_wait_changes.py compares them).
 
 ``TIMEOUT`` is measured on the endpoint's clock: virtual time on the local endpoint.
 

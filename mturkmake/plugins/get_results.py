@@ -604,8 +604,14 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     endpoint = run_endpoint(ctx)
     policies = batch_policies(ctx.config, job.prerequisites[0])
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies, jobs=_jobs(ctx))
     market = endpoint.marketplace
+    fetcher = Fetcher(
+        endpoint.client,
+        _cache(ctx.config),
+        policies=policies,
+        jobs=_jobs(ctx),
+        exact_counts=market is not None,  # the in-process local marketplace
+    )
     if wait is not None and market is None:
         market = _local_market(ctx)
     # Before the first poll: a local wait then fetches only the HITs changed after it.

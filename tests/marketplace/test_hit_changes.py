@@ -78,6 +78,11 @@ def test_advance_watching_a_hit_stops_right_after_its_first_change(local: Local)
     nxt = market.next_event_time()
     assert nxt is not None
     assert nxt >= stopped
+    # settle=False leaves the clock at the last event played, not at the end
+    market.advance_to(start.replace(hour=start.hour + 1), settle=False)
+    last = market.now()
+    assert stopped < last < start.replace(hour=start.hour + 1)
+    assert market.next_event_time() != last  # every event due by then was played
     # without a watch the same call plays on to the end
     market.advance_to(start.replace(hour=start.hour + 1))
     assert market.now() == start.replace(hour=start.hour + 1)

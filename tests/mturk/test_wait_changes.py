@@ -206,6 +206,23 @@ def test_a_hit_changed_by_a_call_during_the_wait_is_fetched_again(local: Local) 
     assert content(fresh) == content(fetcher.poll(rows, refresh=True))
 
 
+def test_exact_counts_skip_listing_the_work_of_hits_nobody_took(local: Local) -> None:
+    rows = local.create_batch(6, assignments=2)
+    local.client.update_expiration_for_hit(HITId=rows[5].hit_id, ExpireAt=0)
+    exact = Fetcher(local.client, exact_counts=True)
+    calls = count_calls(local.client)
+    fresh = exact.poll(rows)
+    # a HIT just loaded has every slot available: nothing to list; an expired one has none
+    assert calls["ListAssignmentsForHIT"] == 1
+    assert content(fresh) == content(Fetcher(local.client).poll(rows))
+    local.settle(3600)
+    calls.clear()
+    worked = exact.poll(rows)
+    assert calls["ListAssignmentsForHIT"] == 6  # every HIT was worked (or expired)
+    assert worked.done == 10
+    assert content(worked) == content(Fetcher(local.client).poll(rows))
+
+
 # --------------------------------------------------------------------------------------------
 # End to end: the make rule
 # --------------------------------------------------------------------------------------------
