@@ -82,9 +82,9 @@ def chain(base: Path, hits: int, assignments: int, jobs: int) -> dict[str, Any]:
     out = io.StringIO()
     try:
         with counted() as seen, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             code = mturkmake(["-j", str(jobs), "--wait", "hello.approved"])
-            total = time.perf_counter() - start
+            total, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         os.chdir(here)
     if code != 0:
@@ -103,6 +103,7 @@ def chain(base: Path, hits: int, assignments: int, jobs: int) -> dict[str, Any]:
     approved = (where / "hello.approved").read_text(encoding="utf-8").count("\n")
     return {
         "total": total,
+        "cpu": cpu,
         "calls": Counter(op for op, _ in seen),
         "spans": spans,
         "approved": approved,
@@ -120,25 +121,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     chains: list[dict[str, Any]] = []
-    alone: list[float] = []
+    alone: list[dict[str, float]] = []
     for n in range(max(1, args.repeat)):
         with tempfile.TemporaryDirectory(prefix="mturkmake-chain-") as tmp:
             chains.append(chain(Path(tmp), args.hits, args.assignments, args.jobs))
         with tempfile.TemporaryDirectory(prefix="mturkmake-crowd-") as tmp:
-            alone.append(crowd_batch.run(Path(tmp), args.hits, args.assignments)["total"])
+            alone.append(crowd_batch.run(Path(tmp), args.hits, args.assignments))
+        ours, theirs = chains[-1], alone[-1]
         print(
-            f"round {n + 1}: chain {chains[-1]['total']:.2f} s, crowd_batch {alone[-1]:.2f} s "
-            f"(load {os.getloadavg()[0]:.2f})",
+            f"round {n + 1}: chain {ours['total']:.2f} s ({ours['cpu']:.2f} s CPU), "
+            f"crowd_batch {theirs['total']:.2f} s ({theirs['cpu']:.2f} s CPU), "
+            f"{ours['total'] / theirs['total']:.2f}x (load {os.getloadavg()[0]:.2f})",
             flush=True,
         )
     batch = f"{args.hits:,} HITs x {args.assignments}"
     chain_median = statistics.median(c["total"] for c in chains)
-    alone_median = statistics.median(alone)
+    alone_median = statistics.median(a["total"] for a in alone)
     ratio = chain_median / alone_median
+    paired = statistics.median(c["total"] / a["total"] for c, a in zip(chains, alone, strict=True))
+    cpu = statistics.median(c["cpu"] for c in chains) / statistics.median(a["cpu"] for a in alone)
     middle = sorted(chains, key=lambda c: c["total"])[len(chains) // 2]
     print(f"mturkmake -j {args.jobs} --wait hello.approved, {batch}: median {chain_median:.2f} s")
     print(f"crowd_batch.py, {batch}: median {alone_median:.2f} s")
     print(f"ratio: {ratio:.2f}x  ({len(chains)} rounds; issue #17: at most 3x)")
+    print(f"median of the rounds' ratios: {paired:.2f}x; ratio of the CPU medians: {cpu:.2f}x")
     print(
         "the median chain's steps: "
         + ", ".join(f"{k} {v:.2f} s" for k, v in middle["spans"].items())
