@@ -434,8 +434,8 @@ class Marketplace:
         reports) changed after ``mark``, and the mark to ask from next time.
 
         Marks are sequence numbers of changes, growing with every change by any process
-        (``store.TRIGGERS``); :meth:`change_mark` is the latest. Local-only: ``--wait`` fetches
-        only these HITs instead of every HIT not final, once per clock step.
+        (``store.TRIGGERS``); :meth:`change_mark` is the latest. Local-only (no API operation):
+        a local ``--wait`` polls only these HITs, not every HIT that is not final.
         """
         with self.store.read() as conn:
             rows = conn.execute(
