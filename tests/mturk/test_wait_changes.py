@@ -245,8 +245,9 @@ autoapprovaldelay:259200
 """
 
 
+@pytest.mark.parametrize("jobs", ["1", "4"])
 def test_results_with_wait_equal_results_fetched_after_the_batch_is_final(
-    mturkmake_project: Project,
+    mturkmake_project: Project, jobs: str
 ) -> None:
     project = mturkmake_project
     rows = "\n".join(["company"] + [f"Company {n}" for n in range(25)]) + "\n"
@@ -258,7 +259,7 @@ def test_results_with_wait_equal_results_fetched_after_the_batch_is_final(
             "survey.properties": PROPERTIES,
         }
     )
-    waited = project.run("survey.results", "--wait")
+    waited = project.run("-j", jobs, "survey.results", "--wait")
     assert waited.exit_code == 0, waited.output
     assert "made 'survey.results': 75/75 assignments, 25/25 HITs final" in waited.stdout
     with_wait = project.path("survey.results").read_bytes()
