@@ -113,16 +113,22 @@ _CHANGED = (
     "(SELECT COALESCE(MAX(seq), 0) + 1 FROM hit_changes)) "
     "ON CONFLICT (hit_id) DO UPDATE SET seq = excluded.seq"
 )
+#: The columns of ``hits`` an update of which the API shows: all but ``full``, a cache of the
+#: assignments' counts (their own changes mark the HIT), rewritten on every accept.
+_HIT_COLUMNS = (
+    "id, hit_type_id, created, expiration, max_assignments, question, annotation, layout_id, "
+    "extra, expired, deleted, reviewing"
+)
 TRIGGERS: tuple[str, ...] = tuple(
-    f"CREATE TRIGGER IF NOT EXISTS hit_changed_{table}_{when.lower()} AFTER {when} ON {table} "
-    f"BEGIN {_CHANGED.format(hit=hit)}; END"
+    f"CREATE TRIGGER IF NOT EXISTS hit_changed_{table}_{when.split()[0].lower()} AFTER {when} "
+    f"ON {table} BEGIN {_CHANGED.format(hit=hit)}; END"
     for table, hit in (
         ("hits", "NEW.id"),
         ("assignments", "NEW.hit_id"),
         ("review_results", "NEW.hit_id"),
         ("review_actions", "NEW.hit_id"),
     )
-    for when in ("INSERT", "UPDATE")
+    for when in ("INSERT", f"UPDATE OF {_HIT_COLUMNS}" if table == "hits" else "UPDATE")
 )
 
 TABLES = (

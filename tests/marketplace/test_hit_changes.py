@@ -109,3 +109,11 @@ def test_advance_watching_plays_the_same_events_as_without(tmp_path: Path) -> No
     finally:
         a.market.close()
         b.market.close()
+
+
+def test_every_column_of_a_hit_but_its_cached_fullness_marks_it(local: Local) -> None:
+    """A column added to ``hits`` must be added to the trigger's list (or knowingly left out)."""
+    from mturkmake.marketplace.store import _HIT_COLUMNS
+
+    columns = {r[1] for r in local.market.store.connection().execute("PRAGMA table_info(hits)")}
+    assert columns - {"full"} == {c.strip() for c in _HIT_COLUMNS.split(",")}
