@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.core.state import StateDB
-from mturkmake.errors import ServiceError
+from mturkmake.errors import ServiceError, UsageError
 from mturkmake.formats.success import SuccessRow
 from mturkmake.mturk.times import as_utc
 
@@ -363,6 +363,10 @@ class Fetcher:
         marketplace): a HIT with every slot available has no work to list, so
         ``ListAssignmentsForHIT`` is skipped for it (a batch just loaded costs one call per
         HIT, not two). MTurk's counts are not promised to be, so never there.
+    :param project: this project's id (``""``: it has none yet) to refuse a HIT carrying
+        another mturkmake project's marker — a copied folder whose ``.success`` lists its
+        origin's HITs must not fetch, and so review or pay, their work; ``None``: no check.
+    :param source: the file that listed the HITs, named by that refusal.
     """
 
     def __init__(
@@ -373,8 +377,12 @@ class Fetcher:
         policies: Mapping[str, frozenset[str]] | None = None,
         jobs: int = 1,
         exact_counts: bool = False,
+        project: str | None = None,
+        source: str | None = None,
     ) -> None:
         self.client = client
+        self.project = project
+        self.source = source
         self.cache = cache
         self.jobs = jobs
         self.exact_counts = exact_counts
@@ -435,6 +443,8 @@ class Fetcher:
         if hit is None:
             hit = self._call("GetHIT", HITId=hit_id)["HIT"]
         record = _normalise(hit)
+        if self.project is not None:
+            self._refuse_foreign(hit_id, record)
         untaken = self.exact_counts and _untaken(record)
         assignments = [
             _normalise(a)
@@ -454,6 +464,18 @@ class Fetcher:
         assignments.sort(key=lambda a: (a.get("SubmitTime") or epoch, a["AssignmentId"]))
         final = is_final(record) and self._policies_done(hit_id, assignments)
         return Fetched(record, tuple(assignments), final)
+
+    def _refuse_foreign(self, hit_id: str, hit: Mapping[str, Any]) -> None:
+        from mturkmake.mturk.project import foreign_reason
+
+        reason = foreign_reason(hit_id, hit, self.project or "")
+        if reason:
+            raise UsageError(
+                f"{reason}; nothing was fetched",
+                file=self.source,
+                hint="this folder is a copy of that project: restore its project_id to "
+                "continue it, or fetch from that project's folder",
+            )
 
     def _types(self, rows: Sequence[SuccessRow], known: Mapping[str, Fetched]) -> list[str]:
         types: list[str] = []

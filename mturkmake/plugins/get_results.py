@@ -405,7 +405,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     that cannot be fetched is reported and gets no row; the others are written and the
     command exits 2 (DESIGN §8).
     """
-    from mturkmake.mturk.coverage import batch_policies, ledger_batch, ledger_first
+    from mturkmake.mturk.coverage import batch_policies, ledger_batch, ledger_first, reading_project
     from mturkmake.mturk.endpoint import run_endpoint
     from mturkmake.mturk.results_cache import Fetcher
 
@@ -425,7 +425,14 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     rows = list(hits.rows)
     endpoint = run_endpoint(ctx)
     policies = batch_policies(ctx.config, success_rel) if success_rel is not None else {}
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies, jobs=_jobs(ctx))
+    fetcher = Fetcher(
+        endpoint.client,
+        _cache(ctx.config),
+        policies=policies,
+        jobs=_jobs(ctx),
+        project=reading_project(ctx.config),
+        source=success_arg,
+    )
 
     def retrieved(n: int, total: int, hit_id: str) -> None:
         _say(ctx, f"Retrieved HIT {n}/{total}, {hit_id}", kind="progress")
@@ -595,7 +602,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     """Poll (and wait, with ``--wait``); before returning, warn about unreviewed work that
     auto-approves within 24 h — on every endpoint, unless the wait already said so. The
     second value is the line saying what is pending when ``--wait=TIMEOUT`` ran out."""
-    from mturkmake.mturk.coverage import batch_policies
+    from mturkmake.mturk.coverage import batch_policies, reading_project
     from mturkmake.mturk.endpoint import run_endpoint
     from mturkmake.mturk.results_cache import Fetcher
     from mturkmake.mturk.waiting import wait_settings
@@ -611,6 +618,8 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
         policies=policies,
         jobs=_jobs(ctx),
         exact_counts=market is not None,  # the in-process local marketplace
+        project=reading_project(ctx.config),
+        source=job.prerequisites[0],
     )
     if wait is not None and market is None:
         market = _local_market(ctx)

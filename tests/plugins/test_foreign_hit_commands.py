@@ -107,3 +107,21 @@ def test_grant_bonus_and_bonused_refuse_another_projects_work(mturkmake_project:
     assert "extra.bonus:2:" in _one_error(result.stderr)
     assert bonus_payments(fork, aid) == []
     assert not fork.path("extra.bonused").exists()
+
+
+def test_results_refuse_another_projects_hits_in_make_and_clt_mode(
+    mturkmake_project: Project,
+) -> None:
+    loaded(mturkmake_project, rows=2)
+    fork = _fork(mturkmake_project)
+    result = fork.run("survey.results")  # the copied .success is adopted as it is
+    assert result.exit_code == 2
+    line = _one_error(result.stderr)
+    assert line.startswith("mturkmake: 'survey.results': survey.success: HIT ")
+    assert "belongs to another mturkmake project" in line
+    assert not fork.path("survey.results").exists()
+    clt = fork.run("getResults", "-successfile", "survey.success", "-outputfile", "out.results")
+    assert clt.exit_code == 2
+    assert "belongs to another mturkmake project" in clt.stderr
+    assert not fork.path("out.results").exists()
+    assert mturkmake_project.run("survey.results").exit_code == 0  # the origin fetches them
