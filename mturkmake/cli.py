@@ -260,6 +260,7 @@ def _main(argv: list[str]) -> ExitCode | int:
         return ExitCode.OK
 
     from mturkmake.core import config as config_module
+    from mturkmake.core.lazy_plugins import first_words
     from mturkmake.core.plugins import (
         LOCAL_PLUGIN_FILE,
         PluginHost,
@@ -298,7 +299,7 @@ def _main(argv: list[str]) -> ExitCode | int:
     # leaves every command's module unimported (#17).
     names = command_names(pm)
     commands: list[CommandSpec] = []
-    if boot.help or (words and words[0] in {n.split()[0] for n in names if n.split()}):
+    if boot.help or (words and words[0] in first_words(names)):
         commands = host.commands()
     spec, consumed = _match_command(commands, words)
     if spec is None and words:
