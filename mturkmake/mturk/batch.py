@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,52 @@ def row_keys(rows: Iterable[Mapping[str, str]], key_columns: Sequence[str]) -> l
         seen[digest] = count + 1
         keys.append(f"{digest}#{count}")
     return keys
+
+
+#: Bits of the filter that tells the rows whose key columns may repeat (1 MiB, whatever the
+#: input's length: a false alarm only costs one counted digest).
+_FILTER_BITS = 1 << 23
+
+
+class RowKeys:
+    """:func:`row_keys` for an input read as a stream (issue #17): one pass to :meth:`learn`
+    which digests may repeat, then :meth:`counter` per later pass; only the (possibly)
+    repeated digests are counted, so memory does not grow with the rows.
+    """
+
+    def __init__(self, key_columns: Sequence[str]) -> None:
+        self.key_columns = tuple(key_columns)
+        self._repeated: set[str] = set()
+
+    def learn(self, rows: Iterable[Mapping[str, str]]) -> None:
+        """The first pass over every row, in input order."""
+        seen = bytearray(_FILTER_BITS // 8)
+        repeated = self._repeated
+        for values in rows:
+            digest = _value_digest(values, self.key_columns)
+            bit = int(digest[:12], 16) % _FILTER_BITS
+            byte, mask = bit >> 3, 1 << (bit & 7)
+            if seen[byte] & mask:
+                repeated.add(digest)
+            else:
+                seen[byte] |= mask
+
+    def counter(self) -> Callable[[Mapping[str, str]], str]:
+        """A function giving each row's key, called on every row of a pass in input order:
+        the keys :func:`row_keys` gives."""
+        counts: dict[str, int] = {}
+        repeated = self._repeated
+        columns = self.key_columns
+
+        def key(values: Mapping[str, str]) -> str:
+            digest = _value_digest(values, columns)
+            if digest not in repeated:
+                return f"{digest}#0"
+            count = counts.get(digest, 0)
+            counts[digest] = count + 1
+            return f"{digest}#{count}"
+
+        return key
 
 
 @dataclass(frozen=True)
@@ -157,6 +204,41 @@ def batch_rows(ledger: Ledger, batch: str) -> list[BatchRow]:
         )
     order = {id(row): n for n, row in enumerate(found)}
     return sorted(found, key=lambda r: (r.index < 0, r.index, order[id(r)]))
+
+
+def batch_projection(ledger: Ledger, batch: str) -> list[tuple[str, str]]:
+    """``(HITId, HITTypeId)`` of every HIT of ``batch``, in :func:`batch_rows`' order: what
+    ``.success`` lists, read without the calls' parameters (each holds its merged question:
+    3 KB a HIT; issue #17). The same rows as :func:`~mturkmake.mturk.ledger.select_records`
+    with ``done_only`` gives for the batch."""
+    conn = ledger.db.connection()
+    sql = (
+        "SELECT i.id, o.remote_id, o.result FROM ledger_intent i "
+        "JOIN ledger_outcome o ON o.intent_id = i.id "
+        "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+        "AND i.batch = ? AND o.status = 'done' ORDER BY i.id"
+    )
+    try:
+        cursor = conn.execute(sql, (ledger.endpoint, CREATE_OPERATION, batch))
+    except sqlite3.OperationalError:  # no ledger yet
+        return []
+    types: dict[str, str] = {}
+    found: list[tuple[bool, int, int, str, str]] = []
+    for intent_id, remote_id, result_text in cursor:
+        result = json.loads(result_text or "{}")
+        record, hit_type = result.get("row"), result.get("HITTypeId")
+        if record is None or not hit_type:
+            params = json.loads(
+                conn.execute("SELECT params FROM ledger_intent WHERE id = ?", (intent_id,))
+                .fetchone()[0]
+            )
+            record = record or params.get(ROW_NOTE) or {}
+            hit_type = hit_type or params.get("HITTypeId", "")
+        index = int(record.get("index", -1))
+        hit_type = types.setdefault(str(hit_type), str(hit_type))
+        found.append((index < 0, index, int(intent_id), str(remote_id or ""), hit_type))
+    found.sort()
+    return [(hit_id, hit_type) for _, _, _, hit_id, hit_type in found]
 
 
 def known_batches(ledger: Ledger, input_rel: str | None = None) -> dict[str, str]:
@@ -295,6 +377,47 @@ def plan_batch(
     return Reconciliation(tuple(create), tuple(skip), tuple(edited), deleted)
 
 
+class Planner:
+    """:func:`plan_batch` one row at a time, for an input read as a stream (issue #17).
+
+    :meth:`match` sees every row's key first (when the batch has records); each
+    :meth:`start` then gives a function that classifies the rows of one pass, in input
+    order, exactly as :func:`plan_batch` does: ``("skip", record)``, ``("create", None)``,
+    ``("edited", old record)`` or ``("ignore", None)`` (beyond ``limit``).
+    """
+
+    def __init__(self, records: Sequence[BatchRow], *, limit: int | None = None) -> None:
+        self.records = records
+        self.limit = limit
+        self._by_key = {record.key: record for record in records}
+        self._replaced = {record.replaces for record in records if record.replaces}
+        self._matched: set[str] = set()
+
+    def match(self, key: str) -> None:
+        """A current row's key (every row, before the first :meth:`start`)."""
+        if key in self._by_key:
+            self._matched.add(key)
+
+    def start(self) -> Callable[[PlanRow], tuple[str, BatchRow | None]]:
+        """The classifier of one pass."""
+        orphans: dict[int, BatchRow] = {}
+        for record in self.records:
+            if record.key not in self._matched and record.hit_id not in self._replaced:
+                orphans.setdefault(record.index, record)
+        by_key, limit = self._by_key, self.limit
+
+        def classify(row: PlanRow) -> tuple[str, BatchRow | None]:
+            record = by_key.get(row.key)
+            if record is not None:
+                return "skip", record
+            if limit is not None and row.index >= limit:
+                return "ignore", None
+            old = orphans.pop(row.index, None)
+            return ("edited", old) if old is not None else ("create", None)
+
+        return classify
+
+
 def growth_limit(existing: int) -> int:
     """How many HITs a run may add to a batch of ``existing`` HITs without ``--yes``."""
     return max(10, existing // 10)
@@ -431,9 +554,12 @@ __all__ = [
     "Edited",
     "Listed",
     "PlanRow",
+    "Planner",
+    "RowKeys",
     "Reconciliation",
     "additions",
     "batch_for_success",
+    "batch_projection",
     "batch_rows",
     "choose_key_columns",
     "count_older",

@@ -23,7 +23,7 @@ from mturkmake.mturk.settings import settings
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config, Context
     from mturkmake.mturk.money import Cost
-    from mturkmake.mturk.preflight import Prepared
+    from mturkmake.mturk.preflight import Checked, StreamedBatch
 
 STATE_FILE = "state.db"
 
@@ -90,15 +90,17 @@ class LoadRehearsal:
 
 def rehearse_load(
     ctx: Context,
-    prepared: Prepared,
+    stream: StreamedBatch,
+    checked: Checked,
     *,
     input_rel: str,
     success_rel: str,
     replace_edited: bool,
     new_batch: bool,
 ) -> LoadRehearsal:
-    """Reconcile ``prepared`` with the ledger as a load would, print the cost line and check
-    the budget — calling nothing, writing nothing.
+    """Reconcile the checked ``stream`` with the ledger as a load would, print the cost
+    line and check the budget — calling nothing, writing nothing, and reading the input
+    again as a stream (issue #17).
 
     :raises BudgetExceeded: the load would pass the budget (what the real run would say).
     :raises UsageError: the real run would refuse (an edited row without
@@ -106,17 +108,14 @@ def rehearse_load(
     """
     from mturkmake.mturk import money
     from mturkmake.mturk.batch import (
-        PlanRow,
         batch_rows,
         choose_key_columns,
         edited_error,
         frozen_key_columns,
         known_batches,
         pick_batch,
-        plan_batch,
-        row_keys,
     )
-    from mturkmake.mturk.hits import creation_cost
+    from mturkmake.mturk.load_plan import LoadPlan
 
     config = ctx.config
     with read_only_ledger(config) as ledger:
@@ -131,24 +130,18 @@ def rehearse_load(
         key_columns = choose_key_columns(
             frozen_key_columns(records),
             config.get("key_columns"),
-            referenced=prepared.referenced,
-            header=prepared.header,
+            referenced=checked.referenced,
+            header=checked.header,
             source=config.sources.get("key_columns"),
         )
-        keys = row_keys([row.values for row in prepared.rows], key_columns)
-        plan = plan_batch(
-            [PlanRow(i, row.line, keys[i], row.values) for i, row in enumerate(prepared.rows)],
-            records,
-        )
-        if plan.edited and not replace_edited:
-            raise edited_error(input_rel, plan.edited, key_columns)
-        todo = [prepared.hits[row.index] for row in plan.create]
-        todo += [prepared.hits[e.row.index] for e in plan.edited]
-        cost = creation_cost(todo)
-        if todo:
+        survey = LoadPlan(stream, records, key_columns).survey(count_older=False)
+        if survey.edited and not replace_edited:
+            raise edited_error(input_rel, survey.edited, key_columns)
+        cost = survey.cost()
+        if survey.todo:
             money.report_cost(ctx, cost)
             _check_budget(ledger, settings(config).identity, cost, money.budget_of(config))
-    return LoadRehearsal(len(plan.create), len(plan.skip), len(plan.edited), cost)
+    return LoadRehearsal(survey.create, survey.skip, len(survey.edited), cost)
 
 
 def _check_budget(
