@@ -119,6 +119,8 @@ class Prepared:
     warnings: tuple[str, ...] = field(default=())
     #: how many rows were checked (``len(hits)``, also when they were not kept)
     checked: int = 0
+    #: how many data rows the input has (``len(rows)``, also when they were not kept)
+    total: int = 0
 
 
 @contextlib.contextmanager
@@ -319,6 +321,7 @@ def preflight(
         referenced=tuple(c for c in header if c in referenced),
         warnings=tuple(warnings),
         checked=len(hits),
+        total=len(rows),
     )
 
 
@@ -354,6 +357,7 @@ def _streamed(
         referenced=checked.referenced,
         warnings=checked.warnings,
         checked=checked.checked,
+        total=checked.total,
     )
 
 
