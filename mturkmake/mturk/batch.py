@@ -41,9 +41,13 @@ def question_digest(question: str) -> str:
     return hashlib.sha256(question.encode("utf-8")).hexdigest()
 
 
+#: ``json.dumps(..., ensure_ascii=False)`` without building an encoder per call (the same text).
+_KEY_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _value_digest(values: Mapping[str, str], key_columns: Sequence[str]) -> str:
     # Trailing blanks and line-ending debris never make a row new (re-saving the file).
-    canonical = json.dumps([values.get(c, "").rstrip() for c in key_columns], ensure_ascii=False)
+    canonical = _KEY_JSON([values.get(c, "").rstrip() for c in key_columns])
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
@@ -77,23 +81,29 @@ class RowKeys:
     def __init__(self, key_columns: Sequence[str]) -> None:
         self.key_columns = tuple(key_columns)
         self._repeated: set[str] = set()
+        self._seen: bytearray | None = None
+
+    def see(self, values: Mapping[str, str]) -> None:
+        """The first pass: every row, in input order (then :meth:`counter`)."""
+        if self._seen is None:
+            self._seen = bytearray(_FILTER_BITS // 8)
+        digest = _value_digest(values, self.key_columns)
+        bit = int(digest[:12], 16) % _FILTER_BITS
+        byte, mask = bit >> 3, 1 << (bit & 7)
+        if self._seen[byte] & mask:
+            self._repeated.add(digest)
+        else:
+            self._seen[byte] |= mask
 
     def learn(self, rows: Iterable[Mapping[str, str]]) -> None:
-        """The first pass over every row, in input order."""
-        seen = bytearray(_FILTER_BITS // 8)
-        repeated = self._repeated
+        """:meth:`see` every row."""
         for values in rows:
-            digest = _value_digest(values, self.key_columns)
-            bit = int(digest[:12], 16) % _FILTER_BITS
-            byte, mask = bit >> 3, 1 << (bit & 7)
-            if seen[byte] & mask:
-                repeated.add(digest)
-            else:
-                seen[byte] |= mask
+            self.see(values)
 
     def counter(self) -> Callable[[Mapping[str, str]], str]:
         """A function giving each row's key, called on every row of a pass in input order:
         the keys :func:`row_keys` gives."""
+        self._seen = None  # the first pass is over
         counts: dict[str, int] = {}
         repeated = self._repeated
         columns = self.key_columns

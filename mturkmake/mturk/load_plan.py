@@ -133,8 +133,12 @@ class LoadPlan:
         self.records = records
         self.limit = None if limit is None else max(0, limit)
         self.requirements = list(requirements)
-        self.keys = RowKeys(key_columns)
-        self.keys.learn(row.values for row in batch.rows())
+        learned = batch.learned_keys
+        if learned is not None and learned.key_columns == tuple(key_columns):
+            self.keys = learned  # the preflight's pass learned them already
+        else:
+            self.keys = RowKeys(key_columns)
+            self.keys.learn(row.values for row in batch.rows())
         self.planner = Planner(records, limit=self.limit)
         if records:
             key = self.keys.counter()

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from mturkmake.formats.qualification_requirements import EndpointKind
     from mturkmake.formats.question import ExternalQuestion
     from mturkmake.hookspecs import CompiledTemplate, Context, TemplateEngine
+    from mturkmake.mturk.batch import RowKeys
 
 
 @dataclass(frozen=True)
@@ -470,8 +471,10 @@ class StreamedBatch:
         self._question: CompiledTemplate | None = None
         self._template_text = ""
         self._cache: dict[tuple[str, ...], HitProperties] = {}
+        self._masters_of: dict[int, tuple[Any, bool]] = {}
         self._shape: _QuestionShape | None = None
         self.result: Checked | None = None
+        self.learned_keys: RowKeys | None = None
 
     # -- the passes ------------------------------------------------------------------------
 
@@ -501,8 +504,14 @@ class StreamedBatch:
                 hint="run again once nothing writes to it",
             )
 
-    def check(self, on_hit: Callable[[PreparedHIT], None] | None = None) -> Checked:
+    def check(
+        self, on_hit: Callable[[PreparedHIT], None] | None = None, *, learn_keys: bool = False
+    ) -> Checked:
         """The preflight in one pass; ``on_hit`` sees each checked HIT (the first ``limit``).
+
+        With ``learn_keys``, the pass also does the first pass of the row keys on the
+        columns the templates reference (the default key columns): :attr:`learned_keys`,
+        which saves a load of a new batch a pass over the input.
 
         Errors come in the preflight's order, as :func:`preflight` raises them: an error of
         the input file itself first (its reader stops at it), then the HIT properties
@@ -545,6 +554,11 @@ class StreamedBatch:
         except FormatError as exc:
             question_error = exc
         total = checked = 0
+        learner = None
+        if learn_keys and question_error is None and property_error is None:
+            from mturkmake.mturk.batch import RowKeys
+
+            learner = RowKeys([c for c in header if c in referenced])
 
         def read() -> Iterator[InputRow]:
             with _named(self.input):
@@ -553,6 +567,8 @@ class StreamedBatch:
         for row in read():
             index = total
             total += 1
+            if learner is not None:
+                learner.see(row.values)
             if self.limit is not None and index >= self.limit:
                 continue
             if property_error is not None:
@@ -576,6 +592,7 @@ class StreamedBatch:
             if error is not None:
                 raise error
         self.verify()
+        self.learned_keys = learner
         self.result = Checked(
             header=header,
             referenced=tuple(c for c in header if c in referenced),
@@ -638,7 +655,12 @@ class StreamedBatch:
         policies and qualification requirements (what a HIT costs)."""
         from mturkmake.formats.hit_properties import TEXT_KEYS
 
-        return tuple(p.value for p in self._merged(row) if p.key not in TEXT_KEYS)
+        values = row.values
+        return tuple(
+            prop.value if template is None else template.render(values)
+            for prop, template in self._compiled
+            if prop.key not in TEXT_KEYS
+        )
 
     def _hit(
         self, index: int, row: InputRow, props: HitProperties, warnings: list[str]
@@ -665,8 +687,18 @@ class StreamedBatch:
             hit_params={**props.hit_params(), "Question": text},
             reward=props.reward,
             assignments=props.assignments,
-            masters=_masters(props),
+            masters=self._masters(props),
         )
+
+    def _masters(self, props: HitProperties) -> bool:
+        # Rows parsed from one cached property set share its requirements (with_texts).
+        requirements = props.qualification_requirements
+        known = self._masters_of.get(id(requirements))
+        if known is None or known[0] is not requirements:
+            if len(self._masters_of) >= PROPERTY_CACHE:
+                self._masters_of.clear()
+            known = self._masters_of[id(requirements)] = (requirements, _masters(props))
+        return known[1]
 
 
 def _stamp(source: SourceFile) -> tuple[int, int]:

@@ -168,7 +168,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     _ensure_qualification_files(ctx, request)
     stream = _streamed_batch(ctx, request, limit=request.limit)
     room = MarkerRoom(request.properties, request.input.name)
-    checked = stream.check(on_hit=room)
+    checked = stream.check(on_hit=room, learn_keys=True)
     room.raise_first()
     for warning in checked.warnings:
         ctx.report(Event("warning", warning))
@@ -484,7 +484,7 @@ def preview_success(job: Job) -> None:
     ctx = job.context
     stream = _streamed_batch(ctx, request, limit=None)
     room = MarkerRoom(request.properties, request.input.name)
-    checked = stream.check(on_hit=room)
+    checked = stream.check(on_hit=room, learn_keys=True)
     room.raise_first()
     for warning in checked.warnings:
         ctx.report(Event("warning", warning, target=job.target))

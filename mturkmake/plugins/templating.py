@@ -342,6 +342,7 @@ class VelocityTemplate:
         # A template of text and plain references (no directive, call or index) renders
         # without airspeed's tree walk: the same output, several times faster per row.
         self._parts = _plain_parts(parsed)
+        self._formatter = any(isinstance(p, tuple) and p[0] == "formatter" for p in self._parts or ())
 
     @property
     def verbatim(self) -> bool:
@@ -412,7 +413,8 @@ class VelocityTemplate:
             missing value, an index out of range …), with the line.
         """
         context: dict[str, Any] = {"helper": _HELPER, "today": self.today}
-        context["formatter"] = Formatter(context)
+        if self._parts is None or self._formatter:
+            context["formatter"] = Formatter(context)
         if self._escape:
             for key, value in row.items():
                 context[key + RAW_SUFFIX] = value
