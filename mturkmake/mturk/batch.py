@@ -239,8 +239,9 @@ def batch_projection(ledger: Ledger, batch: str) -> list[tuple[str, str]]:
         record, hit_type = result.get("row"), result.get("HITTypeId")
         if record is None or not hit_type:
             params = json.loads(
-                conn.execute("SELECT params FROM ledger_intent WHERE id = ?", (intent_id,))
-                .fetchone()[0]
+                conn.execute(
+                    "SELECT params FROM ledger_intent WHERE id = ?", (intent_id,)
+                ).fetchone()[0]
             )
             record = record or params.get(ROW_NOTE) or {}
             hit_type = hit_type or params.get("HITTypeId", "")
@@ -565,8 +566,8 @@ __all__ = [
     "Listed",
     "PlanRow",
     "Planner",
-    "RowKeys",
     "Reconciliation",
+    "RowKeys",
     "additions",
     "batch_for_success",
     "batch_projection",

@@ -38,11 +38,11 @@ __all__ = [
     "EXCLUDE_KEY",
     "apply_exclusions",
     "check_exclusions",
-    "exclusion_requirements",
-    "with_requirements",
     "ensure_type_files",
     "exclusion_config_key",
+    "exclusion_requirements",
     "resolve_type_files",
+    "with_requirements",
     "workers_of",
 ]
 

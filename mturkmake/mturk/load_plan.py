@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mturkmake.errors import MturkmakeError
-from mturkmake.mturk.batch import BatchRow, Edited, PlanRow, Planner, RowKeys
+from mturkmake.mturk.batch import BatchRow, Edited, Planner, PlanRow, RowKeys
 
 if TYPE_CHECKING:
     from mturkmake.mturk.money import Cost
@@ -171,9 +171,9 @@ class LoadPlan:
             if action == "skip":
                 survey.skip += 1
                 within = limit is None or plan_row.index < limit
-                if count_older and record is not None and record.merged_sha and within:
-                    if self._hit(plan_row.index, row).merged_sha != record.merged_sha:
-                        survey.older += 1
+                old_sha = record.merged_sha if record is not None and within else ""
+                if count_older and old_sha and self._hit(plan_row.index, row).merged_sha != old_sha:
+                    survey.older += 1
                 continue
             if action == "ignore":
                 continue

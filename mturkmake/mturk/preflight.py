@@ -613,7 +613,6 @@ class StreamedBatch:
 
     def _properties(self, row: InputRow) -> HitProperties:
         from mturkmake.formats.hit_properties import TEXT_KEYS, with_texts
-        from mturkmake.formats.javaprops import Property
 
         compiled = self._compiled
         merged = self._merged(row)
@@ -665,7 +664,8 @@ class StreamedBatch:
     def _hit(
         self, index: int, row: InputRow, props: HitProperties, warnings: list[str]
     ) -> PreparedHIT:
-        assert self._question is not None and self._shape is not None
+        assert self._question is not None
+        assert self._shape is not None
         text = self._question.render(row.values)
         if not self._shape.skips(row.values, text):
             _check_merged(

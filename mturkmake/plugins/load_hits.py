@@ -197,7 +197,9 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
             stream, records, key_columns, limit=request.limit, requirements=requirements
         )
         if not records and request.success_path.exists():
-            adopted = _adopt(ctx, ledger, client, stream, plan, batch, request, key_columns)
+            adopted = _adopt(
+                ledger, client, stream, plan, batch=batch, request=request, key_columns=key_columns
+            )
             console.say(f"Adopted {adopted} HITs listed in {request.success_rel}.")
             records = batch_rows(ledger, batch)
             plan = LoadPlan(
@@ -252,11 +254,11 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
 
 
 def _adopt(
-    ctx: Context,
     ledger: Ledger,
     client: Any,
     stream: StreamedBatch,
     plan: Any,
+    *,
     batch: str,
     request: LoadRequest,
     key_columns: Sequence[str],

@@ -342,7 +342,9 @@ class VelocityTemplate:
         # A template of text and plain references (no directive, call or index) renders
         # without airspeed's tree walk: the same output, several times faster per row.
         self._parts = _plain_parts(parsed)
-        self._formatter = any(isinstance(p, tuple) and p[0] == "formatter" for p in self._parts or ())
+        self._formatter = any(
+            isinstance(p, tuple) and p[0] == "formatter" for p in self._parts or ()
+        )
 
     @property
     def verbatim(self) -> bool:

@@ -46,8 +46,13 @@ def test_the_streamed_plan_is_plan_batch(seed: int, limit: int | None) -> None:
         gone = records[0]
         records.append(
             BatchRow(
-                key="edited#0", index=gone.index, line=0, values={}, hit_id="H-new",
-                hit_type_id="T", replaces=gone.hit_id,
+                key="edited#0",
+                index=gone.index,
+                line=0,
+                values={},
+                hit_id="H-new",
+                hit_type_id="T",
+                replaces=gone.hit_id,
             )
         )
     current = [dict(v) for v in old]

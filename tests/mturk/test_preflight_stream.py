@@ -173,9 +173,7 @@ def test_one_pass_check_is_the_whole_preflight(
     except FormatError as exc:
         expected = exc.one_line()
     hits: list[PreparedHIT] = []
-    stream = StreamedBatch(
-        *sources, engine=VelocityEngine(), endpoint_kind="local", limit=limit
-    )
+    stream = StreamedBatch(*sources, engine=VelocityEngine(), endpoint_kind="local", limit=limit)
     try:
         checked = stream.check(on_hit=hits.append, learn_keys=True)
         got: str | None = None

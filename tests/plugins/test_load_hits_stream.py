@@ -105,7 +105,9 @@ def test_an_input_changed_after_the_preflight_stops_a_dry_run(
     assert marketplace_hits(project.root) == []
 
 
-def test_many_calls_at_once_over_a_streamed_input(tmp_path: Path, mturkmake_project: Project) -> None:
+def test_many_calls_at_once_over_a_streamed_input(
+    tmp_path: Path, mturkmake_project: Project
+) -> None:
     """-j 4 over 90 rows (more than the window of rows held): every row once, in order."""
     project = mturkmake_project
     project.write(batch_files(90))
