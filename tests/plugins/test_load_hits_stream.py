@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mturkmake.testing import Project
 from tests.plugins.test_load_hits import batch_files, marketplace_hits, project_toml, success_ids
 
 EDITING_PLUGIN = '''
 from pathlib import Path
+
+import pytest
 
 from mturkmake.hookspecs import hookimpl
 from mturkmake.plugins.templating import VelocityEngine
@@ -118,3 +122,29 @@ def test_many_calls_at_once_over_a_streamed_input(
     assert len(ids) == 90 == len(set(ids)) == len(hits)
     texts = [hits[hit_id]["Question"] for hit_id in ids]
     assert all(f"Question number {n}?" in text for n, text in enumerate(texts))
+
+
+@pytest.mark.slow
+def test_load_scale_benchmark_shows_flat_memory() -> None:
+    """benchmarks/load_scale.py, small: the peak RSS of a load and of ``-n`` does not grow
+    with the rows (before issue #17, ``-n`` held 3.4 KB a row: 20,000 rows added ~65 MiB)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "load_scale.py"
+    args = ["--rows", "50", "500", "--dry-rows", "2000", "20000", "--check"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    ratios = [
+        float(line.rsplit(" ", 1)[1].rstrip("x"))
+        for line in done.stdout.splitlines()
+        if line.startswith("peak RSS ratio")
+    ]
+    assert len(ratios) == 2, done.stdout
+    assert all(ratio <= 1.3 for ratio in ratios), done.stdout
