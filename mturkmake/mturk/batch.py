@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, LedgerError, UsageError
@@ -216,40 +217,46 @@ def batch_rows(ledger: Ledger, batch: str) -> list[BatchRow]:
     return sorted(found, key=lambda r: (r.index < 0, r.index, order[id(r)]))
 
 
-def batch_projection(ledger: Ledger, batch: str) -> list[tuple[str, str]]:
+class Projection:
     """``(HITId, HITTypeId)`` of every HIT of ``batch``, in :func:`batch_rows`' order: what
-    ``.success`` lists, read without the calls' parameters (each holds its merged question:
-    3 KB a HIT; issue #17). The same rows as :func:`~mturkmake.mturk.ledger.select_records`
-    with ``done_only`` gives for the batch."""
-    conn = ledger.db.connection()
-    sql = (
-        "SELECT i.id, o.remote_id, o.result FROM ledger_intent i "
-        "JOIN ledger_outcome o ON o.intent_id = i.id "
+    ``.success`` lists. Read when iterated, from a read-only connection to the ledger's
+    database, sorted by SQLite and written as it is read (issue #17: a 100,000-HIT batch is
+    never held in memory), without the calls' parameters (each holds its merged question).
+
+    :param database: the ledger's ``state.db`` (the ledger itself may be closed by then).
+    :param endpoint: the ledger's endpoint identity.
+    """
+
+    SQL = (
+        "SELECT o.remote_id, COALESCE(NULLIF(json_extract(o.result, '$.HITTypeId'), ''), "
+        "json_extract(i.params, '$.HITTypeId'), '') AS type_id, "
+        "COALESCE(json_extract(o.result, '$.row.index'), "
+        "json_extract(i.params, '$._row.index'), -1) AS row_index "
+        "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
         "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
-        "AND i.batch = ? AND o.status = 'done' ORDER BY i.id"
+        "AND i.batch = ? AND o.status = 'done' "
+        "ORDER BY row_index < 0, row_index, i.id"
     )
-    try:
-        cursor = conn.execute(sql, (ledger.endpoint, CREATE_OPERATION, batch))
-    except sqlite3.OperationalError:  # no ledger yet
-        return []
-    types: dict[str, str] = {}
-    found: list[tuple[bool, int, int, str, str]] = []
-    for intent_id, remote_id, result_text in cursor:
-        result = json.loads(result_text or "{}")
-        record, hit_type = result.get("row"), result.get("HITTypeId")
-        if record is None or not hit_type:
-            params = json.loads(
-                conn.execute(
-                    "SELECT params FROM ledger_intent WHERE id = ?", (intent_id,)
-                ).fetchone()[0]
-            )
-            record = record or params.get(ROW_NOTE) or {}
-            hit_type = hit_type or params.get("HITTypeId", "")
-        index = int(record.get("index", -1))
-        hit_type = types.setdefault(str(hit_type), str(hit_type))
-        found.append((index < 0, index, int(intent_id), str(remote_id or ""), hit_type))
-    found.sort()
-    return [(hit_id, hit_type) for _, _, _, hit_id, hit_type in found]
+
+    def __init__(self, database: Path, endpoint: str, batch: str) -> None:
+        self.database = database
+        self.endpoint = endpoint
+        self.batch = batch
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        if not self.database.exists():
+            return
+        uri = self.database.resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            try:
+                cursor = conn.execute(self.SQL, (self.endpoint, CREATE_OPERATION, self.batch))
+            except sqlite3.OperationalError:  # no ledger tables yet
+                return
+            for remote_id, type_id, _ in cursor:
+                yield str(remote_id or ""), str(type_id or "")
+        finally:
+            conn.close()
 
 
 def known_batches(ledger: Ledger, input_rel: str | None = None) -> dict[str, str]:
@@ -566,11 +573,11 @@ __all__ = [
     "Listed",
     "PlanRow",
     "Planner",
+    "Projection",
     "Reconciliation",
     "RowKeys",
     "additions",
     "batch_for_success",
-    "batch_projection",
     "batch_rows",
     "choose_key_columns",
     "count_older",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,10 +79,11 @@ class LoadRequest:
 @dataclass
 class LoadResult:
     """What a load did; ``rows`` is the batch as the ledger now knows it: each HIT's
-    ``(HITId, HITTypeId)``, in input order (what ``.success`` lists)."""
+    ``(HITId, HITTypeId)``, in input order (what ``.success`` lists), read from the ledger
+    when iterated (:class:`~mturkmake.mturk.batch.Projection`)."""
 
     header: tuple[str, ...] = ()
-    rows: list[tuple[str, str]] = field(default_factory=list)
+    rows: Iterable[tuple[str, str]] = field(default_factory=list)
     created: int = 0
     skipped: int = 0
     failed: list[tuple[PreparedHIT, str]] = field(default_factory=list)
@@ -149,7 +150,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     """
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.batch import (
-        batch_projection,
+        Projection,
         batch_rows,
         choose_key_columns,
         edited_error,
@@ -242,11 +243,11 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
             )
             if result.created == 0 and result.failed:
                 raise _nothing_created(request, result)
-        result.rows = batch_projection(ledger, batch)
+        result.rows = Projection(Path(ledger.db.path), ledger.endpoint, batch)
     except MturkmakeError as exc:
         if result.created == 0:
             raise
-        result.rows = batch_projection(ledger, batch)
+        result.rows = Projection(Path(ledger.db.path), ledger.endpoint, batch)
         result.error = exc.one_line()
     finally:
         ledger.close()
