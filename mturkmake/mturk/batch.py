@@ -193,24 +193,50 @@ class BatchRow:
         )
 
 
-def batch_rows(ledger: Ledger, batch: str) -> list[BatchRow]:
+def batch_rows(ledger: Ledger, batch: str, *, values: bool = True) -> list[BatchRow]:
     """Every HIT the ledger knows in ``batch``, in input order (then creation order).
 
     Includes HITs whose rows were edited or deleted since: they exist, so they stay in
     ``.success`` and ``.results`` until their work is decided.
+
+    The rows are read from the outcomes (which copy each row), not from the calls'
+    parameters (which hold each merged question: 3 KB a HIT; issue #17); the parameters are
+    read only for an outcome without the row. The same records as
+    :func:`~mturkmake.mturk.ledger.select_records` gives for the batch.
+
+    :param values: ``False`` leaves each row's ``values`` empty (a load's reconciliation
+        needs only the keys and positions: less memory for a large batch).
     """
+    conn = ledger.db.connection()
+    sql = (
+        "SELECT i.id, i.subject, o.remote_id, o.result, o.resolved_by FROM ledger_intent i "
+        "JOIN ledger_outcome o ON o.intent_id = i.id "
+        "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+        "AND i.batch = ? AND o.status = 'done' ORDER BY i.id"
+    )
+    try:
+        cursor = conn.execute(sql, (ledger.endpoint, CREATE_OPERATION, batch))
+    except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
+        return []
     found: list[BatchRow] = []
-    for made in ledger.records([CREATE_OPERATION], batch=batch):
-        subject, params, result = made.subject, made.params, made.result
-        remote_id, resolved_by = made.remote_id, made.resolved_by
-        record = result.get("row") or params.get(ROW_NOTE) or {"key": subject}
-        hit_type = result.get("HITTypeId") or params.get("HITTypeId", "")
+    for intent_id, subject, remote_id, result_text, resolved_by in cursor:
+        result = json.loads(result_text or "{}")
+        record, hit_type = result.get("row"), result.get("HITTypeId")
+        if not record or not hit_type:
+            (params_text,) = conn.execute(
+                "SELECT params FROM ledger_intent WHERE id = ?", (intent_id,)
+            ).fetchone()
+            params = json.loads(params_text)
+            record = record or params.get(ROW_NOTE) or {"key": subject}
+            hit_type = hit_type or params.get("HITTypeId", "")
+        if not values:
+            record = {k: v for k, v in record.items() if k != "values"}
         found.append(
             BatchRow.from_record(
                 record,
                 hit_id=str(remote_id or ""),
                 hit_type_id=str(hit_type),
-                adopted=resolved_by == "adopted",
+                adopted=str(resolved_by or "") == "adopted",
             )
         )
     order = {id(row): n for n, row in enumerate(found)}

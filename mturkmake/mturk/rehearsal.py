@@ -124,7 +124,7 @@ def rehearse_load(
             try:
                 known = known_batches(ledger, input_rel)  # type: ignore[arg-type]
                 batch = pick_batch(input_rel, success_rel, known, new_batch=new_batch)
-                records = batch_rows(ledger, batch)  # type: ignore[arg-type]
+                records = batch_rows(ledger, batch, values=False)  # type: ignore[arg-type]
             except sqlite3.OperationalError:  # no ledger tables yet
                 records = []
         key_columns = choose_key_columns(

@@ -186,7 +186,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
         batch = pick_batch(
             request.input_rel, request.success_rel, known, new_batch=request.new_batch
         )
-        records = batch_rows(ledger, batch)
+        records = batch_rows(ledger, batch, values=False)
         key_columns = choose_key_columns(
             frozen_key_columns(records),
             config.get("key_columns"),
@@ -202,7 +202,7 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
                 ledger, client, stream, plan, batch=batch, request=request, key_columns=key_columns
             )
             console.say(f"Adopted {adopted} HITs listed in {request.success_rel}.")
-            records = batch_rows(ledger, batch)
+            records = batch_rows(ledger, batch, values=False)
             plan = LoadPlan(
                 stream, records, key_columns, limit=request.limit, requirements=requirements
             )
