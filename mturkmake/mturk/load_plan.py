@@ -26,7 +26,8 @@ from mturkmake.mturk.batch import BatchRow, Edited, Planner, PlanRow, RowKeys
 
 if TYPE_CHECKING:
     from mturkmake.mturk.money import Cost
-    from mturkmake.mturk.preflight import PreparedHIT, SourceFile, StreamedBatch
+    from mturkmake.mturk.preflight import PreparedHIT, SourceFile
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
 T = TypeVar("T")
 

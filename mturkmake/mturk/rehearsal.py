@@ -23,7 +23,7 @@ from mturkmake.mturk.settings import settings
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config, Context
     from mturkmake.mturk.money import Cost
-    from mturkmake.mturk.preflight import Checked, StreamedBatch
+    from mturkmake.mturk.preflight_stream import Checked, StreamedBatch
 
 STATE_FILE = "state.db"
 

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from mturkmake.mturk.batch import BatchRow
     from mturkmake.mturk.client import Client
     from mturkmake.mturk.ledger import Ledger
-    from mturkmake.mturk.preflight import PreparedHIT, SourceFile, StreamedBatch
+    from mturkmake.mturk.preflight import PreparedHIT, SourceFile
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
 # The batch and preflight modules load when a load or its preview runs: a no-op run only
 # needs this module's rule, command and keys (issue #17).
@@ -123,7 +124,7 @@ def _client(ctx: Context) -> Any:
 
 
 def _streamed_batch(ctx: Context, request: LoadRequest, *, limit: int | None) -> StreamedBatch:
-    from mturkmake.mturk.preflight import StreamedBatch
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
     return StreamedBatch(
         request.input,

@@ -57,7 +57,8 @@ def prepare(
 ) -> Prepared:
     """The preflight of the first ``preview_rows`` rows (the whole input is still checked,
     read as a stream: only the rows shown are kept; issue #17)."""
-    from mturkmake.mturk.preflight import Prepared, PreparedHIT, StreamedBatch
+    from mturkmake.mturk.preflight import Prepared, PreparedHIT
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
     stream = StreamedBatch(
         input_file,

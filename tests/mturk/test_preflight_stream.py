@@ -164,7 +164,8 @@ CASES: dict[str, dict[str, str]] = {
 def test_one_pass_check_is_the_whole_preflight(
     tmp_path: Path, case: str, limit: int | None
 ) -> None:
-    from mturkmake.mturk.preflight import PreparedHIT, StreamedBatch
+    from mturkmake.mturk.preflight import PreparedHIT
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
     sources = _files(tmp_path, **CASES[case])
     try:
@@ -191,7 +192,7 @@ def test_one_pass_check_is_the_whole_preflight(
 def test_only_plain_questions_skip_their_parse(tmp_path: Path) -> None:
     """The fast path is taken where it is safe, and only there (the cases above prove it
     gives the same answers)."""
-    from mturkmake.mturk.preflight import StreamedBatch
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
     def shape(**files: str) -> bool:
         where = tmp_path / str(len(list(tmp_path.iterdir())))
@@ -213,7 +214,7 @@ def _plan_peaks(tmp_path: Path, rows: int) -> tuple[int, int]:
     sending pass's (which compile nothing: airspeed's compile of the question alone
     allocates ~16 MB for a moment)."""
     from mturkmake.mturk.load_plan import LoadPlan
-    from mturkmake.mturk.preflight import StreamedBatch
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
     where = tmp_path / f"plan{rows}"
     where.mkdir()
@@ -246,7 +247,7 @@ def test_the_load_passes_hold_no_row(tmp_path: Path) -> None:
 
 def test_an_input_changed_after_the_preflight_stops_the_next_pass(tmp_path: Path) -> None:
     from mturkmake.mturk.load_plan import LoadPlan
-    from mturkmake.mturk.preflight import StreamedBatch
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
     sources = _files(tmp_path, input="question\n" + "".join(f"Q{n}?\n" for n in range(20)))
     stream = StreamedBatch(*sources, engine=VelocityEngine(), endpoint_kind="local")
