@@ -163,7 +163,11 @@ class LoadPlan:
         return with_requirements(hit, self.requirements) if self.requirements else hit
 
     def survey(self, *, count_older: bool = True) -> Survey:
-        """One pass: what the load would do and what it costs at most."""
+        """One pass: what the load would do and what it costs at most (no pass for a new
+        batch: the preflight counted what it needs)."""
+        fresh = self._fresh()
+        if fresh is not None:
+            return fresh
         survey = Survey()
         planned = max((record.planned for record in self.records), default=0)
         limit = self.limit
@@ -195,6 +199,23 @@ class LoadPlan:
                     groups.clear()
                 groups[signature] = group
             survey.groups[group] = survey.groups.get(group, 0) + 1
+        return survey
+
+    def _fresh(self) -> Survey | None:
+        """The survey of a batch without records: every checked row is created (the first
+        ``limit``), the cost by the kinds the preflight counted."""
+        kinds, result = self.batch.kinds, self.batch.result
+        if self.records or kinds is None or result is None or self.limit != self.batch.limit:
+            return None
+        survey = Survey(create=result.checked, additions=result.checked)
+        for first, count in kinds.values():
+            hit = first
+            if self.requirements:
+                from mturkmake.mturk.exclusion import with_requirements
+
+                hit = with_requirements(first, self.requirements)
+            group = (hit.reward, hit.most_assignments, hit.masters, hit.premium)
+            survey.groups[group] = survey.groups.get(group, 0) + count
         return survey
 
     def todo(self) -> Iterator[tuple[PreparedHIT, str, BatchRow | None]]:

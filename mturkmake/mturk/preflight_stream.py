@@ -149,6 +149,11 @@ class StreamedBatch:
         self._shape: _QuestionShape | None = None
         self.result: Checked | None = None
         self.learned_keys: RowKeys | None = None
+        #: After :meth:`check`: the checked rows by their properties but the texts (what a
+        #: HIT costs): one HIT of each kind and how many rows have it; ``None`` when there
+        #: were too many kinds to count.
+        self.kinds: dict[tuple[str, ...], tuple[PreparedHIT, int]] | None = None
+        self._signature: tuple[str, ...] = ()
 
     # -- the passes ------------------------------------------------------------------------
 
@@ -228,6 +233,7 @@ class StreamedBatch:
         except FormatError as exc:
             question_error = exc
         total = checked = 0
+        kinds: dict[tuple[str, ...], list[Any]] | None = {}
         learner = None
         if learn_keys and question_error is None and property_error is None:
             from mturkmake.mturk.batch import RowKeys
@@ -260,6 +266,14 @@ class StreamedBatch:
                 merged_error = exc
                 continue
             checked += 1
+            if kinds is not None:
+                kind = kinds.get(self._signature)
+                if kind is not None:
+                    kind[1] += 1
+                elif len(kinds) < PROPERTY_CACHE:
+                    kinds[self._signature] = [hit, 1]
+                else:
+                    kinds = None  # too many kinds to count here: the survey's pass will
             if on_hit is not None:
                 on_hit(hit)
         for error in (property_error, question_error, merged_error):
@@ -267,6 +281,7 @@ class StreamedBatch:
                 raise error
         self.verify()
         self.learned_keys = learner
+        self.kinds = None if kinds is None else {k: (v[0], v[1]) for k, v in kinds.items()}
         self.result = Checked(
             header=header,
             referenced=tuple(c for c in header if c in referenced),
@@ -292,6 +307,7 @@ class StreamedBatch:
         merged = self._merged(row)
         # Rows that differ only in text properties (an annotation per row) parse once.
         signature = tuple(p.value for p in merged if p.key not in TEXT_KEYS)
+        self._signature = signature
         known = self._cache.get(signature)
         if known is not None:
             try:

@@ -226,7 +226,9 @@ def _plan_peaks(tmp_path: Path, rows: int) -> tuple[int, int]:
         checked = stream.check(learn_keys=True)
         _, check_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        plan = LoadPlan(stream, [], checked.referenced)
+        # limit=rows (all of them) makes the survey a pass of its own, as for a batch
+        # with records, rather than the preflight's counts
+        plan = LoadPlan(stream, [], checked.referenced, limit=rows)
         survey = plan.survey()
         sent = sum(1 for _ in plan.todo())
         _, passes_peak = tracemalloc.get_traced_memory()
@@ -252,7 +254,7 @@ def test_an_input_changed_after_the_preflight_stops_the_next_pass(tmp_path: Path
     sources = _files(tmp_path, input="question\n" + "".join(f"Q{n}?\n" for n in range(20)))
     stream = StreamedBatch(*sources, engine=VelocityEngine(), endpoint_kind="local")
     checked = stream.check(learn_keys=True)
-    plan = LoadPlan(stream, [], checked.referenced)
+    plan = LoadPlan(stream, [], checked.referenced, limit=20)  # a survey pass of its own
     with sources[0].path.open("a", encoding="utf-8") as out:
         out.write("A late row?\n")
     with pytest.raises(FormatError, match="changed while the preflight read it") as caught:
@@ -260,3 +262,29 @@ def test_an_input_changed_after_the_preflight_stops_the_next_pass(tmp_path: Path
     assert caught.value.one_line().startswith("s.input: ")
     with pytest.raises(FormatError, match="changed while the load read it"):
         next(plan.todo())
+
+
+@pytest.mark.parametrize("limit", [None, 3])
+def test_a_new_batch_is_surveyed_from_the_preflights_counts(
+    tmp_path: Path, limit: int | None
+) -> None:
+    """A batch without records needs no survey pass: the preflight counted its rows by
+    kind; the cost is the one a pass finds."""
+    from mturkmake.mturk.load_plan import LoadPlan
+    from mturkmake.mturk.preflight_stream import StreamedBatch
+
+    text = "question\tr\n" + "".join(f"Q{n}?\t{0.01 * (n % 3 + 1):.2f}\n" for n in range(10))
+    properties = PROPERTIES.replace("reward:0.02", "reward:${r}").replace(
+        "assignments:1", "assignments:2"
+    )
+    sources = _files(tmp_path, input=text, properties=properties)
+    stream = StreamedBatch(*sources, engine=VelocityEngine(), endpoint_kind="local", limit=limit)
+    checked = stream.check(learn_keys=True)
+    assert stream.kinds is not None
+    assert len(stream.kinds) == 3
+    counted = LoadPlan(stream, [], checked.referenced, limit=limit).survey()
+    passed = LoadPlan(stream, [], checked.referenced, limit=limit if limit else 10).survey()
+    assert counted.create == passed.create == (limit or 10)
+    assert counted.additions == passed.additions
+    assert counted.cost() == passed.cost()
+    assert counted.cost().payments > 0

@@ -95,18 +95,21 @@ def test_an_input_changed_while_sending_stops_the_run(mturkmake_project: Project
 def test_an_input_changed_after_the_preflight_stops_a_dry_run(
     mturkmake_project: Project,
 ) -> None:
-    """``-n``: the reconciliation's pass merges the first row again (for the cost), the
-    file changes, and the pass ends with one line and exit 2; nothing is made."""
+    """``-n`` on a batch with HITs: the reconciliation's pass merges the first new row
+    again (for the cost), the file changes, and the pass ends with one line and exit 2;
+    nothing is made. (A new batch needs no pass after the preflight.)"""
     project = mturkmake_project
-    _editing(project, 5, "Question number 0?")
+    project.write(batch_files(5))
+    assert project.run("survey.success").exit_code == 0
+    _editing(project, 7, "Question number 5?")
     result = project.run("-n", "survey.success")
     assert result.exit_code == 2, result.stdout + result.stderr
     errors = _error_lines(result.stderr)
     assert len(errors) == 1, result.stderr
     assert "survey.input: the file changed while the preflight read it" in errors[0]
     assert "would reconcile" not in result.stdout
-    assert not project.path("survey.success").exists()
-    assert marketplace_hits(project.root) == []
+    assert len(success_ids(project.path("survey.success"))) == 5
+    assert len(marketplace_hits(project.root)) == 5
 
 
 def test_many_calls_at_once_over_a_streamed_input(
