@@ -137,12 +137,11 @@ def main() -> int:
                 where = project(base, rows, name)
                 target = next(where.glob("*.input")).with_suffix(".success").name
                 ran = run([*mturkmake, "-n", target], where, env)
-                rate = rows / max(ran.wall - startup.wall, 1e-9)
-                cpu_rate = rows / max(ran.cpu - startup.cpu, 1e-9)
                 dry_rss[rows] = ran.rss
                 print(
-                    f"-n {name} {rows:,} rows: {ran.wall:.1f} s, {rate:,.0f} rows/s; "
-                    f"{ran.cpu:.1f} s CPU, {cpu_rate:,.0f} rows/s of CPU (startup excluded), "
+                    f"-n {name} {rows:,} rows: {ran.wall:.1f} s, "
+                    f"{_rate(rows, ran.wall - startup.wall)} rows/s; {ran.cpu:.1f} s CPU, "
+                    f"{_rate(rows, ran.cpu - startup.cpu)} rows/s of CPU (startup excluded), "
                     f"peak RSS {ran.rss:.1f} MiB (load {os.getloadavg()[0]:.2f})",
                     flush=True,
                 )
@@ -152,6 +151,11 @@ def main() -> int:
         print("\n".join(failures))
         return 1
     return 0
+
+
+def _rate(rows: int, seconds: float) -> str:
+    # a small input can take less than the no-op's time: no meaningful rate then
+    return f"{rows / seconds:,.0f}" if seconds > 0.05 else "n/a"
 
 
 #: ``--check``: the largest run's peak RSS over the smallest's may not pass this.
