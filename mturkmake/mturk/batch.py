@@ -287,17 +287,35 @@ class Projection:
 
 def known_batches(ledger: Ledger, input_rel: str | None = None) -> dict[str, str]:
     """Batch name → its ``.success`` (relative to the root), for the batches made from
-    ``input_rel`` on this endpoint (every batch when ``None``)."""
+    ``input_rel`` on this endpoint (every batch when ``None``), in the order of their first
+    HITs. Each batch's first HIT is the only one read (issue #17: reading them all parsed
+    every merged question of every batch)."""
+    conn = ledger.db.connection()
+    sql = (
+        "SELECT i.batch, MIN(i.id) AS first FROM ledger_intent i "
+        "JOIN ledger_outcome o ON o.intent_id = i.id "
+        "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+        "AND o.status = 'done' GROUP BY i.batch ORDER BY first"
+    )
+    try:
+        firsts = conn.execute(sql, (ledger.endpoint, CREATE_OPERATION)).fetchall()
+    except sqlite3.OperationalError:  # no ledger yet
+        return {}
     batches: dict[str, str] = {}
-    for made in ledger.records([CREATE_OPERATION]):
-        batch = made.batch
-        if batch in batches:
-            continue
+    for name, intent_id in firsts:
+        batch = str(name)
         if input_rel is not None and not (
             batch == input_rel or batch.startswith(input_rel + LABEL_SEPARATOR)
         ):
             continue
-        record = made.result.get("row") or made.params.get(ROW_NOTE) or {}
+        params_text, result_text = conn.execute(
+            "SELECT i.params, o.result FROM ledger_intent i "
+            "JOIN ledger_outcome o ON o.intent_id = i.id WHERE i.id = ?",
+            (intent_id,),
+        ).fetchone()
+        record = json.loads(result_text or "{}").get("row") or {}
+        if not record:
+            record = json.loads(params_text).get(ROW_NOTE) or {}
         batches[batch] = str(record.get("success", ""))
     return batches
 
