@@ -4,11 +4,27 @@ row at a time, exactly what :func:`row_keys` and :func:`plan_batch` give for the
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mturkmake.mturk import batch as batch_module
-from mturkmake.mturk.batch import BatchRow, Planner, PlanRow, RowKeys, plan_batch, row_keys
+from mturkmake.mturk.batch import (
+    CREATE_OPERATION,
+    ROW_NOTE,
+    BatchRow,
+    Planner,
+    PlanRow,
+    Projection,
+    RowKeys,
+    batch_rows,
+    known_batches,
+    plan_batch,
+    row_keys,
+)
+from mturkmake.mturk.ledger import open_ledger
+from mturkmake.mturk.recovery import Recoveries
 
 
 def _rows(rng: random.Random, count: int) -> list[dict[str, str]]:
@@ -81,3 +97,67 @@ def test_the_streamed_plan_is_plan_batch(seed: int, limit: int | None) -> None:
         assert found["skip"] == [(r.index, rec.hit_id) for r, rec in whole.skip]
         assert found["create"] == [(r.index, None) for r in whole.create]
         assert found["edited"] == [(e.row.index, e.old.hit_id) for e in whole.edited]
+
+
+def _reference_rows(ledger: Any, batch: str) -> list[BatchRow]:
+    """batch_rows as it was, through the ledger's own reader (every call's parameters)."""
+    found = []
+    for made in ledger.records([CREATE_OPERATION], batch=batch):
+        record = made.result.get("row") or made.params.get(ROW_NOTE) or {"key": made.subject}
+        hit_type = made.result.get("HITTypeId") or made.params.get("HITTypeId", "")
+        found.append(
+            BatchRow.from_record(
+                record,
+                hit_id=str(made.remote_id or ""),
+                hit_type_id=str(hit_type),
+                adopted=made.resolved_by == "adopted",
+            )
+        )
+    order = {id(row): n for n, row in enumerate(found)}
+    return sorted(found, key=lambda r: (r.index < 0, r.index, order[id(r)]))
+
+
+def test_light_readers_read_what_the_ledger_holds(tmp_path: Path) -> None:
+    """batch_rows, known_batches and Projection read less than the ledger's reader (not the
+    calls' parameters) and give what it gives."""
+    ledger = open_ledger(tmp_path / ".mturkmake", "local")
+    try:
+        ledger.recover(None, Recoveries())
+        rng = random.Random(7)
+        for batch, success in (("b.input", "b.success"), ("a.input", "a.success")):
+            values = _rows(rng, 12)
+            keys = row_keys(values, ["a", "b"])
+            for index in rng.sample(range(12), 12):
+                row = BatchRow(
+                    keys[index], index, index + 2, values[index], "", "T", ("a", "b"), success
+                )
+                params = {
+                    "HITTypeId": f"T{index % 2}",
+                    "Question": "<q/>" * 50,
+                    ROW_NOTE: row.record(),
+                }
+                with ledger.intent(CREATE_OPERATION, batch, row.key, params) as intent:
+                    # some outcomes copy the row, some do not (read from the parameters)
+                    result = (
+                        {"HITTypeId": f"T{index % 2}", "row": row.record()} if index % 3 else {}
+                    )
+                    intent.done(f"H-{batch}-{index}", result)
+            ledger.adopt(
+                CREATE_OPERATION, batch, f"adopted:{batch}", f"X-{batch}", {"HITTypeId": "T9"}
+            )
+        with pytest.raises(RuntimeError), ledger.intent(CREATE_OPERATION, "a.input", "gone", {}):
+            raise RuntimeError("a call that failed before sending")
+        for batch in ("a.input", "b.input"):
+            light = batch_rows(ledger, batch)
+            assert light == _reference_rows(ledger, batch)
+            assert [(r.key, r.index) for r in batch_rows(ledger, batch, values=False)] == [
+                (r.key, r.index) for r in light
+            ]
+            assert all(not r.values for r in batch_rows(ledger, batch, values=False))
+            projection = Projection(Path(ledger.db.path), ledger.endpoint, batch)
+            assert list(projection) == [(r.hit_id, r.hit_type_id) for r in light]
+        assert known_batches(ledger) == {"b.input": "b.success", "a.input": "a.success"}
+        assert list(known_batches(ledger)) == ["b.input", "a.input"]
+        assert known_batches(ledger, "a.input") == {"a.input": "a.success"}
+    finally:
+        ledger.close()
