@@ -274,5 +274,12 @@ class Streamed(Sequence[T]):
         for index in range(self._count):
             yield self[index]
 
+    def close(self) -> None:
+        """Stop reading (closes the iterator, so the input file is closed now)."""
+        self._held.clear()
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
 
 __all__ = ["LoadPlan", "MarkerRoom", "Streamed", "Survey"]

@@ -230,18 +230,21 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
             spending.begin_money_step(ctx, ledger, survey.cost(), balance_client=client)
             jobs = max(1, int(ctx.options.get("jobs") or 1))
             todo = Streamed(plan.todo(), survey.todo, keep=2 * jobs + 16)
-            _send(
-                ctx,
-                ledger,
-                client,
-                Tracked(ctx, todo, "creating HITs", "HIT", plain=not request.clt),
-                batch=batch,
-                request=request,
-                key_columns=key_columns,
-                result=result,
-                marketplace=marketplace,
-                planned=checked.checked,
-            )
+            try:
+                _send(
+                    ctx,
+                    ledger,
+                    client,
+                    Tracked(ctx, todo, "creating HITs", "HIT", plain=not request.clt),
+                    batch=batch,
+                    request=request,
+                    key_columns=key_columns,
+                    result=result,
+                    marketplace=marketplace,
+                    planned=checked.checked,
+                )
+            finally:
+                todo.close()
             if result.created == 0 and result.failed:
                 raise _nothing_created(request, result)
         result.rows = Projection(Path(ledger.db.path), ledger.endpoint, batch)
