@@ -9,7 +9,7 @@ rules and semantics and raises :mod:`mturkmake.marketplace.errors` exceptions.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -352,14 +352,27 @@ class Marketplace:
             raise ValueError("the clock only moves forward")
         return self.advance_to(from_epoch(to_epoch(self.now()) + seconds))
 
-    def advance_to(self, when: datetime) -> int:
+    def advance_to(
+        self, when: datetime, *, watch: Collection[str] = (), settle: bool = True
+    ) -> int:
         """Move the clock to ``when`` (never backwards), playing every due event once, in
-        time order, under the write lock; returns how many events played."""
+        time order, under the write lock; returns how many events played.
+
+        :param watch: HIT ids: stop right after the first event that changes one of them
+            (the clock then stays at that event's time). ``--wait`` watches the HIT its
+            batch waits on, so it plays every event that cannot end the wait in one call.
+        :param settle: once every event due by ``when`` has played, move the clock to
+            ``when``; ``False`` leaves it at the last event played.
+        """
         target = to_epoch(when)
         played = 0
+        watched = tuple(dict.fromkeys(watch))
+        seen: dict[str, int] | None = None
         while True:
             with self.store.write() as conn:
                 tx = Tx(conn, self._clock(conn), self.seed)
+                if seen is None:
+                    seen = _change_seqs(conn, watched)
                 if not self._crowd_checked:
                     self._update_crowd(tx)
                 idle: set[str] = set()  # other processes may have added work since last batch
@@ -368,13 +381,16 @@ class Marketplace:
                     if event is None or (
                         event.time > target and not _same_instant(event.time, target)
                     ):
-                        set_meta(conn, "clock", repr(max(tx.now, target)))
+                        set_meta(conn, "clock", repr(max(tx.now, target) if settle else tx.now))
                         return played
                     tx.now = max(tx.now, event.time)
                     self.crowd.play(tx, event, idle, self.answer_fn)
                     if review.settle(tx):
                         idle.clear()  # a review policy opened a slot
                     played += 1
+                    if watched and _change_seqs(conn, watched) != seen:
+                        set_meta(conn, "clock", repr(tx.now))
+                        return played
                 # the clock is stored once per transaction (events read tx.now)
                 set_meta(conn, "clock", repr(tx.now))
 
@@ -406,6 +422,28 @@ class Marketplace:
                 conn.execute("ROLLBACK TO peek")
                 conn.execute("RELEASE peek")
         return None if event is None else from_epoch(event.time)
+
+    def change_mark(self) -> int:
+        """The mark of the latest change of any HIT (see :meth:`hits_changed_since`)."""
+        with self.store.read() as conn:
+            row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM hit_changes").fetchone()
+        return int(row[0])
+
+    def hits_changed_since(self, mark: int = 0) -> tuple[int, frozenset[str]]:
+        """The HITs whose API-visible state (the HIT, its assignments, its review policies'
+        reports) changed after ``mark``, and the mark to ask from next time.
+
+        Marks are sequence numbers of changes, growing with every change by any process
+        (``store.TRIGGERS``); :meth:`change_mark` is the latest. Local-only (no API operation):
+        a local ``--wait`` polls only these HITs, not every HIT that is not final.
+        """
+        with self.store.read() as conn:
+            rows = conn.execute(
+                "SELECT hit_id, seq FROM hit_changes WHERE seq > ? ORDER BY seq", (mark,)
+            ).fetchall()
+        if not rows:
+            return mark, frozenset()
+        return int(rows[-1]["seq"]), frozenset(str(r["hit_id"]) for r in rows)
 
     # ------------------------------------------------------------------ local-only calls
 
@@ -494,6 +532,19 @@ class Marketplace:
     def close(self) -> None:
         """Close this thread's database connection."""
         self.store.close()
+
+
+def _change_seqs(conn: Any, hit_ids: tuple[str, ...]) -> dict[str, int]:
+    """The sequence numbers of the last changes of ``hit_ids`` (absent: never changed)."""
+    if not hit_ids:
+        return {}
+    marks = ",".join("?" * len(hit_ids))
+    return {
+        str(r[0]): int(r[1])
+        for r in conn.execute(
+            f"SELECT hit_id, seq FROM hit_changes WHERE hit_id IN ({marks})", hit_ids
+        )
+    }
 
 
 def _same_instant(event_time: float, target: float) -> bool:

@@ -99,7 +99,37 @@ CREATE TABLE IF NOT EXISTS review_actions (
 CREATE INDEX IF NOT EXISTS review_actions_hit ON review_actions (hit_id, level, seq);
 CREATE TABLE IF NOT EXISTS layouts (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS hit_changes (hit_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS hit_changes_seq ON hit_changes (seq);
 """
+
+#: A HIT's last change, for ``Marketplace.hits_changed_since`` (``--wait`` polls only the HITs
+#: that changed). Triggers, not calls in the handlers: every write to what the API shows of
+#: a HIT (its row, its assignments, its review policies' reports) bumps the HIT's sequence
+#: number, whichever code path or process made it. Sequence numbers only grow: a HIT's new
+#: one is the largest + 1 (an index seek). Each is one statement (no ``;`` splitting).
+_CHANGED = (
+    "INSERT INTO hit_changes (hit_id, seq) VALUES ({hit}, "
+    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM hit_changes)) "
+    "ON CONFLICT (hit_id) DO UPDATE SET seq = excluded.seq"
+)
+#: The columns of ``hits`` an update of which the API shows: all but ``full``, a cache of the
+#: assignments' counts (their own changes mark the HIT), rewritten on every accept.
+_HIT_COLUMNS = (
+    "id, hit_type_id, created, expiration, max_assignments, question, annotation, layout_id, "
+    "extra, expired, deleted, reviewing"
+)
+TRIGGERS: tuple[str, ...] = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS hit_changed_{table}_{when.split()[0].lower()} AFTER {when} "
+    f"ON {table} BEGIN {_CHANGED.format(hit=hit)}; END"
+    for table, hit in (
+        ("hits", "NEW.id"),
+        ("assignments", "NEW.hit_id"),
+        ("review_results", "NEW.hit_id"),
+        ("review_actions", "NEW.hit_id"),
+    )
+    for when in ("INSERT", f"UPDATE OF {_HIT_COLUMNS}" if table == "hits" else "UPDATE")
+)
 
 TABLES = (
     "meta",
@@ -124,6 +154,7 @@ TABLES = (
     "review_results",
     "review_actions",
     "layouts",
+    "hit_changes",
 )
 
 
@@ -243,9 +274,7 @@ class Store:
         conn = self._local.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            _create_schema(conn)
             if conn.execute("SELECT 1 FROM meta WHERE key = 'clock'").fetchone() is None:
                 self._initialise(Tx(conn, 0.0, 0))
                 set_meta(conn, "schema", SCHEMA_VERSION)
@@ -320,9 +349,7 @@ class Store:
         try:
             for table in TABLES:
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            _create_schema(conn)
             self._initialise(Tx(conn, 0.0, 0))
             set_meta(conn, "schema", SCHEMA_VERSION)
             conn.execute("COMMIT")
@@ -337,6 +364,14 @@ class Store:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for trigger in TRIGGERS:
+        conn.execute(trigger)
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str:

@@ -17,7 +17,8 @@ bonuses with ``--again``) or the ``.bonus`` row's key (``<assignment>#<n>``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -41,11 +42,13 @@ __all__ = [
     "OPERATION",
     "Bonus",
     "PaidBonus",
+    "adopt_payment",
     "bonus_params",
     "check_assignment",
     "check_reason",
     "grant_batch",
     "ledger_bonuses",
+    "paid_outside_ledger",
     "parse_amount",
     "pay",
     "recovery",
@@ -168,11 +171,18 @@ def bonus_params(bonus: Bonus) -> dict[str, str]:
 
 
 def check_assignment(
-    client: Client, bonus: Bonus, *, file: str | None = None, what: str = "-assignment"
+    client: Client,
+    bonus: Bonus,
+    *,
+    file: str | None = None,
+    what: str = "-assignment",
+    project: str | None = None,
 ) -> Mapping[str, Any]:
-    """GetAssignment: the assignment exists and ``bonus.worker_id`` did it (no side effect).
+    """GetAssignment: the assignment exists, ``bonus.worker_id`` did it, and (given
+    ``project``) its HIT is not another mturkmake project's (no side effect).
 
-    :raises FormatError: unknown assignment, or another worker's (naming ``file`` and the line).
+    :raises FormatError: unknown assignment, another worker's, or another project's (naming
+        ``file`` and the line).
     """
     line = bonus.line or None
     try:
@@ -195,6 +205,17 @@ def check_assignment(
             line=line,
             hint="a bonus goes to the worker who did the assignment",
         )
+    if project is not None:
+        from mturkmake.mturk.project import foreign_reason
+
+        foreign = foreign_reason(str(assignment.get("HITId", "")), reply.get("HIT", {}), project)
+        if foreign:
+            raise FormatError(
+                f"assignment {bonus.assignment_id}: {foreign}; nothing was paid",
+                file=file,
+                line=line,
+                hint="pay bonuses for that project's work from that project's folder",
+            )
     return assignment
 
 
@@ -269,6 +290,68 @@ def _paginate(client: Client, **params: Any) -> Iterator[dict[str, Any]]:
 def remote_bonuses(client: Client, assignment_id: str) -> list[dict[str, Any]]:
     """ListBonusPayments for ``assignment_id``."""
     return list(_paginate(client, AssignmentId=assignment_id))
+
+
+def _identity(params: Mapping[str, Any]) -> tuple[str, str, Decimal | None, str]:
+    """What makes two payments the same bonus: assignment, worker, amount and reason."""
+    return (
+        str(params.get("AssignmentId", "")),
+        str(params.get("WorkerId", "")),
+        _money(params.get("BonusAmount")),
+        str(params.get("Reason", "")).strip(),
+    )
+
+
+def paid_outside_ledger(
+    ledger: Ledger,
+    todo: Sequence[tuple[Bonus, str]],
+    remote: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> list[tuple[Bonus, str, Mapping[str, Any]]]:
+    """The rows of ``todo`` that MTurk shows paid although no intent of this ledger did it.
+
+    A clone without ``.mturkmake/`` (or a ledger deleted) knows none of the project's
+    payments, and after 24 hours MTurk no longer recognises their request tokens: paying
+    such a row again would pay the worker twice. So before paying, each assignment's
+    payments (``remote``: ListBonusPayments by assignment id) are counted by bonus (worker,
+    amount, reason) against the ledger's done payments of that bonus, in every batch; each
+    payment in excess is one row, in file order, found paid. A payment someone made by hand
+    with exactly a row's worker, amount and reason counts so too: the one error this allows
+    is paying a row once too few — never once too many.
+
+    :returns: the rows found paid, each with its subject and the matching payment.
+    """
+    excess: Counter[tuple[str, str, Decimal | None, str]] = Counter()
+    for assignment_id, payments in remote.items():
+        for payment in payments:
+            excess[_identity({"AssignmentId": assignment_id, **payment})] += 1
+    for record in ledger.records([OPERATION], include_archived=True):
+        excess[_identity(record.params)] -= 1
+    found: list[tuple[Bonus, str, Mapping[str, Any]]] = []
+    for bonus, subject in todo:
+        key = _identity(bonus_params(bonus))
+        if excess[key] > 0:
+            excess[key] -= 1
+            payment = next(
+                p
+                for p in remote[bonus.assignment_id]
+                if _identity({"AssignmentId": bonus.assignment_id, **p}) == key
+            )
+            found.append((bonus, subject, payment))
+    return found
+
+
+def adopt_payment(
+    ledger: Ledger, batch: str, subject: str, bonus: Bonus, payment: Mapping[str, Any]
+) -> None:
+    """Record ``payment`` (found on MTurk, see :func:`paid_outside_ledger`) as the row's."""
+    ledger.adopt(
+        OPERATION,
+        batch,
+        subject,
+        "",
+        {"GrantTime": str(payment.get("GrantTime", ""))},
+        params=bonus_params(bonus),
+    )
 
 
 def _done_identical(ledger: Ledger, intent: Intent) -> int:

@@ -55,6 +55,22 @@ def ledger_batch(config: Config, success_rel: str) -> list[BatchRow] | None:
         return None if batch is None else batch_rows(ledger, batch)
 
 
+def reading_project(config: Config) -> str:
+    """The project's id for a step that only reads (it writes none): the configured one,
+    else the one its ledger is bound to (the config line was lost), else ``""`` (no id yet:
+    every HIT carrying a project marker is another project's)."""
+    from mturkmake.mturk.project import PROJECT_KEY, project_id
+
+    if config.get(PROJECT_KEY) is not None:
+        return project_id(config)  # validated; nothing is written when it is configured
+    if not (config.state_dir / "state.db").exists():
+        return ""
+    from mturkmake.mturk.ledger import open_ledger
+
+    with open_ledger(config.state_dir, settings(config).identity) as ledger:
+        return ledger.recorded_project() or ""
+
+
 @dataclass(frozen=True)
 class BatchHits:
     """The HITs a ``.results`` covers.

@@ -18,7 +18,7 @@ the next run).
 
 from __future__ import annotations
 
-import sqlite3
+import threading
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +29,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from mturkmake import fees
 from mturkmake.errors import LedgerError, ServiceError
 from mturkmake.mturk.batch import CREATE_OPERATION, ROW_NOTE
+from mturkmake.mturk.decision_records import (
+    APPROVE_OPERATION,
+    REJECT_OPERATION,
+    AssignmentDecision,
+    outside_batch,
+    read_decisions,
+)
 from mturkmake.mturk.endpoint import affects_every_call, ledger_call, service_call
 from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
 from mturkmake.mturk.exposure import to_cents
@@ -53,9 +60,6 @@ __all__ = [
     "release_rejections",
 ]
 
-APPROVE_OPERATION = "ApproveAssignment"
-REJECT_OPERATION = "RejectAssignment"
-_OPERATIONS = (APPROVE_OPERATION, REJECT_OPERATION)
 #: MTurk lets a rejection be overridden only within 30 days of the submission.
 OVERRIDE_WINDOW = timedelta(days=30)
 #: The evaluator recorded for work MTurk approved when its AutoApprovalTime passed.
@@ -64,8 +68,6 @@ AUTO_APPROVED = "auto-approved"
 OUTSIDE = "outside mturkmake"
 _MASTERS_IDS = frozenset({"2F1QJWKUDD8XADTFD2Q0G6UTO95ALH", "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6"})
 _PAST = {"approve": "approved", "reject": "rejected"}
-#: Up to this many ids are looked up with SQL ``IN``; more are filtered after one scan.
-_IN_LIMIT = 500
 
 
 def assignment_price(hit: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
@@ -78,76 +80,6 @@ def assignment_price(hit: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
     )
     maximum = int(hit.get("MaxAssignments", 1) or 1)
     return reward, fees.assignment_fee(reward, max_assignments=maximum, masters=masters)
-
-
-def outside_batch(endpoint: str) -> str:
-    """The ledger batch of assignments whose HIT no mturkmake batch created (one per
-    endpoint, because a ledger batch lives on one endpoint)."""
-    return f"(outside any batch)@{endpoint}"
-
-
-def _iso(stamp: str) -> str:
-    return as_utc(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class AssignmentDecision:
-    """What the ledger holds about one assignment.
-
-    :param decision: ``approved``, ``rejected``, or ``pending`` (an intent without outcome).
-    :param decided_at: when the outcome was recorded, ``YYYY-MM-DDTHH:MM:SSZ`` on the
-        endpoint's clock; empty while pending.
-    """
-
-    assignment_id: str
-    batch: str
-    decision: str
-    hit_id: str = ""
-    worker_id: str = ""
-    feedback: str = ""
-    evaluator: str = ""
-    decided_at: str = ""
-
-
-def read_decisions(
-    conn: sqlite3.Connection, endpoint: str, ids: Collection[str] | None = None
-) -> dict[str, AssignmentDecision]:
-    """Every assignment decision on ``endpoint`` (all batches), by assignment id.
-
-    Later intents win (an ``unreject`` approval after a rejection); an intent without an
-    outcome makes the assignment ``pending``. A database without a ledger has none.
-
-    :param ids: only these assignments (``None``: all).
-    """
-    from mturkmake.mturk.ledger import PENDING, select_records
-
-    # A few assignments: ask for them (the subject index); many: read all and filter.
-    subjects = list(ids) if ids is not None and len(ids) <= _IN_LIMIT else None
-    records = select_records(conn, endpoint, _OPERATIONS, subjects=subjects, done_only=False)
-    wanted = None if ids is None else set(ids)
-    found: dict[str, AssignmentDecision] = {}
-    for record in records:
-        subject, batch = record.subject, record.batch
-        if wanted is not None and subject not in wanted:
-            continue
-        notes = {**record.result, **record.params}
-        earlier = found.get(subject)
-        if record.status == PENDING:
-            decision, decided_at = "pending", ""
-        else:
-            approve = record.operation == APPROVE_OPERATION
-            decision, decided_at = ("approved" if approve else "rejected"), _iso(record.at)
-        found[subject] = AssignmentDecision(
-            assignment_id=subject,
-            batch=batch,
-            decision=decision,
-            hit_id=str(notes.get("_HITId") or (earlier.hit_id if earlier else "")),
-            worker_id=str(notes.get("_WorkerId") or (earlier.worker_id if earlier else "")),
-            feedback=str(notes.get("RequesterFeedback") or ""),
-            evaluator=str(notes.get("_Evaluator") or ""),
-            decided_at=decided_at,
-        )
-    return found
 
 
 def release_rejections(ledger: Ledger) -> int:
@@ -225,7 +157,8 @@ def _utc(value: Any) -> datetime | None:
 
 
 class Decider:
-    """Decides assignments once each, with one run's ledger and client.
+    """Decides assignments once each, with one run's ledger and client; :meth:`decide` may
+    run on several threads at once (:func:`~mturkmake.mturk.decide_many.decide_all`).
 
     Call :meth:`~mturkmake.mturk.ledger.Ledger.recover` on the ledger first.
     """
@@ -233,6 +166,9 @@ class Decider:
     def __init__(self, ledger: Ledger, client: Any) -> None:
         self.ledger = ledger
         self.client = client
+        # Guards the HIT → batch cache (filled once, by whichever thread asks first) and
+        # ``changed``; the ledger and the client are safe to share between threads.
+        self._lock = threading.Lock()
         self._hit_batches: dict[str, tuple[str, int]] | None = None
         self._success: dict[str, str] = {}
         #: HITs whose assignments this run decided (their targets become incomplete).
@@ -249,17 +185,19 @@ class Decider:
     def batch_of(self, hit_id: str) -> tuple[str, int]:
         """The batch whose ledger created ``hit_id`` and the exposure it committed in cents;
         :func:`outside_batch` and 0 for a HIT no mturkmake batch created."""
-        if self._hit_batches is None:
-            self._hit_batches = {}
-            for record in self.ledger.records([CREATE_OPERATION]):
-                remote = record.remote_id
-                if not remote:
-                    continue
-                row = record.result.get("row") or record.params.get(ROW_NOTE) or {}
-                self._hit_batches[remote] = (record.batch, record.exposure_cents)
-                if row.get("success"):
-                    self._success[remote] = str(row["success"])
-        return self._hit_batches.get(hit_id, (outside_batch(self.ledger.endpoint), 0))
+        with self._lock:
+            if self._hit_batches is None:
+                found: dict[str, tuple[str, int]] = {}
+                for record in self.ledger.records([CREATE_OPERATION]):
+                    remote = record.remote_id
+                    if not remote:
+                        continue
+                    row = record.result.get("row") or record.params.get(ROW_NOTE) or {}
+                    found[remote] = (record.batch, record.exposure_cents)
+                    if row.get("success"):
+                        self._success[remote] = str(row["success"])
+                self._hit_batches = found
+            return self._hit_batches.get(hit_id, (outside_batch(self.ledger.endpoint), 0))
 
     def mark_changed(self) -> None:
         """Mark the ``.results``/``.approved`` of every batch this run decided in incomplete:
@@ -267,7 +205,9 @@ class Decider:
         from mturkmake.mturk.results_cache import mark_batch_changed
 
         by_success: dict[str, set[str]] = {}
-        for hit_id in self.changed:
+        with self._lock:
+            changed = sorted(self.changed)
+        for hit_id in changed:
             self.batch_of(hit_id)
             success = self._success.get(hit_id)
             if success:
@@ -281,7 +221,7 @@ class Decider:
 
     # -- deciding -------------------------------------------------------------------------
 
-    def decide(self, order: Order) -> Result:
+    def decide(self, order: Order, *, release: bool = True) -> Result:
         """Approve or reject one assignment unless it is decided already.
 
         Never raises for one assignment's trouble (a CLT command goes on with the others);
@@ -290,6 +230,8 @@ class Decider:
         :func:`~mturkmake.mturk.endpoint.affects_every_call`) is no one assignment's
         trouble: it raises, so the loop stops at the first call with one line.
 
+        :param release: release a rejection's exposure at once (:func:`release_rejections`);
+            ``decide_all`` (:mod:`.decide_many`) releases them all after its calls instead.
         :raises ServiceError: an error every other decision would hit too.
         """
         aid = order.assignment_id
@@ -355,8 +297,9 @@ class Decider:
             return Result(aid, "failed", hit_id, worker, message=error.message)
         except LedgerError as error:
             return Result(aid, "failed", hit_id, worker, message=error.message)
-        self.changed.add(hit_id)
-        if order.decision == "reject":
+        with self._lock:
+            self.changed.add(hit_id)
+        if order.decision == "reject" and release:
             release_rejections(self.ledger)
         return Result(aid, wanted, hit_id, worker, feedback=feedback)
 

@@ -33,6 +33,15 @@ EXPOSURE_DDL: tuple[str, ...] = (
 )
 
 
+def missing_table(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` says a ledger table does not exist yet (a fresh project, ``-n``).
+
+    Only that reads as "nothing recorded": a locked or unreadable database must never look
+    like an empty ledger, or a run would plan to create again what it already made.
+    """
+    return str(error).startswith("no such table")
+
+
 def to_cents(amount: Decimal | str | int) -> int:
     """Dollars as integer cents (exact; refuses fractions of a cent)."""
     value = Decimal(amount) * 100
@@ -54,8 +63,10 @@ def committed_cents(
         args.extend(batches)
     try:
         return int(conn.execute(sql, args).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
+    except sqlite3.OperationalError as error:
+        if missing_table(error):
+            return 0
+        raise  # locked or unreadable: reading 0 committed would let a budget be overspent
 
 
 def from_cents(cents: int) -> Decimal:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mturkmake.errors import MturkmakeError, ServiceError
 from mturkmake.mturk.decisions import Order
 from mturkmake.mturk.endpoint import ledger_call, refused_before_effect, service_call
+from mturkmake.mturk.project import foreign_reason
 from mturkmake.mturk.prompts import error, say
 
 if TYPE_CHECKING:
@@ -145,6 +146,9 @@ def delete_hits(
                 say(ctx, f"[{hit_id}] HIT already deleted. Skipping HIT")
                 done.deleted += 1
                 continue
+            foreign = foreign_reason(hit_id, hit, ledger.project)
+            if foreign:  # a copied folder must not approve, expire or delete its origin's HITs
+                raise MturkmakeError(f"{foreign}; delete it from that project")
             if approve:
                 for assignment_id in _submitted(client, hit_id):
                     result = run.decider.decide(Order(assignment_id, "approve", "", evaluator))

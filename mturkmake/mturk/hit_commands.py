@@ -9,21 +9,26 @@ finds its own call already done sends nothing more (DESIGN §3).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mturkmake.errors import FormatError
+from mturkmake.errors import FormatError, UsageError
 from mturkmake.mturk.decisions import Decider, release_rejections
 from mturkmake.mturk.endpoint import Session, open_run_ledger, run_endpoint
+from mturkmake.mturk.project import foreign_reason
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
     from mturkmake.mturk.recovery import Recovered
 
-__all__ = ["CommandSession", "open_command_session", "success_hits"]
+__all__ = [
+    "CommandSession",
+    "open_command_session",
+    "success_hits",
+]
 
 
 @dataclass
@@ -49,6 +54,23 @@ class CommandSession:
         return [
             r for r in self.recovered if r.intent.operation == operation and r.resolution.happened
         ]
+
+    def refuse_foreign(self, hits: Mapping[str, Mapping[str, Any]], *, source: str) -> None:
+        """Stop before any call if one of ``hits`` (GetHIT records by HIT id) carries
+        another mturkmake project's marker: a copied folder must not change the HITs, and
+        so the money, of the project it was copied from.
+
+        :raises UsageError: naming ``source`` (the ``.success`` file) and the HIT.
+        """
+        for hit_id, hit in hits.items():
+            reason = foreign_reason(hit_id, hit, self.ledger.project)
+            if reason:
+                raise UsageError(
+                    f"{reason}; nothing was changed",
+                    file=source,
+                    hint="run this command from that project's folder, or remove the HIT "
+                    "from the file",
+                )
 
     def batch_of(self, hit_id: str) -> str:
         """The ledger batch that created ``hit_id`` (or the endpoint's outside batch)."""

@@ -16,288 +16,55 @@ a compare-and-set, then resolved exactly once).
 
 Exposure (the budget, :mod:`mturkmake.mturk.exposure`) is committed in the same transaction
 that records an intent, and released when a failed call proves it was never spent.
+
+The ledger's other modules: :mod:`~mturkmake.mturk.ledger_model` (its tables, intent ids and
+tokens, :class:`Record` and :class:`Intent`), :mod:`~mturkmake.mturk.ledger_queries` (the
+read side, :class:`Ledger`'s base) and :mod:`~mturkmake.mturk.ledger_group` (the group
+commit). Their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
-import hashlib
-import json
 import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from mturkmake.core.state import StateDB
-from mturkmake.errors import EndpointError, LedgerError, MturkmakeError
-from mturkmake.mturk.exposure import EXPOSURE_DDL, Exposure, from_cents, to_cents
+from mturkmake.errors import EndpointError, LedgerError
+from mturkmake.mturk.exposure import Exposure, from_cents, missing_table, to_cents
+from mturkmake.mturk.ledger_group import GroupCommit
+from mturkmake.mturk.ledger_model import (
+    INTENT_COLUMNS,
+    LEDGER_DDL,
+    LEDGER_SCHEMA,
+    LEDGER_VERSION,
+    PENDING,
+    Intent,
+    OutcomeStatus,
+    Record,
+    dumps,
+    intent_from_row,
+    intent_uid,
+    request_token,
+    select_records,
+    stamp,
+)
+from mturkmake.mturk.ledger_queries import LedgerQueries
 from mturkmake.mturk.recovery import RETRY_WINDOW, Recovered, Recoveries, Resolution
 from mturkmake.mturk.run_lock import RunLock
 from mturkmake.mturk.times import as_utc, utc_now
 
 log = logging.getLogger(__name__)
 
-LEDGER_SCHEMA = "ledger"
-LEDGER_VERSION = 2
-LEDGER_DDL: tuple[str, ...] = (
-    # The endpoint each batch lives on; changed only by switch-endpoint (DESIGN §4).
-    """CREATE TABLE IF NOT EXISTS ledger_batch (
-        batch TEXT PRIMARY KEY,
-        endpoint TEXT NOT NULL,
-        since TEXT NOT NULL
-    )""",
-    # uid, not the rowid, feeds the token: a deleted .mturkmake/ restarts rowids, and a
-    # reused token within 24 h would make MTurk answer for an unrelated earlier call. The uid
-    # is derived from what the intent is about (see intent_uid), never from call order.
-    """CREATE TABLE IF NOT EXISTS ledger_intent (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        uid TEXT NOT NULL UNIQUE,
-        endpoint TEXT NOT NULL,
-        batch TEXT NOT NULL,
-        operation TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        params TEXT NOT NULL,
-        token TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        exposure_cents INTEGER NOT NULL DEFAULT 0,
-        run TEXT NOT NULL,
-        archived_at TEXT,
-        archive_reason TEXT
-    )""",
-    # Archived rows (failed calls, switched or reset batches) leave the index, so the
-    # subject can be intended again with a new uid and therefore a new token.
-    """CREATE UNIQUE INDEX IF NOT EXISTS ledger_intent_subject
-        ON ledger_intent (endpoint, batch, operation, subject) WHERE archived_at IS NULL""",
-    # Version 2 (issue #17): every intent of a subject, archived or not, for its generation
-    # (a count the partial index above cannot answer: without it each intent scanned them
-    # all, and a load's cost grew with the square of its rows); and the active intents by
-    # subject alone, for the decisions of one assignment (its batch is not known there).
-    """CREATE INDEX IF NOT EXISTS ledger_intent_generation
-        ON ledger_intent (endpoint, batch, operation, subject)""",
-    """CREATE INDEX IF NOT EXISTS ledger_intent_by_subject
-        ON ledger_intent (endpoint, operation, subject) WHERE archived_at IS NULL""",
-    """CREATE TABLE IF NOT EXISTS ledger_outcome (
-        intent_id INTEGER NOT NULL UNIQUE REFERENCES ledger_intent(id),
-        status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-        remote_id TEXT,
-        result TEXT NOT NULL,
-        resolved_by TEXT NOT NULL,
-        at TEXT NOT NULL
-    )""",
-    *EXPOSURE_DDL,
-)
 
-_INTENT_COLUMNS = (
-    "id, uid, endpoint, batch, operation, subject, params, token, created_at, exposure_cents, run"
-)
-
-
-def intent_uid(
-    endpoint: str, batch: str, operation: str, subject: str, generation: int, *, project: str = ""
-) -> str:
-    """The id of the ``generation``-th intent (0 first) of ``operation`` on ``subject``.
-
-    Derived, not random, for two reasons. Determinism: the same batch of one project gives
-    the same tokens, so the local marketplace gives the same ids whatever the call order
-    (DESIGN §7). Safety: a lost ledger (a deleted ``.mturkmake/``, a fresh clone) re-sends the
-    first intent's token, and MTurk answers within 24 h with the HIT it already made instead
-    of a second one. A failed or archived intent moves to the next generation, hence a new
-    token. ``project`` (the config's ``project_id``, :mod:`mturkmake.mturk.project`) keeps two
-    project folders with the same batch files on one account from sharing tokens — and so
-    from being answered with each other's HITs.
-    """
-    text = f"{project}\n{endpoint}\n{batch}\n{operation}\n{subject}\n{generation}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def request_token(endpoint: str, operation: str, intent_uid: str) -> str:
-    """``sha256(endpoint, operation, intent id)[:64]``, the call's ``UniqueRequestToken``."""
-    text = f"{endpoint}\n{operation}\n{intent_uid}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:64]
-
-
-def _stamp(moment: datetime) -> str:
-    return as_utc(moment).isoformat(timespec="microseconds")
-
-
-def _json_default(value: object) -> str:
-    # API responses carry datetimes (botocore parses timestamps) and Decimals.
-    if isinstance(value, datetime):
-        return _stamp(value)
-    return str(value)
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, sort_keys=True, default=_json_default)
-
-
-class OutcomeStatus(str, enum.Enum):
-    """What an intent's outcome says: the side effect happened, or certainly did not."""
-
-    DONE = "done"
-    FAILED = "failed"
-
-
-#: The status of an intent that has no outcome yet (a :class:`Record`'s ``status``).
-PENDING = "pending"
-
-
-@dataclass(frozen=True)
-class Record:
-    """One intent as the ledger's queries return it, with its outcome when it has one.
-
-    :param status: ``done``, ``failed`` or :data:`PENDING` (no outcome yet).
-    """
-
-    intent_id: int
-    batch: str
-    operation: str
-    subject: str
-    params: dict[str, Any]
-    token: str
-    status: str
-    remote_id: str | None
-    result: dict[str, Any]
-    resolved_by: str
-    at: str
-    exposure_cents: int
-
-    @property
-    def done(self) -> bool:
-        """Whether the side effect happened."""
-        return self.status == OutcomeStatus.DONE.value
-
-
-def select_records(
-    conn: sqlite3.Connection,
-    endpoint: str,
-    operations: Sequence[str],
-    *,
-    batch: str | None = None,
-    subjects: Sequence[str] | None = None,
-    done_only: bool = True,
-    include_archived: bool = False,
-    except_intent: int | None = None,
-) -> list[Record]:
-    """The intents of ``operations`` on ``endpoint`` (oldest first) with their outcomes: the
-    one query every reader of the ledger goes through (the ledger's own connection, or a
-    read-only one for ``-n``, ``status`` and the report). A database without a ledger yet
-    has none.
-
-    :param batch: only this batch. :param subjects: only these subjects.
-    :param done_only: only intents whose side effect happened (else pending ones too).
-    :param include_archived: archived intents too (switched or reset batches, failures).
-    :param except_intent: leave this intent out (a lookup counting the others).
-    """
-    marks = ", ".join("?" for _ in operations)
-    sql = [
-        "SELECT i.id, i.batch, i.operation, i.subject, i.params, i.token, o.status, "
-        "o.remote_id, o.result, o.resolved_by, o.at, i.exposure_cents FROM ledger_intent i "
-        "LEFT JOIN ledger_outcome o ON o.intent_id = i.id "
-        f"WHERE i.endpoint = ? AND i.operation IN ({marks})"
-    ]
-    args: list[Any] = [endpoint, *operations]
-    if not include_archived:
-        sql.append("AND i.archived_at IS NULL")
-    if batch is not None:
-        sql.append("AND i.batch = ?")
-        args.append(batch)
-    if subjects is not None:
-        sql.append(f"AND i.subject IN ({', '.join('?' for _ in subjects)})")
-        args.extend(subjects)
-    if done_only:
-        sql.append("AND o.status = 'done'")
-    if except_intent is not None:
-        sql.append("AND i.id != ?")
-        args.append(except_intent)
-    sql.append("ORDER BY i.id")
-    try:
-        rows = conn.execute(" ".join(sql), args).fetchall()
-    except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
-        return []
-    return [
-        Record(
-            intent_id=int(row[0]),
-            batch=str(row[1]),
-            operation=str(row[2]),
-            subject=str(row[3]),
-            params=json.loads(row[4]),
-            token=str(row[5]),
-            status=str(row[6]) if row[6] is not None else PENDING,
-            remote_id=None if row[7] is None else str(row[7]),
-            result=json.loads(row[8] or "{}"),
-            resolved_by=str(row[9] or ""),
-            at=str(row[10] or ""),
-            exposure_cents=int(row[11] or 0),
-        )
-        for row in rows
-    ]
-
-
-@dataclass
-class Intent:
-    """One recorded intent. Inside :meth:`Ledger.intent`, call :meth:`done` or :meth:`failed`.
-
-    :param token: send it as ``UniqueRequestToken`` on calls that take one.
-    :param params: the call's parameters as recorded (what a retry or a lookup needs).
-    :param created_at: when it was recorded, on the endpoint's clock.
-    """
-
-    id: int
-    uid: str
-    endpoint: str
-    batch: str
-    operation: str
-    subject: str
-    params: Mapping[str, Any]
-    token: str
-    created_at: datetime
-    exposure: Decimal
-    run: str
-    ledger: Ledger | None = field(default=None, repr=False, compare=False)
-    status: OutcomeStatus | None = None
-
-    def done(self, remote_id: str | None = None, result: Mapping[str, Any] | None = None) -> None:
-        """Record that the call succeeded (``remote_id``: the HITId or other id it made)."""
-        self._owner().record_outcome(self, Resolution.found(remote_id, result), "call")
-
-    def failed(self, message: str) -> None:
-        """Record that the call certainly had no effect (MTurk refused it); releases exposure.
-
-        Only for definite refusals: a timeout or exhausted retries may have reached MTurk,
-        so those leave the intent pending for the next run's recovery.
-        """
-        self._owner().record_outcome(self, Resolution.absent(message), "call")
-
-    def _owner(self) -> Ledger:
-        if self.ledger is None:
-            raise LedgerError(f"intent {self.uid} is not attached to a ledger")
-        return self.ledger
-
-
-@dataclass
-class _Request:
-    """An intent waiting for the group commit (:meth:`Ledger.grouped`)."""
-
-    operation: str
-    batch: str
-    subject: str
-    params: Mapping[str, Any]
-    cents: int
-    budget: Decimal | None
-    result: Intent | None = None
-    error: BaseException | None = None
-    done: bool = False
-
-
-class Ledger:
+class Ledger(LedgerQueries):
     """The ledger of one run against one endpoint; safe to share between threads.
 
     :param db: the project's state database.
@@ -331,19 +98,13 @@ class Ledger:
         self._recovered = False
         self._in_flight: set[int] = set()
         # Group commit (issue #17): outcomes deferred inside grouped(), written by the next
-        # intent's transaction or at the group's end; intents that threads record at the
-        # same moment share one transaction. See grouped().
-        self._group_lock = threading.Lock()
-        self._grouping = 0
-        self._deferred: list[tuple[Intent, Resolution, str, str]] = []
-        self._queue: list[_Request] = []
-        self._committing = False
-        self._queue_done = threading.Condition(self._group_lock)
+        # intent's transaction or at the group's end (mturk/ledger_group.py).
+        self._group = GroupCommit(self)
         #: transactions committed by this ledger for intents and outcomes (benchmarks)
         self.commits = 0
         db.ensure_schema(LEDGER_SCHEMA, LEDGER_DDL, LEDGER_VERSION)
         #: committed exposure and the budget (reserve, release, check_budget, committed)
-        self.exposure = Exposure(db, endpoint, lambda: _stamp(self._now()))
+        self.exposure = Exposure(db, endpoint, lambda: stamp(self._now()))
         self._run_lock = RunLock(db.path.parent / "runs", self.run)
 
     @property
@@ -383,14 +144,6 @@ class Ledger:
                 ".mturkmake/ to make this folder a project of its own",
             )
 
-    def recorded_project(self) -> str | None:
-        """The project id this ``state.db`` is bound to; ``None`` before a project used it."""
-        try:
-            row = self.db.connection().execute("SELECT project FROM ledger_project").fetchone()
-        except sqlite3.OperationalError:  # no such table: never bound
-            return None
-        return None if row is None else str(row[0])
-
     def _now(self) -> datetime:
         return as_utc(self.clock())  # a naive clock is taken as UTC, as botocore does
 
@@ -406,15 +159,6 @@ class Ledger:
 
     # -- batches and endpoints ----------------------------------------------------------
 
-    def batch_endpoint(self, batch: str) -> str | None:
-        """The endpoint ``batch`` lives on, or ``None`` before its first side effect."""
-        row = (
-            self.db.connection()
-            .execute("SELECT endpoint FROM ledger_batch WHERE batch = ?", (batch,))
-            .fetchone()
-        )
-        return None if row is None else str(row[0])
-
     def check_batch(self, batch: str) -> None:
         """Refuse (:class:`EndpointError`) when ``batch`` lives on another endpoint."""
         self._check_batch(self.db.connection(), batch)
@@ -425,7 +169,7 @@ class Ledger:
             if bind:
                 conn.execute(
                     "INSERT INTO ledger_batch (batch, endpoint, since) VALUES (?, ?, ?)",
-                    (batch, self.endpoint, _stamp(self._now())),
+                    (batch, self.endpoint, stamp(self._now())),
                 )
             return
         if row[0] != self.endpoint:
@@ -443,7 +187,7 @@ class Ledger:
                 "INSERT INTO ledger_batch (batch, endpoint, since) VALUES (?, ?, ?) "
                 "ON CONFLICT(batch) DO UPDATE SET endpoint = excluded.endpoint, "
                 "since = excluded.since",
-                (batch, endpoint, _stamp(self._now())),
+                (batch, endpoint, stamp(self._now())),
             )
 
     # -- intents ------------------------------------------------------------------------
@@ -495,47 +239,24 @@ class Ledger:
         """Commit fewer transactions per side effect, without weakening the guarantees.
 
         Inside the block, a call's outcome (:meth:`Intent.done`, :meth:`Intent.failed`) is
-        kept in memory and written by the transaction of the next intent any thread records
-        (or at the block's end, or before any read of outcomes); intents that several threads
-        record at the same moment share one transaction (the first waiting thread commits
-        them all, each under its own savepoint, so one refused intent refuses only itself).
-        Hence:
-
-        - no call is sent before its intent is durable (:meth:`intent` returns after the
-          commit);
-        - no outcome is written before its intent (it is deferred after it);
-        - at most as many intents lack a durable outcome as there are calls in flight: each
-          new intent's commit writes every outcome known so far, so with ``jobs`` threads,
-          at most ``jobs``.
-
-        A crash loses at most the deferred outcomes of the calls in flight or just ended:
-        their intents stay pending, and the next run resolves them by their tokens, as it
-        does for any call in flight at a crash.
+        written by the transaction of the next intent any thread records (or at the block's
+        end, or before any read of outcomes), and intents that threads record at the same
+        moment share one transaction (:class:`~mturkmake.mturk.ledger_group.GroupCommit`).
+        No call is sent before its intent is durable, no outcome is written before its
+        intent, and at most as many intents lack a durable outcome as there are calls in
+        flight (``jobs``): a crash loses only those, and the next run resolves them by their
+        tokens.
         """
-        with self._group_lock:
-            self._grouping += 1
-        try:
+        with self._group.grouped():
             yield self
-        finally:
-            with self._group_lock:
-                self._grouping -= 1
-            self.flush()
 
     def flush(self) -> None:
         """Write the deferred outcomes now (one transaction)."""
-        with self._group_lock:
-            deferred, self._deferred = self._deferred, []
-        if not deferred:
-            return
-        try:
-            with self.db.transaction() as conn:
-                for item in deferred:
-                    self._write_outcome(conn, *item)
-        except BaseException:
-            with self._group_lock:
-                self._deferred[:0] = deferred
-            raise
-        self.commits += 1
+        self._group.flush()
+
+    def _settle(self) -> None:
+        # A read of outcomes sees the deferred ones too.
+        self._group.settle()
 
     def _record_grouped(
         self,
@@ -547,78 +268,13 @@ class Ledger:
         cents: int,
         budget: Decimal | None,
     ) -> Intent:
-        if not self._grouping:
+        if not self._group.active:
             record = self._record(operation, batch, subject, params, cents=cents, budget=budget)
             self.commits += 1
             return record
-        # Whatever _record resolves before its transaction (a project id that may be written
-        # to the config file) is resolved here, before the group's shared transaction.
-        getattr(self, "project", None)
-        request = _Request(operation, batch, subject, params, cents, budget)
-        with self._group_lock:
-            self._queue.append(request)
-            while not request.done:
-                if self._committing:
-                    self._queue_done.wait()
-                    continue
-                # This thread commits every intent queued so far (its own included).
-                requests, self._queue = self._queue, []
-                deferred, self._deferred = self._deferred, []
-                self._committing = True
-                self._group_lock.release()
-                try:
-                    self._commit_group(requests, deferred)
-                finally:
-                    self._group_lock.acquire()
-                    self._committing = False
-                    self._queue_done.notify_all()
-        if request.error is not None:
-            raise request.error
-        assert request.result is not None
-        return request.result
+        return self._group.record(operation, batch, subject, params, cents=cents, budget=budget)
 
-    def _commit_group(
-        self, requests: list[_Request], deferred: list[tuple[Intent, Resolution, str, str]]
-    ) -> None:
-        try:
-            with self.db.transaction() as conn:
-                for item in deferred:
-                    self._write_outcome(conn, *item)
-                for request in requests:
-                    conn.execute("SAVEPOINT ledger_intent")
-                    try:
-                        request.result = self._record(
-                            request.operation,
-                            request.batch,
-                            request.subject,
-                            request.params,
-                            cents=request.cents,
-                            budget=request.budget,
-                        )
-                    except MturkmakeError as exc:  # refused: this intent only
-                        conn.execute("ROLLBACK TO ledger_intent")
-                        request.error = exc
-                    conn.execute("RELEASE ledger_intent")
-            self.commits += 1
-        except BaseException as exc:
-            # Nothing of the group was written: its outcomes wait for the next commit, and
-            # each intent is refused with the error (none was sent).
-            with self._group_lock:
-                self._deferred[:0] = deferred
-            for request in requests:
-                if request.result is not None:
-                    self._in_flight.discard(request.result.id)
-                    request.result = None
-                if request.error is None:
-                    request.error = exc
-        finally:
-            for request in requests:
-                request.done = True
-
-    def _settle(self) -> None:
-        # A read of outcomes sees the deferred ones too.
-        if self._deferred:
-            self.flush()
+    # -- recording ----------------------------------------------------------------------
 
     def _generation(
         self, conn: sqlite3.Connection, operation: str, batch: str, subject: str
@@ -667,9 +323,9 @@ class Ledger:
                     batch,
                     operation,
                     subject,
-                    _dumps(params),
+                    dumps(params),
                     token,
-                    _stamp(now),
+                    stamp(now),
                     cents,
                     self.run,
                 ),
@@ -697,11 +353,11 @@ class Ledger:
         self, conn: sqlite3.Connection, operation: str, batch: str, subject: str
     ) -> Intent | None:
         row = conn.execute(
-            f"SELECT {_INTENT_COLUMNS} FROM ledger_intent WHERE endpoint = ? AND batch = ? "
+            f"SELECT {INTENT_COLUMNS} FROM ledger_intent WHERE endpoint = ? AND batch = ? "
             "AND operation = ? AND subject = ? AND archived_at IS NULL",
             (self.endpoint, batch, operation, subject),
         ).fetchone()
-        return None if row is None else self._intent_from_row(row)
+        return None if row is None else intent_from_row(row, self)
 
     def _describe_existing(self, conn: sqlite3.Connection, existing: Intent) -> str:
         what = f"{existing.operation} for {existing.batch} {existing.subject}"
@@ -714,22 +370,6 @@ class Ledger:
             return f"{what} is in flight in another run; not sending it twice"
         return f"{what} is pending from an earlier run; resolve it first (recover)"
 
-    def _intent_from_row(self, row: tuple[Any, ...]) -> Intent:
-        return Intent(
-            id=int(row[0]),
-            uid=str(row[1]),
-            endpoint=str(row[2]),
-            batch=str(row[3]),
-            operation=str(row[4]),
-            subject=str(row[5]),
-            params=json.loads(row[6]),
-            token=str(row[7]),
-            created_at=datetime.fromisoformat(row[8]),
-            exposure=from_cents(int(row[9])),
-            run=str(row[10]),
-            ledger=self,
-        )
-
     def record_outcome(self, intent: Intent, resolution: Resolution, resolved_by: str) -> None:
         """Record ``intent``'s outcome once; a failure also archives it and releases exposure."""
         status = OutcomeStatus.DONE if resolution.happened else OutcomeStatus.FAILED
@@ -737,10 +377,9 @@ class Ledger:
             raise LedgerError(
                 f"{intent.operation} for {intent.batch} {intent.subject} already has an outcome"
             )
-        at = _stamp(self._now())
-        if self._grouping and resolved_by == "call":
-            with self._group_lock:
-                self._deferred.append((intent, resolution, resolved_by, at))
+        at = stamp(self._now())
+        if self._group.active and resolved_by == "call":
+            self._group.defer((intent, resolution, resolved_by, at))
         else:
             with self.db.transaction() as conn:
                 self._write_outcome(conn, intent, resolution, resolved_by, at)
@@ -764,7 +403,7 @@ class Ledger:
                     intent.id,
                     (OutcomeStatus.DONE if resolution.happened else OutcomeStatus.FAILED).value,
                     resolution.remote_id,
-                    _dumps(resolution.result),
+                    dumps(resolution.result),
                     resolved_by,
                     at,
                 ),
@@ -791,107 +430,17 @@ class Ledger:
         subject: str,
         remote_id: str,
         result: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record a side effect found remotely but unknown to the ledger (a fresh clone)."""
+        """Record a side effect found remotely but unknown to the ledger (a fresh clone).
+
+        :param params: what the side effect did, when readers match on it (a bonus's
+            worker, amount and reason); none by default."""
         _ = self.project  # may write the config file: not inside the transaction
         with self.db.transaction():
-            record = self._record(operation, batch, subject, {}, cents=0, budget=None)
+            record = self._record(operation, batch, subject, params or {}, cents=0, budget=None)
             self.record_outcome(record, Resolution.found(remote_id, result), "adopted")
-
-    def outcome(self, operation: str, batch: str, subject: str) -> Resolution | None:
-        """The recorded outcome of the active intent for this subject, ``None`` if none.
-
-        A re-run skips a subject whose outcome ``happened``.
-        """
-        self._settle()
-        row = (
-            self.db.connection()
-            .execute(
-                "SELECT o.remote_id, o.result FROM ledger_intent i JOIN ledger_outcome o "
-                "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
-                "AND i.subject = ? AND i.archived_at IS NULL",
-                (self.endpoint, batch, operation, subject),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        return Resolution.found(row[0], json.loads(row[1]))
-
-    def is_done(self, operation: str, batch: str, subject: str) -> bool:
-        """Whether this subject's side effect already happened (so a re-run skips it)."""
-        return self.outcome(operation, batch, subject) is not None
-
-    def done_subjects(self, operation: str, batch: str) -> dict[str, str | None]:
-        """Every done subject of ``operation`` in ``batch`` with its remote id."""
-        self._settle()
-        rows = self.db.connection().execute(
-            "SELECT i.subject, o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
-            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
-            "AND i.archived_at IS NULL ORDER BY i.id",
-            (self.endpoint, batch, operation),
-        )
-        return {str(subject): remote for subject, remote in rows}
-
-    def remote_ids(self, operations: tuple[str, ...]) -> set[str]:
-        """Every remote id any ``operations`` intent on this endpoint produced, in any batch,
-        archived or not: a lookup must never claim one of them for another intent."""
-        self._settle()
-        marks = ", ".join("?" for _ in operations)
-        rows = self.db.connection().execute(
-            "SELECT o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
-            "ON o.intent_id = i.id WHERE i.endpoint = ? AND o.status = 'done' "
-            f"AND o.remote_id IS NOT NULL AND i.operation IN ({marks})",
-            (self.endpoint, *operations),
-        )
-        return {str(remote) for (remote,) in rows}
-
-    def done_params(self, operation: str, batch: str) -> list[dict[str, Any]]:
-        """The recorded parameters of every done ``operation`` in ``batch`` (for lookups)."""
-        self._settle()
-        rows = self.db.connection().execute(
-            "SELECT i.params FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-            "WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? AND o.status = 'done' "
-            "AND i.archived_at IS NULL ORDER BY i.id",
-            (self.endpoint, batch, operation),
-        )
-        return [json.loads(params) for (params,) in rows]
-
-    def done_remote_params(self, operation: str, batch: str) -> dict[str, dict[str, Any]]:
-        """Remote id → recorded parameters of every done ``operation`` in ``batch`` (which
-        HIT was made with which CreateHIT parameters)."""
-        rows = self.db.connection().execute(
-            "SELECT o.remote_id, i.params FROM ledger_intent i JOIN ledger_outcome o "
-            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
-            "AND o.status = 'done' AND i.archived_at IS NULL AND o.remote_id IS NOT NULL "
-            "ORDER BY i.id",
-            (self.endpoint, batch, operation),
-        )
-        return {str(remote): json.loads(params) for remote, params in rows}
-
-    def records(self, operations: Sequence[str], **filters: Any) -> list[Record]:
-        """:func:`select_records` on this ledger's endpoint."""
-        return select_records(self.db.connection(), self.endpoint, operations, **filters)
-
-    def unreleased(self, operation: str) -> list[Record]:
-        """Done intents of ``operation`` whose exposure no release names yet (rejections whose
-        share of the HIT's reservation is still committed)."""
-        try:
-            rows = (
-                self.db.connection()
-                .execute(
-                    "SELECT i.id FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-                    "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' "
-                    "AND i.archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM ledger_exposure e "
-                    "WHERE e.intent_id = i.id AND e.amount_cents < 0)",
-                    (self.endpoint, operation),
-                )
-                .fetchall()
-            )
-        except sqlite3.OperationalError:
-            return []
-        wanted = {int(row[0]) for row in rows}
-        return [r for r in self.records([operation]) if r.intent_id in wanted]
 
     def pending(self) -> list[Intent]:
         """Active intents on this endpoint that have no outcome, oldest first."""
@@ -899,14 +448,14 @@ class Ledger:
         rows = (
             self.db.connection()
             .execute(
-                f"SELECT {_INTENT_COLUMNS} FROM ledger_intent WHERE endpoint = ? AND "
+                f"SELECT {INTENT_COLUMNS} FROM ledger_intent WHERE endpoint = ? AND "
                 "archived_at IS NULL AND id NOT IN (SELECT intent_id FROM ledger_outcome) "
                 "ORDER BY id",
                 (self.endpoint,),
             )
             .fetchall()
         )
-        return [self._intent_from_row(row) for row in rows]
+        return [intent_from_row(row, self) for row in rows]
 
     # -- recovery -----------------------------------------------------------------------
 
@@ -928,25 +477,14 @@ class Ledger:
                 continue
             if intent.run != self.run and not self._claim(intent):
                 continue
-            recovery = recoveries.get(intent.operation)
-            young = self._now() - intent.created_at < RETRY_WINDOW
-            what = f"{intent.operation} for {intent.batch} {intent.subject}"
-            if recovery is None:
-                raise LedgerError(
-                    f"{what} is pending and no recovery is registered for it",
-                    hint="load the plugin that made it, then run again",
-                )
-            if young and recovery.retry is not None:
-                how, resolver = "retry", recovery.retry
-            elif recovery.lookup is not None:
-                how, resolver = "lookup", recovery.lookup
-            else:
-                raise LedgerError(
-                    f"{what} is pending since {_stamp(intent.created_at)}; its token has "
-                    "expired and no lookup is registered, so it cannot be resolved safely",
-                    hint="check the requester site, then archive the entry",
-                )
-            log.info("resolving pending %s by %s", what, how)
+            how, resolver = recoveries.resolver_for(intent, self._now())
+            log.info(
+                "resolving pending %s for %s %s by %s",
+                intent.operation,
+                intent.batch,
+                intent.subject,
+                how,
+            )
             resolution = resolver(client, intent)
             self.record_outcome(intent, resolution, how)
             resolved.append(Recovered(intent, how, resolution))
@@ -986,16 +524,16 @@ class Ledger:
         forget_batch: str | None = None,
         forget_endpoint: str | None = None,
     ) -> int:
-        stamp = _stamp(self._now())
+        at = stamp(self._now())
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 f"UPDATE ledger_intent SET archived_at = ?, archive_reason = ? "
                 f"WHERE archived_at IS NULL AND {where}",
-                (stamp, reason, *args),
+                (at, reason, *args),
             )
             conn.execute(
                 f"UPDATE ledger_exposure SET archived_at = ? WHERE archived_at IS NULL AND {where}",
-                (stamp, *args),
+                (at, *args),
             )
             if forget_batch is not None:
                 conn.execute("DELETE FROM ledger_batch WHERE batch = ?", (forget_batch,))
@@ -1019,13 +557,19 @@ def open_ledger(
 
 
 __all__ = [
+    "PENDING",
     "RETRY_WINDOW",
     "Intent",
     "Ledger",
+    "OutcomeStatus",
+    "Record",
     "Recovered",
     "Recoveries",
     "Resolution",
+    "intent_uid",
+    "missing_table",
     "open_ledger",
     "request_token",
+    "select_records",
     "utc_now",
 ]

@@ -26,7 +26,7 @@ import fcntl
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -241,6 +241,18 @@ def ownership(annotation: Any, project: str) -> Ownership:
     return "ours" if found == project[:MARKER_CHARS] else "foreign"
 
 
+def foreign_reason(hit_id: str, hit: Mapping[str, Any], project: str) -> str:
+    """Why ``project`` must not act on ``hit`` (another mturkmake project's marker in its
+    RequesterAnnotation), or ``""``; unmarked HITs (made by the CLT or by hand) may be."""
+    annotation = hit.get("RequesterAnnotation")
+    if ownership(annotation, project) != "foreign":
+        return ""
+    return (
+        f"HIT {hit_id} belongs to another mturkmake project "
+        f"({MARKER_PREFIX}{marker_of(annotation)}, not {marker(project)})"
+    )
+
+
 def check_annotation_room(annotation: str | None, *, source: str, line: int | None) -> None:
     """Refuse a user's annotation that leaves no room for the marker (preflight, before any
     call): MTurk takes 255 characters, the marker takes :data:`MARKER_ROOM` of them.
@@ -264,6 +276,7 @@ __all__ = [
     "MARKER_ROOM",
     "PROJECT_KEY",
     "check_annotation_room",
+    "foreign_reason",
     "mark_annotation",
     "marker",
     "marker_of",

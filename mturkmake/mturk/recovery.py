@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.hookspecs import Recovery
@@ -87,6 +87,34 @@ class Recoveries:
     def get(self, operation: str) -> Recovery | None:
         """The registered recovery of ``operation``, if any."""
         return self._table.get(operation)
+
+    def resolver_for(self, intent: Intent, now: datetime) -> tuple[str, Resolver]:
+        """How to resolve pending ``intent`` at ``now`` (the endpoint's clock): ``("retry",
+        …)`` while it is younger than :data:`RETRY_WINDOW` and its operation has a retry, else
+        ``("lookup", …)`` — a token MTurk no longer remembers would make a retry a second call.
+
+        :raises LedgerError: no recovery is registered for the operation, or the intent is
+            too old to retry and its operation has no lookup.
+        """
+        from mturkmake.errors import LedgerError
+
+        recovery = self.get(intent.operation)
+        what = f"{intent.operation} for {intent.batch} {intent.subject}"
+        if recovery is None:
+            raise LedgerError(
+                f"{what} is pending and no recovery is registered for it",
+                hint="load the plugin that made it, then run again",
+            )
+        if now - intent.created_at < RETRY_WINDOW and recovery.retry is not None:
+            return "retry", recovery.retry
+        if recovery.lookup is not None:
+            return "lookup", recovery.lookup
+        since = intent.created_at.isoformat(timespec="microseconds")
+        raise LedgerError(
+            f"{what} is pending since {since}; its token has expired and no lookup is "
+            "registered, so it cannot be resolved safely",
+            hint="check the requester site, then archive the entry",
+        )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ A poll fetches only the HITs that are not final:
 - each gets ``ListAssignmentsForHIT`` (``MaxResults`` 100, every page; statuses Submitted,
   Approved, Rejected), so answers arrive incrementally, before the HIT is final.
 
+A local ``--wait`` polls with :meth:`Fetcher.refresh` instead, fetching only the HITs the
+marketplace says changed, and checks with :meth:`Fetcher.first_open` (issue #17).
+
 boto3 and botocore are not imported here: the client is handed in, and service errors are
 translated by :func:`mturkmake.mturk.endpoint.service_call`.
 """
@@ -23,12 +26,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.core.state import StateDB
-from mturkmake.errors import ServiceError
+from mturkmake.errors import ServiceError, UsageError
 from mturkmake.formats.success import SuccessRow
 from mturkmake.mturk.times import as_utc
 
@@ -52,6 +56,10 @@ __all__ = [
 FINAL_STATUSES = frozenset({"Reviewable", "Reviewing", "Disposed"})
 #: The largest page the API gives (MaxResults 1..100).
 PAGE_SIZE = 100
+#: Fetched HITs cached per ``state.db`` transaction: each commit is durable (an fsync, a few
+#: ms), so one per HIT would cost more than the calls; a poll interrupted keeps what it
+#: fetched (the pending entries are stored on the way out), a crash loses at most these.
+STORE_EVERY = 100
 #: What getResults writes: submitted work, decided or not (the CLT's choice too).
 ASSIGNMENT_STATUSES = ("Submitted", "Approved", "Rejected")
 #: Keys of HIT and Assignment structures that hold times.
@@ -262,8 +270,14 @@ class Snapshot:
     entries: dict[str, Fetched] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
-    #: open HITs a cheap check (:meth:`Fetcher.all_final_now`) already found final
+    #: open HITs a cheap check (:meth:`Fetcher.first_open`) already found final
     seen_final: set[str] = field(default_factory=set)
+    #: open HITs a cheap check found still open, and not known to have changed since
+    seen_open: set[str] = field(default_factory=set)
+    #: how far the cheap checks got in :attr:`open_hit_ids`: every HIT before is final now
+    checked: int = 0
+    #: :attr:`open_hit_ids` when the cheap checks began (the entries are complete by then)
+    checking: list[str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def final(self) -> bool:
@@ -325,6 +339,13 @@ class Snapshot:
 Progress = Callable[[int, int, str], None]
 
 
+def _untaken(hit: Mapping[str, Any]) -> bool:
+    """Every slot of the HIT is available: nothing accepted, submitted or decided."""
+    slots = hit.get("MaxAssignments")
+    available = hit.get("NumberOfAssignmentsAvailable")
+    return slots is not None and available is not None and int(available) >= int(slots) > 0
+
+
 def _every_call(error: ServiceError) -> bool:
     from mturkmake.mturk.endpoint import affects_every_call
 
@@ -338,6 +359,14 @@ class Fetcher:
     :param cache: where fetched HITs are kept; ``None`` keeps nothing.
     :param jobs: how many HITs are fetched at once (``-j``; the first alone, results in
         order: :func:`mturkmake.mturk.calls.ordered`).
+    :param exact_counts: the service's HIT counts are exact (the in-process local
+        marketplace): a HIT with every slot available has no work to list, so
+        ``ListAssignmentsForHIT`` is skipped for it (a batch just loaded costs one call per
+        HIT, not two). MTurk's counts are not promised to be, so never there.
+    :param project: this project's id (``""``: it has none yet) to refuse a HIT carrying
+        another mturkmake project's marker — a copied folder whose ``.success`` lists its
+        origin's HITs must not fetch, and so review or pay, their work; ``None``: no check.
+    :param source: the file that listed the HITs, named by that refusal.
     """
 
     def __init__(
@@ -347,10 +376,16 @@ class Fetcher:
         *,
         policies: Mapping[str, frozenset[str]] | None = None,
         jobs: int = 1,
+        exact_counts: bool = False,
+        project: str | None = None,
+        source: str | None = None,
     ) -> None:
         self.client = client
+        self.project = project
+        self.source = source
         self.cache = cache
         self.jobs = jobs
+        self.exact_counts = exact_counts
         #: HIT id → the levels its review policies act at: such a HIT is final only once
         #: its policies have reported (they may still approve, reject or extend).
         self.policies = dict(policies or {})
@@ -408,13 +443,20 @@ class Fetcher:
         if hit is None:
             hit = self._call("GetHIT", HITId=hit_id)["HIT"]
         record = _normalise(hit)
+        if self.project is not None:
+            self._refuse_foreign(hit_id, record)
+        untaken = self.exact_counts and _untaken(record)
         assignments = [
             _normalise(a)
-            for a in self._pages(
-                "ListAssignmentsForHIT",
-                "Assignments",
-                HITId=hit_id,
-                AssignmentStatuses=list(ASSIGNMENT_STATUSES),
+            for a in (
+                []
+                if untaken
+                else self._pages(
+                    "ListAssignmentsForHIT",
+                    "Assignments",
+                    HITId=hit_id,
+                    AssignmentStatuses=list(ASSIGNMENT_STATUSES),
+                )
             )
         ]
         # Oldest submission first, as the CLT wrote them; the id breaks ties stably.
@@ -422,6 +464,18 @@ class Fetcher:
         assignments.sort(key=lambda a: (a.get("SubmitTime") or epoch, a["AssignmentId"]))
         final = is_final(record) and self._policies_done(hit_id, assignments)
         return Fetched(record, tuple(assignments), final)
+
+    def _refuse_foreign(self, hit_id: str, hit: Mapping[str, Any]) -> None:
+        from mturkmake.mturk.project import foreign_reason
+
+        reason = foreign_reason(hit_id, hit, self.project or "")
+        if reason:
+            raise UsageError(
+                f"{reason}; nothing was fetched",
+                file=self.source,
+                hint="this folder is a copy of that project: restore its project_id to "
+                "continue it, or fetch from that project's folder",
+            )
 
     def _types(self, rows: Sequence[SuccessRow], known: Mapping[str, Fetched]) -> list[str]:
         types: list[str] = []
@@ -467,37 +521,104 @@ class Fetcher:
         def fetch(row: SuccessRow) -> Fetched:
             return self.fetch_hit(row.hit_id, listed.get(row.hit_id))
 
-        for n, (row, done) in enumerate(ordered(todo, fetch, jobs=self.jobs), 1):
-            try:
-                entry = done.get()
-            except ServiceError as error:
-                if not keep_going or _every_call(error):
-                    raise
-                snapshot.failures[row.hit_id] = error.one_line()
-                continue
-            snapshot.entries[row.hit_id] = entry
-            snapshot.fetched.append(row.hit_id)
-            if self.cache is not None:
-                # One HIT at a time: an interrupted poll keeps what it fetched.
-                self.cache.store({row.hit_id: entry})
-            if progress is not None:
-                progress(n, len(todo), row.hit_id)
+        pending: dict[str, Fetched] = {}
+        try:
+            for n, (row, done) in enumerate(ordered(todo, fetch, jobs=self.jobs), 1):
+                try:
+                    entry = done.get()
+                except ServiceError as error:
+                    if not keep_going or _every_call(error):
+                        raise
+                    snapshot.failures[row.hit_id] = error.one_line()
+                    continue
+                snapshot.entries[row.hit_id] = entry
+                snapshot.fetched.append(row.hit_id)
+                pending[row.hit_id] = entry
+                if len(pending) >= STORE_EVERY:
+                    self._store(pending)
+                if progress is not None:
+                    progress(n, len(todo), row.hit_id)
+        finally:  # an interrupted poll keeps what it fetched
+            self._store(pending)
         return snapshot
+
+    def _store(self, pending: dict[str, Fetched]) -> None:
+        """Cache the fetched entries (one transaction: a durable commit each) and forget them."""
+        if self.cache is not None and pending:
+            self.cache.store(pending)
+        pending.clear()
 
     def all_final_now(self, snapshot: Snapshot) -> bool:
         """Whether every HIT not final in ``snapshot`` is final now: a cheap check that a
-        full poll would find the batch final.
+        full poll would find the batch final (:meth:`first_open` knowing of no change)."""
+        return self.first_open(snapshot) is None
+
+    def first_open(self, snapshot: Snapshot, changed: AbstractSet[str] | None = None) -> str | None:
+        """The first HIT not final in ``snapshot`` that is still open now, or ``None`` when
+        every one of them is final now: a cheap check that a full poll would find the batch
+        final.
 
         ``GetHIT`` on the open HITs in order, stopping at the first still open; HITs found
         final are remembered in the snapshot, so repeated checks cost about one call each.
+
+        :param changed: the HITs that changed since the last check (the local marketplace
+            knows): a HIT found open then and not changed since is still open, without a
+            call. ``None``: unknown, every HIT not yet found final is asked.
         """
-        for hit_id in snapshot.open_hit_ids:
-            if hit_id in snapshot.seen_final:
-                continue
-            if hit_id in self.policies:  # the cheap check cannot see the policies' reports
-                if not self.fetch_hit(hit_id).final:
-                    return False
-            elif not is_final(self._call("GetHIT", HITId=hit_id)["HIT"]):
-                return False
-            snapshot.seen_final.add(hit_id)
-        return True
+        if changed is None:
+            snapshot.seen_open.clear()
+        else:
+            snapshot.seen_open -= changed
+        if snapshot.checking is None:
+            snapshot.checking = snapshot.open_hit_ids
+        open_ids = snapshot.checking
+        while snapshot.checked < len(open_ids):
+            hit_id = open_ids[snapshot.checked]
+            if hit_id in snapshot.seen_open:
+                return hit_id
+            if hit_id not in snapshot.seen_final:
+                if hit_id in self.policies:  # the cheap check cannot see the policies' reports
+                    final = self.fetch_hit(hit_id).final
+                else:
+                    final = is_final(self._call("GetHIT", HITId=hit_id)["HIT"])
+                if not final:
+                    snapshot.seen_open.add(hit_id)
+                    return hit_id
+                snapshot.seen_final.add(hit_id)
+            snapshot.checked += 1
+        return None
+
+    def refresh(
+        self, snapshot: Snapshot, rows: Sequence[SuccessRow], changed: AbstractSet[str]
+    ) -> Snapshot:
+        """``snapshot`` brought up to date when only the HITs of ``changed`` may have
+        changed since it was made (the local marketplace knows which): fetches those not
+        final (and any never fetched), carries the others' entries over; the same snapshot
+        as :meth:`poll` would make, for O(changed HITs) calls.
+
+        ``GetHIT`` for each, not ``ListReviewableHITs``: its pages list every reviewable
+        HIT of the type, changed or not. Errors propagate as :meth:`poll`'s do.
+        """
+        fresh = Snapshot(snapshot.hit_ids, dict(snapshot.entries))
+        todo = list(
+            {
+                r.hit_id: r
+                for r in rows
+                if r.hit_id not in snapshot.entries
+                or (r.hit_id in changed and not snapshot.entries[r.hit_id].final)
+            }.values()
+        )
+        from mturkmake.mturk.calls import ordered
+
+        pending: dict[str, Fetched] = {}
+        try:
+            for row, done in ordered(todo, lambda r: self.fetch_hit(r.hit_id), jobs=self.jobs):
+                entry = done.get()
+                fresh.entries[row.hit_id] = entry
+                fresh.fetched.append(row.hit_id)
+                pending[row.hit_id] = entry
+                if len(pending) >= STORE_EVERY:
+                    self._store(pending)
+        finally:
+            self._store(pending)
+        return fresh

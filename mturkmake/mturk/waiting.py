@@ -13,6 +13,14 @@ moves at most ``--poll`` virtual seconds, and never past the moment an assignmen
 since the last poll could auto-approve (the batch's shortest AutoApprovalDelay after it);
 after each event a cheap check (about one ``GetHIT``) tells whether the batch became final.
 
+The local marketplace also knows which HITs changed (:class:`Tracked`, issue #17), so a wait
+costs O(HITs + changes) calls, not O(open HITs × clock steps): a full poll fetches only the
+HITs that changed since the last one; the events before the next check are played in one
+run, which the marketplace ends right after an event that changes the first HIT still open
+(the batch cannot be final before that HIT is); the cheap check asks again only about HITs
+that changed. The events played, the moments of the full polls, the snapshots and the
+stops are those of the event-by-event wait (tests/mturk/test_wait_changes.py compares them).
+
 ``TIMEOUT`` is measured on the endpoint's clock: virtual time on the local endpoint.
 
 Progress: a ``tqdm`` bar when stdout is a terminal (imported only then), plain lines
@@ -25,7 +33,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -39,6 +47,7 @@ __all__ = [
     "DEFAULT_POLL",
     "LocalMarket",
     "ProgressView",
+    "Tracked",
     "WaitResult",
     "WaitSettings",
     "auto_approval_warning",
@@ -51,6 +60,8 @@ DEFAULT_POLL = 60.0
 AUTO_APPROVAL_WARNING = timedelta(hours=24)
 #: Wire times are rounded to the millisecond: keep this far from an auto-approval.
 _MARGIN = timedelta(milliseconds=2)
+#: The clock's resolution: a bound ``t - _TICK`` keeps events at ``t`` out.
+_TICK = timedelta(microseconds=1)
 
 Reason = Literal["final", "timeout", "auto-approval", "idle"]
 
@@ -101,9 +112,41 @@ class LocalMarket(Protocol):
         """When the next event is due, or ``None``."""
         ...
 
-    def advance_to(self, when: datetime) -> int:
-        """Move the clock to ``when``, playing due events."""
+    def advance_to(
+        self, when: datetime, *, watch: Collection[str] = (), settle: bool = True
+    ) -> int:
+        """Move the clock to ``when``, playing due events; with ``watch``, stop right after
+        the first event that changes one of these HITs; ``settle=False`` leaves the clock
+        at the last event played."""
         ...
+
+    def change_mark(self) -> int:
+        """The mark of the latest change of any HIT."""
+        ...
+
+    def hits_changed_since(self, mark: int) -> tuple[int, frozenset[str]]:
+        """The next mark, and the HITs changed after ``mark``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """How a local wait fetches only the HITs that changed (issue #17).
+
+    :param since: the marketplace's :meth:`~LocalMarket.change_mark`, taken before the first
+        snapshot was polled.
+    :param refresh: ``refresh(snapshot, changed)``: the snapshot brought up to date when only
+        the HITs of ``changed`` may have changed (:meth:`Fetcher.refresh
+        <mturkmake.mturk.results_cache.Fetcher.refresh>` of the batch's rows).
+    :param first_open: ``first_open(snapshot, changed)``: the first HIT not final in the
+        snapshot that is still open now, or ``None`` when all of them are final now;
+        ``changed``: the HITs changed since the previous check (:meth:`Fetcher.first_open
+        <mturkmake.mturk.results_cache.Fetcher.first_open>`).
+    """
+
+    since: int
+    refresh: Callable[[Snapshot, frozenset[str]], Snapshot]
+    first_open: Callable[[Snapshot, frozenset[str]], str | None]
 
 
 @dataclass(frozen=True)
@@ -196,6 +239,7 @@ def wait_until_final(
     warn: Callable[[str], None],
     market: LocalMarket | None = None,
     became_final: Callable[[Snapshot], bool] | None = None,
+    tracked: Tracked | None = None,
     clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> WaitResult:
@@ -207,6 +251,8 @@ def wait_until_final(
     :param market: the local marketplace, whose clock is advanced instead of sleeping.
     :param became_final: a cheap check whether every HIT not final in the snapshot is final
         now (local: run after each event); ``None`` polls fully after each event instead.
+    :param tracked: (local) fetch only the HITs that changed; ``became_final`` is then
+        not used.
     :param clock: the endpoint's clock (sandbox and production).
     :param sleep: how to pause between polls (sandbox and production).
 
@@ -215,6 +261,8 @@ def wait_until_final(
     waiter = _Waiter(poll, settings, view, warn, became_final)
     view.update(first)
     try:
+        if market is not None and tracked is not None:
+            return waiter.tracked(first, market, tracked)
         if market is not None:
             return waiter.local(first, market)
         return waiter.remote(first, clock, sleep)
@@ -323,3 +371,66 @@ class _Waiter:
             fresh = False
             if self.became_final is None or self.became_final(snapshot):
                 return self.poll(), None
+
+    def tracked(self, snapshot: Snapshot, market: LocalMarket, tracked: Tracked) -> WaitResult:
+        """Advance the local marketplace's clock, fetching only the HITs that changed."""
+        timeout = self.settings.timeout
+        deadline = None if timeout is None else market.now() + timedelta(seconds=timeout)
+        mark = tracked.since
+        while not snapshot.final:
+            snapshot, mark, stop = self._step(snapshot, market, tracked, mark, deadline)
+            self.view.update(snapshot)
+            if stop is not None:
+                return self._stopped(snapshot, stop)
+        return WaitResult(snapshot, "final")
+
+    def _step(
+        self,
+        snapshot: Snapshot,
+        market: LocalMarket,
+        tracked: Tracked,
+        mark: int,
+        deadline: datetime | None,
+    ) -> tuple[Snapshot, int, Reason | None]:
+        """:meth:`_advance` for O(changes) calls: the same events played, the same full polls
+        at the same virtual moments, the same stops — but events are played in runs, and a
+        poll fetches only the HITs that changed.
+
+        ``mark`` is the marketplace's change mark of ``snapshot``'s poll; returns the next
+        snapshot, its mark, and why the wait must stop (``None``: go on).
+        """
+        polled_at = market.now()
+        delay = snapshot.min_auto_approval_delay
+        horizon = self.settings.poll if delay is None else min(self.settings.poll, delay)
+        stale_at = polled_at + timedelta(seconds=horizon)
+        guard = snapshot.earliest_auto_approval
+        check, changed = market.hits_changed_since(mark)
+        waiting_on = tracked.first_open(snapshot, changed)
+        fresh = True
+        while waiting_on is not None:
+            due = market.next_event_time()
+            if due is None:
+                return snapshot, mark, "idle"
+            if guard is not None and due + _MARGIN >= guard:
+                return snapshot, mark, "auto-approval"
+            if deadline is not None and due > deadline:
+                return snapshot, mark, "timeout"
+            if not fresh and due + _MARGIN >= stale_at:
+                break  # a full poll is due
+            # Every event _advance would play one by one before its next check: the next
+            # (just after a poll it always plays), and those strictly before the poll is
+            # due and the auto-approval guard, and not after the timeout.
+            limits = [stale_at - _MARGIN - _TICK]
+            if guard is not None:
+                limits.append(guard - _MARGIN - _TICK)
+            if deadline is not None:
+                limits.append(deadline)
+            # Only a change of the first HIT still open can make the batch final: the
+            # marketplace stops right after one, as _advance's check would.
+            market.advance_to(max(due, min(limits)), watch=(waiting_on,), settle=False)
+            fresh = False
+            check, changed = market.hits_changed_since(check)
+            if waiting_on in changed:
+                waiting_on = tracked.first_open(snapshot, changed)
+        polled, changed = market.hits_changed_since(mark)
+        return tracked.refresh(snapshot, changed), polled, None

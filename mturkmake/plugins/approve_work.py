@@ -28,7 +28,7 @@ from mturkmake.mturk.prompts import ask_comment, confirm, error, say
 from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
-    from mturkmake.mturk.decisions import Decider
+    from mturkmake.mturk.decisions import Decider, Result
 
 __all__ = ["handle_approve_work"]
 
@@ -49,9 +49,11 @@ def _from_file(path: str) -> list[tuple[str, str | None]]:
         return [(item.id, item.value) for item in read_work_items(stream, path, APPROVE)]
 
 
-def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
-    """(assignment, HIT) for every Submitted assignment of the ``.success`` file's HITs."""
+def _submitted_of_hits(ctx: Context, decider: Decider, path: str) -> list[tuple[str, str]]:
+    """(assignment, HIT) for every Submitted assignment of the ``.success`` file's HITs, the
+    HITs asked within ``-j`` (issue #17), the answers kept in the file's order."""
     from mturkmake.formats.success import read_success
+    from mturkmake.mturk import calls
     from mturkmake.mturk.endpoint import service_call
 
     source = Path(path)
@@ -59,8 +61,9 @@ def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
         raise UsageError(f"-successfile {path}: no such file")
     with source.open("rb") as stream:
         hits = [row.hit_id for row in read_success(stream, source=path)]
-    found: list[tuple[str, str]] = []
-    for hit_id in hits:
+
+    def submitted(hit_id: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
         token: str | None = None
         while True:
             page = service_call(
@@ -74,13 +77,19 @@ def _submitted_of_hits(decider: Decider, path: str) -> list[tuple[str, str]]:
             found += [(str(a["AssignmentId"]), hit_id) for a in page.get("Assignments", [])]
             token = page.get("NextToken")
             if not token:
-                break
-    return found
+                return found
+
+    results = calls.each(ctx, decider.client, hits, submitted)
+    try:
+        return [pair for _, done in results for pair in done.get()]
+    finally:
+        getattr(results, "close")()  # noqa: B009 - a generator: waits for the calls in flight
 
 
 def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
     """``approveWork (-assignment IDS | -approvefile FILE | -successfile FILE) [-force]``."""
     # the decision machinery loads only when the command runs: a no-op run stays light
+    from mturkmake.mturk.decide_many import decide_all
     from mturkmake.mturk.decisions import Order, open_decider
     from mturkmake.plugins import clt_catalog
 
@@ -101,26 +110,37 @@ def handle_approve_work(args: Mapping[str, Any], ctx: Context) -> int:
             comment = ask_comment(ctx, args) if any(c is None for _, c in items) else None
             work = [(i, c if c is not None else comment) for i, c in items]
         else:
-            pairs = _submitted_of_hits(decider, str(args["successfile"]))
+            pairs = _submitted_of_hits(ctx, decider, str(args["successfile"]))
             confirm(ctx, args, f"You are about to approve {len(pairs)} assignment(s).")
             work = [(i, None) for i, _ in pairs]
             suffixes = {i: f" for HIT {h}" for i, h in pairs}
-        approved = failed = already = 0
-        for assignment_id, comment in Tracked(ctx, work, "approving", "assignment", plain=False):
-            text = (comment or "").strip()
-            result = decider.decide(Order(assignment_id, "approve", text, EVALUATOR))
+        counts = {"approved": 0, "failed": 0, "skipped": 0}
+
+        def handle(order: Order, result: Result) -> None:
+            assignment_id, text = order.assignment_id, order.feedback
             suffix = suffixes.get(assignment_id) or (f" with comment '{text}'" if text else "")
             if from_file and result.hit_id:  # seed 003's -approvefile line names the HIT
                 suffix = f" for HIT {result.hit_id}" + (f" with comment '{text}'" if text else "")
             if result.outcome == "approved":
-                approved += 1
+                counts["approved"] += 1
                 say(ctx, f"[{assignment_id}] Assignment successfully approved{suffix}")
             elif result.outcome == "skipped":
-                already += 1
+                counts["skipped"] += 1
                 say(ctx, f"[{assignment_id}] Assignment {result.message}; not sent again")
             else:
-                failed += 1
+                counts["failed"] += 1
                 error(ctx, f"Error approving assignment {assignment_id}{suffix}: {result.message}")
+
+        orders = [Order(i, "approve", (c or "").strip(), EVALUATOR) for i, c in work]
+        # -j N: up to N approvals at once, printed in this order (issue #17)
+        decide_all(
+            ctx,
+            decider,
+            orders,
+            handle,
+            progress=lambda items: Tracked(ctx, items, "approving", "assignment", plain=False),
+        )
+    approved, failed, already = counts["approved"], counts["failed"], counts["skipped"]
     say(ctx, "--- Finished approval ---")
     say(ctx, f"  {approved} assignments approved.")
     say(ctx, f"  {failed} assignments failed to be approved.")

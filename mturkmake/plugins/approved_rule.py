@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from mturkmake.formats.results import ResultsEntry
     from mturkmake.hookspecs import Config
     from mturkmake.mturk.decisions import AssignmentDecision, Decider, Result
-    from mturkmake.mturk.review_policies import PolicyDecision
 
 __all__ = ["APPROVED_HEADER", "build_approved", "preview_approved", "write_approved"]
 
@@ -186,8 +185,10 @@ def build_approved(job: Job) -> Outcome:
     """The ``%.approved`` action: decide the undecided submitted work, write the projection."""
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.batch import batch_rows
+    from mturkmake.mturk.decide_many import decide_all
     from mturkmake.mturk.decisions import Order, open_decider
     from mturkmake.mturk.evaluation import DEFAULT_MAX_REJECT_SHARE, check_reject_share
+    from mturkmake.mturk.outside_decisions import adopt_outside, policy_verdicts
 
     ctx = job.context
     results_rel = f"{job.stem}.results"
@@ -203,11 +204,11 @@ def build_approved(job: Job) -> Outcome:
             for e in batch.entries
             if e.status in ("Approved", "Rejected") and e.assignment_id not in decided
         ]
-        by_policy = _policy_decisions(decider, {e.hit_id for e in undecided})
-        for entry in undecided:
-            results.append(
-                _adopt(decider, entry.assignment_id, name, by_policy.get(entry.assignment_id))
-            )
+        # Work decided outside mturkmake (review policies, auto-approval, the site): recorded.
+        by_policy, adopted = adopt_outside(
+            ctx, decider, [e.assignment_id for e in undecided], {e.hit_id for e in undecided}, name
+        )
+        results += adopted
         decided = decider.existing(ids)
         unfetched = _unfetched(ctx, job.target, batch, batch_rows(ledger, name))
         waiting = not batch.final
@@ -217,7 +218,7 @@ def build_approved(job: Job) -> Outcome:
             verdicts = _evaluate(ctx, batch, _assignments(batch, decided, inputs))
         if verdicts:
             check_reject_share(
-                {**_policy_verdicts(by_policy, results), **verdicts},
+                {**policy_verdicts(by_policy, results), **verdicts},
                 max_share=float(ctx.config.get("max_reject_share", DEFAULT_MAX_REJECT_SHARE)),
                 assume_yes=bool(ctx.options.get("yes")),
                 interactive=ctx.interactive,
@@ -229,35 +230,43 @@ def build_approved(job: Job) -> Outcome:
                 spending.report_cost(ctx, cost)
                 spending.confirm_for(ctx, cost)
         stopped: ServiceError | None = None
-        for assignment_id, verdict in Tracked(
-            ctx, list(verdicts.items()), "deciding", "assignment", job.target
-        ):
-            order = Order(
-                assignment_id, verdict.decision, verdict.feedback, verdict.evaluator, batch=name
-            )
-            try:
-                result = decider.decide(order)
-            except ServiceError as error:
-                # Every other call would fail so too (decide raises only then). Before the
-                # first decision nothing changed: fail, leaving the target as it is; after
-                # it, write the projection of what was decided and say why it stopped.
-                if not any(r.outcome in ("approved", "rejected") for r in results):
-                    raise
-                stopped = error
-                break
-            if result.outcome == "failed" and _decided(decider, assignment_id):
+        orders = [
+            Order(aid, verdict.decision, verdict.feedback, verdict.evaluator, batch=name)
+            for aid, verdict in verdicts.items()
+        ]
+
+        def handle(order: Order, result: Result) -> None:
+            if result.outcome == "failed" and _decided(decider, order.assignment_id):
                 # Decided meanwhile elsewhere (the requester site, auto-approval): it is
                 # recorded as such, and deciding it again is impossible, not an error.
                 ctx.report(
                     Event(
                         "warning",
-                        f"{assignment_id}: {result.message}; recorded as decided there",
+                        f"{order.assignment_id}: {result.message}; recorded as decided there",
                         target=job.target,
                     )
                 )
                 result = dataclasses.replace(result, outcome="skipped")
             results.append(result)
-            _report_result(ctx, job.target, result, verdict)
+            _report_result(ctx, job.target, result, verdicts[order.assignment_id])
+
+        try:
+            # -j N: up to N decisions at once, reported in this order (issue #17)
+            decide_all(
+                ctx,
+                decider,
+                orders,
+                handle,
+                progress=lambda items: Tracked(ctx, items, "deciding", "assignment", job.target),
+            )
+        except ServiceError as error:
+            # Every other call would fail so too (decide raises only then). Before the first
+            # decision nothing changed: fail, leaving the target as it is; after it (calls
+            # that were in flight count), write the projection of what was decided and say
+            # why it stopped.
+            if not decider.changed:
+                raise
+            stopped = error
         decisions = decider.existing()
         write_approved(job.outputs[job.target], batch.entries, decisions, name)
     outcome = _outcome(batch, decisions, results, waiting)
@@ -294,65 +303,6 @@ def _unfetched(ctx: Context, target: str, batch: _Batch, known: Sequence[Any]) -
 def _decided(decider: Decider, assignment_id: str) -> bool:
     known = decider.existing([assignment_id]).get(assignment_id)
     return known is not None and known.decision != "pending"
-
-
-def _policy_decisions(decider: Decider, hit_ids: set[str]) -> dict[str, PolicyDecision]:
-    """What the HITs' review policies decided (an assignment decided on MTurk's side is a
-    policy's, an auto-approval's or the requester site's: the policies' reports say which)."""
-    from mturkmake.mturk.endpoint import affects_every_call
-    from mturkmake.mturk.review_policies import fetch_policy_decisions
-
-    found: dict[str, PolicyDecision] = {}
-    for hit_id in sorted(h for h in hit_ids if h):
-        try:
-            found.update(fetch_policy_decisions(decider.client, hit_id))
-        except ServiceError as error:
-            if affects_every_call(error):
-                raise
-            # A HIT without policies, or an endpoint without the call: nobody's policy.
-    return found
-
-
-def _policy_verdicts(
-    by_policy: Mapping[str, PolicyDecision], results: Sequence[Result]
-) -> dict[str, Verdict]:
-    """The policies' decisions recorded by this run, as verdicts: they count in the reject
-    share, as the evaluators' do."""
-    adopted = {r.assignment_id for r in results if r.outcome == "skipped"}
-    return {
-        aid: Verdict(
-            "reject" if d.decision == "reject" else "approve", d.reason or d.policy, d.policy
-        )
-        for aid, d in by_policy.items()
-        if aid in adopted
-    }
-
-
-def _adopt(
-    decider: Decider, assignment_id: str, batch: str, policy: PolicyDecision | None = None
-) -> Result:
-    from mturkmake.mturk.decisions import Result
-    from mturkmake.mturk.endpoint import affects_every_call, service_call
-
-    try:
-        reply = service_call(decider.client, "GetAssignment", AssignmentId=assignment_id)
-    except ServiceError as error:
-        if affects_every_call(error):
-            raise  # every other assignment would fail the same way: one line, not one each
-        return Result(assignment_id, "failed", message=error.message)
-    if policy is not None:
-        decider.adopt(
-            reply["Assignment"],
-            batch,
-            evaluator=f"review policy {policy.policy}",
-            # The feedback the worker saw; the action's result ("Rejected") says less.
-            feedback=str(reply["Assignment"].get("RequesterFeedback") or policy.reason),
-        )
-        return Result(
-            assignment_id, "skipped", message=f"decided by the review policy {policy.policy}"
-        )
-    decider.adopt(reply["Assignment"], batch)
-    return Result(assignment_id, "skipped", message="decided outside mturkmake")
 
 
 def _report_result(ctx: Context, target: str, result: Result, verdict: Verdict) -> None:

@@ -8,25 +8,32 @@ the assignment) before the first payment, prints the cost line, checks the budge
 production), then pays each unpaid row as one ledger intent with a request token. A re-run
 pays nothing, appended rows pay only themselves, and an edited paid row stops the run naming
 it (:mod:`mturkmake.mturk.bonus_file`). ``.bonused`` lists what was paid.
+
+Before paying, each row's assignment is looked up on MTurk (ListBonusPayments): a payment the
+ledger does not know (a clone without ``.mturkmake/``, a day after its tokens expired) is
+recorded as the row's and not paid again.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import FormatError, MturkmakeError
-from mturkmake.hookspecs import Config, Event, Job, Outcome, Recovery, Rule, hookimpl
+from mturkmake.hookspecs import Config, Context, Event, Job, Outcome, Recovery, Rule, hookimpl
+from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
-    from mturkmake.mturk.bonuses import Bonus
+    from mturkmake.mturk.bonuses import Bonus, PaidBonus
+    from mturkmake.mturk.hit_commands import CommandSession
 
 __all__ = ["build_bonused", "preview_bonused"]
 
 
 def build_bonused(job: Job) -> Outcome:
     """Pay the unpaid rows of ``%.bonus``, then write ``%.bonused``."""
+    from mturkmake.mturk import calls
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.bonus_file import plan_rows, read_bonus_file, write_bonused
     from mturkmake.mturk.bonuses import check_assignment, ledger_bonuses, pay
@@ -35,43 +42,115 @@ def build_bonused(job: Job) -> Outcome:
     ctx = job.context
     source = job.prerequisites[0]
     rows = read_bonus_file(job.path(source), source)
-    paid_now = 0
     failure: MturkmakeError | None = None
     with open_command_session(ctx) as run:
         ledger, client = run.ledger, run.client
         conn, endpoint = ledger.db.connection(), ledger.endpoint
-        plan = plan_rows(rows, ledger_bonuses(conn, endpoint, batch=source), source)
+        before = ledger_bonuses(conn, endpoint, batch=source)
+        plan = plan_rows(rows, before, source)
         known = _results_workers(job)
+        asked: list[Bonus] = []
         for bonus, _ in plan.todo:
             if bonus.assignment_id in known:  # .results answers without a call
                 _check_worker(bonus, known[bonus.assignment_id], source)
             else:
-                check_assignment(client, bonus, file=source, what="assignment")
-        if plan.todo:
-            cost = spending.bonuses_cost(plan.amounts)
+                asked.append(bonus)
+
+        def check(bonus: Bonus) -> None:
+            check_assignment(client, bonus, file=source, what="assignment", project=ledger.project)
+
+        # -j N: the checks overlap too; the first bad row in the file's order is the one named
+        checks = calls.each(ctx, client, asked, check)
+        try:
+            for _, done in checks:
+                done.get()
+        finally:
+            getattr(checks, "close")()  # noqa: B009 - waits for the calls in flight
+        todo = _found_paid(ctx, run, source, plan.todo, job.target)
+        if todo:
+            cost = spending.bonuses_cost([bonus.amount for bonus, _ in todo])
             budget = spending.begin_money_step(ctx, ledger, cost)
-            for bonus, subject in plan.todo:
-                try:
-                    pay(ledger, client, source, subject, bonus, budget=budget)
-                except MturkmakeError as error:
-                    failure = error
-                    break
-                paid_now += 1
-                ctx.report(
-                    Event(
-                        "debug",
-                        f"paid ${bonus.amount} to {bonus.worker_id} for {bonus.assignment_id}",
-                        job.target,
+
+            def send(item: tuple[Bonus, str]) -> None:
+                bonus, subject = item
+                pay(ledger, client, source, subject, bonus, budget=budget)
+
+            tracked = Tracked(ctx, todo, "paying bonuses", "payment", job.target)
+            # -j N: up to N payments at once, each one ledger intent (issue #17); the first
+            # failure in the file's order stops the loop (the payments in flight finish).
+            payments_made = calls.each(ctx, client, tracked, send, ledger=ledger)
+            try:
+                for (bonus, _), done in payments_made:
+                    try:
+                        done.get()
+                    except MturkmakeError as error:
+                        failure = error
+                        break
+                    ctx.report(
+                        Event(
+                            "debug",
+                            f"paid ${bonus.amount} to {bonus.worker_id} for {bonus.assignment_id}",
+                            job.target,
+                        )
                     )
-                )
+            finally:
+                getattr(payments_made, "close")()  # noqa: B009 - waits for the calls in flight
         payments = ledger_bonuses(conn, endpoint, batch=source)
         if failure is not None and not any(p.status == "done" for p in payments):
             raise failure
         write_bonused(job.outputs[job.target], rows, payments)
+        # Counted in the ledger: a payment in flight when a failure stopped the loop counts.
+        paid_now = _done(payments) - _done(before)
     message = f"{paid_now} bonuses paid, {len(plan.paid)} paid before"
     if failure is not None:
         return Outcome(complete=False, error=failure.one_line(), message=message)
     return Outcome(message=message)
+
+
+def _found_paid(
+    ctx: Context,
+    run: CommandSession,
+    source: str,
+    todo: Sequence[tuple[Bonus, str]],
+    target: str,
+) -> Sequence[tuple[Bonus, str]]:
+    """The rows still to pay once those MTurk shows paid without this ledger knowing (a
+    clone without ``.mturkmake/``, a day later: the tokens are forgotten) are recorded as
+    paid (:func:`~mturkmake.mturk.bonuses.paid_outside_ledger`); says how many."""
+    from mturkmake.mturk import calls
+    from mturkmake.mturk.bonuses import adopt_payment, paid_outside_ledger, remote_bonuses
+
+    if not todo:
+        return todo
+    client = run.client
+    assignments = list(dict.fromkeys(bonus.assignment_id for bonus, _ in todo))
+    remote: dict[str, list[dict[str, Any]]] = {}
+    listed = calls.each(ctx, client, assignments, lambda aid: remote_bonuses(client, aid))
+    try:
+        for assignment_id, done in listed:
+            remote[assignment_id] = done.get()
+    finally:
+        getattr(listed, "close")()  # noqa: B009 - waits for the calls in flight
+    found = paid_outside_ledger(run.ledger, todo, remote)
+    if not found:
+        return todo
+    for bonus, subject, payment in found:
+        adopt_payment(run.ledger, source, subject, bonus, payment)
+    ctx.report(
+        Event(
+            "warning",
+            f"{len(found)} found paid on MTurk but not in this project's ledger (first: "
+            f"{found[0][0].assignment_id}, line {found[0][0].line}): recorded as paid, not "
+            "paid again",
+            target,
+        )
+    )
+    adopted = {id(bonus) for bonus, _, _ in found}
+    return [(bonus, subject) for bonus, subject in todo if id(bonus) not in adopted]
+
+
+def _done(payments: Sequence[PaidBonus]) -> int:
+    return sum(1 for p in payments if p.status == "done")
 
 
 def _results_workers(job: Job) -> dict[str, str]:

@@ -134,6 +134,7 @@ def handle_extend_hits(args: Mapping[str, Any], ctx: Context) -> int:
                 hits[h] = service_call(client, "GetHIT", HITId=h)["HIT"]
             except MturkmakeError as exc:  # reported with the HIT, as the CLT did
                 missing[h] = exc.one_line()
+        run.refuse_foreign(hits, source=str(args["successfile"]))
         done_by_recovery = {
             (r.intent.operation, str(r.intent.params.get("HITId")))
             for r in run.recovered

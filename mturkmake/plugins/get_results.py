@@ -405,7 +405,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     that cannot be fetched is reported and gets no row; the others are written and the
     command exits 2 (DESIGN §8).
     """
-    from mturkmake.mturk.coverage import batch_policies, ledger_batch, ledger_first
+    from mturkmake.mturk.coverage import batch_policies, ledger_batch, ledger_first, reading_project
     from mturkmake.mturk.endpoint import run_endpoint
     from mturkmake.mturk.results_cache import Fetcher
 
@@ -425,7 +425,14 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     rows = list(hits.rows)
     endpoint = run_endpoint(ctx)
     policies = batch_policies(ctx.config, success_rel) if success_rel is not None else {}
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies, jobs=_jobs(ctx))
+    fetcher = Fetcher(
+        endpoint.client,
+        _cache(ctx.config),
+        policies=policies,
+        jobs=_jobs(ctx),
+        project=reading_project(ctx.config),
+        source=success_arg,
+    )
 
     def retrieved(n: int, total: int, hit_id: str) -> None:
         _say(ctx, f"Retrieved HIT {n}/{total}, {hit_id}", kind="progress")
@@ -595,7 +602,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     """Poll (and wait, with ``--wait``); before returning, warn about unreviewed work that
     auto-approves within 24 h — on every endpoint, unless the wait already said so. The
     second value is the line saying what is pending when ``--wait=TIMEOUT`` ran out."""
-    from mturkmake.mturk.coverage import batch_policies
+    from mturkmake.mturk.coverage import batch_policies, reading_project
     from mturkmake.mturk.endpoint import run_endpoint
     from mturkmake.mturk.results_cache import Fetcher
     from mturkmake.mturk.waiting import wait_settings
@@ -604,15 +611,27 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     wait = wait_settings(ctx.options)  # a bad --wait stops before any call
     endpoint = run_endpoint(ctx)
     policies = batch_policies(ctx.config, job.prerequisites[0])
-    fetcher = Fetcher(endpoint.client, _cache(ctx.config), policies=policies, jobs=_jobs(ctx))
-    snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
     market = endpoint.marketplace
+    fetcher = Fetcher(
+        endpoint.client,
+        _cache(ctx.config),
+        policies=policies,
+        jobs=_jobs(ctx),
+        exact_counts=market is not None,  # the in-process local marketplace
+        project=reading_project(ctx.config),
+        source=job.prerequisites[0],
+    )
+    if wait is not None and market is None:
+        market = _local_market(ctx)
+    # Before the first poll: a local wait then fetches only the HITs changed after it.
+    since = market.change_mark() if wait is not None and market is not None else None
+    snapshot = fetcher.poll(rows, progress=_poll_progress(ctx, job.target))
     warned = False
     timed_out: str | None = None
     if wait is not None and not snapshot.final:
-        if market is None:
-            market = _local_market(ctx)
-        snapshot, warned, timed_out = _wait(job, fetcher, rows, snapshot, wait=wait, market=market)
+        snapshot, warned, timed_out = _wait(
+            job, fetcher, rows, snapshot, wait=wait, market=market, since=since
+        )
     if not warned:
         _warn_auto_approval(ctx, snapshot, endpoint, job.target, target=job.target, market=market)
     return snapshot, timed_out
@@ -626,10 +645,15 @@ def _wait(
     *,
     wait: WaitSettings,
     market: Any,
+    since: int | None = None,
 ) -> tuple[Snapshot, bool, str | None]:
     """``--wait``: poll until final; the last snapshot, whether a warning about
-    auto-approval was given on the way, and the pending line if the timeout ran out."""
-    from mturkmake.mturk.waiting import ProgressView, wait_until_final
+    auto-approval was given on the way, and the pending line if the timeout ran out.
+
+    :param since: the local marketplace's change mark before ``snapshot`` was polled: the
+        wait then fetches only the HITs that change (issue #17).
+    """
+    from mturkmake.mturk.waiting import ProgressView, Tracked, wait_until_final
 
     ctx = job.context
     warned: list[str] = []
@@ -656,6 +680,13 @@ def _wait(
         warn=warn,
         market=market,
         became_final=fetcher.all_final_now,
+        tracked=None
+        if since is None
+        else Tracked(
+            since,
+            lambda snapshot, changed: fetcher.refresh(snapshot, rows, changed),
+            fetcher.first_open,
+        ),
     )
     if result.reason == "timeout":
         return result.snapshot, bool(warned), pending_line(result.snapshot, wait.timeout)

@@ -44,7 +44,7 @@ def handle_grant_bonus(args: Mapping[str, Any], ctx: Context) -> int:
     again = bool(args.get("again"))
     with open_command_session(ctx) as run:
         ledger, client = run.ledger, run.client
-        bonuses.check_assignment(client, bonus)
+        bonuses.check_assignment(client, bonus, project=ledger.project)
         mine = [r for r in run.completed(bonuses.OPERATION) if bonus.same_as(r.intent.params)]
         if mine and not again:
             say(ctx, f"Granted bonus to {bonus.worker_id}")

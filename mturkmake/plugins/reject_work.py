@@ -28,7 +28,7 @@ from mturkmake.mturk.prompts import ask_comment, confirm, error, say
 from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
-    from mturkmake.mturk.decisions import Decider
+    from mturkmake.mturk.decisions import Decider, Result
 
 __all__ = ["handle_reject_work"]
 
@@ -47,13 +47,14 @@ def _from_file(path: str) -> list[tuple[str, str | None]]:
 
 def _reject(ctx: Context, decider: Decider, work: list[tuple[str, str | None]]) -> int:
     """Reject ``work`` (id, comment); returns how many failed."""
+    from mturkmake.mturk.decide_many import decide_all
     from mturkmake.mturk.decisions import Order
 
     failed = 0
-    for assignment_id, comment in Tracked(ctx, work, "rejecting", "assignment", plain=False):
-        result = decider.decide(
-            Order(assignment_id, "reject", comment or "", EVALUATOR, invent_feedback=False)
-        )
+
+    def handle(order: Order, result: Result) -> None:
+        nonlocal failed
+        assignment_id = order.assignment_id
         if result.outcome == "rejected":
             say(
                 ctx,
@@ -67,8 +68,21 @@ def _reject(ctx: Context, decider: Decider, work: list[tuple[str, str | None]]) 
             error(
                 ctx,
                 f"Error rejecting assignment {assignment_id} with comment "
-                f"[{comment or ''}]: {result.message}",
+                f"[{order.feedback}]: {result.message}",
             )
+
+    orders = [
+        Order(aid, "reject", comment or "", EVALUATOR, invent_feedback=False)
+        for aid, comment in work
+    ]
+    # -j N: up to N rejections at once, printed in this order (issue #17)
+    decide_all(
+        ctx,
+        decider,
+        orders,
+        handle,
+        progress=lambda items: Tracked(ctx, items, "rejecting", "assignment", plain=False),
+    )
     return failed
 
 

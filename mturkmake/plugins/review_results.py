@@ -33,7 +33,7 @@ from mturkmake.mturk.prompts import confirm, error, say
 from mturkmake.plugins.reporter import Tracked
 
 if TYPE_CHECKING:
-    from mturkmake.mturk.decisions import Order
+    from mturkmake.mturk.decisions import Order, Result
 
 __all__ = ["handle_review_results"]
 
@@ -76,6 +76,7 @@ def _share(count: int, total: int) -> str:
 def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
     """``reviewResults -resultsfile FILE [-force]``."""
     # the decision machinery loads only when the command runs: a no-op run stays light
+    from mturkmake.mturk.decide_many import decide_all
     from mturkmake.mturk.decisions import open_decider
 
     orders, marked, statuses = _orders(str(args["resultsfile"]))
@@ -100,8 +101,8 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
                 f"You are about to approve {len(todo) - rejects} and reject {rejects} "
                 "assignment(s).",
             )
-        for order in Tracked(ctx, orders, "deciding", "assignment", plain=False):
-            result = decider.decide(order)
+
+        def handle(order: Order, result: Result) -> None:
             aid = order.assignment_id
             if result.outcome in ("approved", "rejected"):
                 counts[result.outcome] += 1
@@ -112,6 +113,15 @@ def handle_review_results(args: Mapping[str, Any], ctx: Context) -> int:
             else:
                 counts["failed"] += 1
                 error(ctx, f"Could not process assignment [{aid}], {result.message}")
+
+        # -j N: up to N decisions at once, printed in this order (issue #17)
+        decide_all(
+            ctx,
+            decider,
+            orders,
+            handle,
+            progress=lambda items: Tracked(ctx, items, "deciding", "assignment", plain=False),
+        )
     total = sum(counts.values())
     # The blank line rides on the next message: reporters drop empty messages.
     say(ctx, f"\nAssignments approved: {_share(counts['approved'], total)}")

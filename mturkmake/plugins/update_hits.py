@@ -122,6 +122,7 @@ def handle_update_hits(args: Mapping[str, Any], ctx: Context) -> int:
                 hits.append(service_call(client, "GetHIT", HITId=h)["HIT"])
             except MturkmakeError as exc:  # reported with the HIT below
                 missing[h] = exc.one_line()
+        run.refuse_foreign({str(h.get("HITId", "")): h for h in hits}, source=success)
         cost, shares = reward_change_cost(hits, new_type)
         budget = spending.begin_money_step(ctx, ledger, cost) if cost is not None else None
         type_id = HitTypes(client).ensure(new_type)

@@ -626,3 +626,58 @@ def test_an_archived_intent_gets_a_new_token(tmp_path: Path) -> None:
     finally:
         ledger.close()
     assert _first_token(tmp_path, "r1") != before
+
+
+def test_an_unreadable_ledger_is_an_error_never_an_empty_one(tmp_path: Path) -> None:
+    """Only a missing table reads as "nothing recorded": a locked ledger that read as empty
+    would make a run plan to create again every HIT it already made."""
+    from mturkmake.mturk.ledger import select_records
+
+    ledger = open_ledger(tmp_path / ".mturkmake", "local")
+    ledger.recover(None, Recoveries())
+    with ledger.intent("CreateHIT", BATCH, "row-1", HIT_PARAMS) as intent:
+        intent.done("HIT1")
+    ledger.close()
+    ledger.db.close_all()  # an exclusive lock in WAL mode needs the only connection
+    db = tmp_path / ".mturkmake" / "state.db"
+    fresh = sqlite3.connect(tmp_path / "empty.db")
+    assert select_records(fresh, "local", ["CreateHIT"]) == []  # no ledger yet
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE ledger_intent SET params = params")
+    try:
+        reader = sqlite3.connect(db, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            select_records(reader, "local", ["CreateHIT"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [r.remote_id for r in select_records(reader, "local", ["CreateHIT"])] == ["HIT1"]
+
+
+def test_a_locked_ledger_never_reads_as_no_money_committed(tmp_path: Path) -> None:
+    """The budget reads the committed exposure: a locked ledger that read as 0 would let a
+    run spend past its budget. Only a missing table (no ledger yet) reads as 0."""
+    from mturkmake.mturk.exposure import committed_cents
+
+    ledger = open_ledger(tmp_path / ".mturkmake", "local")
+    ledger.recover(None, Recoveries())
+    with ledger.intent("CreateHIT", BATCH, "row-1", HIT_PARAMS, exposure=Decimal("1.20")) as i:
+        i.done("HIT1")
+    ledger.close()
+    ledger.db.close_all()
+    db = tmp_path / ".mturkmake" / "state.db"
+    assert committed_cents(sqlite3.connect(tmp_path / "empty.db"), "local") == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE ledger_intent SET params = params")
+    reader = sqlite3.connect(db, timeout=0)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            committed_cents(reader, "local")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert committed_cents(reader, "local") == 120

@@ -199,7 +199,8 @@ def test_grant_bonus_killed_20_times_pays_each_bonus_once(tmp_path: Path) -> Non
         assert how == [("lookup",)]
 
 
-def test_bonused_build_killed_20_times_pays_each_row_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "16"])
+def test_bonused_build_killed_20_times_pays_each_row_once(tmp_path: Path, jobs: str) -> None:
     root = tmp_path / "project"
     work = _prepare(root, 10, "20ms")
     rows = []
@@ -213,7 +214,7 @@ def test_bonused_build_killed_20_times_pays_each_row_once(tmp_path: Path) -> Non
     rng = random.Random(5)
     left_pending = 0
     for kill in range(KILLS):
-        process = _start(root, "survey.bonused")
+        process = _start(root, "-j", jobs, "survey.bonused")
         if kill % 5 == 0:
             time.sleep(rng.uniform(0.05, 1.0))
         else:
@@ -229,7 +230,7 @@ def test_bonused_build_killed_20_times_pays_each_row_once(tmp_path: Path) -> Non
         left_pending += bool(_pending(root))
         if kill == CLOCK_JUMP_AT and _pending(root):
             _jump(root)
-    final = _run(root, "survey.bonused")
+    final = _run(root, "-j", jobs, "survey.bonused")
     assert final.returncode == 0, final.stderr
     assert left_pending >= 1
     assert _bonus_count(root) == len(rows)

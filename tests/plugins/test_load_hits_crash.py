@@ -60,6 +60,44 @@ def _ledger(root: Path, sql: str) -> list[tuple[object, ...]]:
         return []
 
 
+def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db, timeout=5) as conn:
+        return list(conn.execute(sql))
+
+
+def _diagnosis(root: Path, db: Path) -> str:
+    """Each HIT of a row posted more than once, with its token, and every intent of the
+    ledger on the subject that sent that token (token, run, archive reason, how resolved);
+    then the HITs no done intent names."""
+    lines = [f"{_query(db, 'SELECT COUNT(*) FROM hits')[0][0]} HITs stored"]
+    twice = _query(
+        db,
+        "SELECT h.annotation, h.id, h.created, t.token FROM hits h LEFT JOIN tokens t "
+        "ON t.subject = h.id AND t.family = 'HIT' WHERE h.question IN "
+        "(SELECT question FROM hits GROUP BY question HAVING COUNT(*) > 1) ORDER BY 1, 3",
+    )
+    for annotation, hit_id, created, token in twice:
+        lines.append(f"{annotation!r}: HIT {hit_id} created {created} token {token}")
+        lines += [
+            f"    intent {row}"
+            for row in _ledger(
+                root,
+                "SELECT i.id, i.subject, substr(i.token, 1, 12), i.created_at, i.run, "
+                "i.archived_at, i.archive_reason, o.status, o.resolved_by, o.remote_id "
+                "FROM ledger_intent i LEFT JOIN ledger_outcome o ON o.intent_id = i.id "
+                "WHERE i.subject IN (SELECT subject FROM ledger_intent "
+                f"WHERE token = '{token}') ORDER BY i.id",
+            )
+        ]
+    named = {
+        str(remote)
+        for (remote,) in _ledger(root, "SELECT remote_id FROM ledger_outcome WHERE status = 'done'")
+    }
+    unnamed = [str(hit_id) for (hit_id,) in _query(db, "SELECT id FROM hits")]
+    lines.append(f"HITs no done intent names: {[h for h in unnamed if h not in named]}")
+    return "\n".join(lines)
+
+
 def _pending(root: Path) -> list[tuple[object, ...]]:
     """The intents a killed run left without an outcome: (id, created_at)."""
     return _ledger(
@@ -150,9 +188,12 @@ def test_sigkill_at_random_points_never_duplicates(tmp_path: Path, jobs: str) ->
     )
     assert final.returncode == 0, final.stderr.decode()
     hits = marketplace_hits(root)
-    assert len(hits) == ROWS
+    # Counted twice, through ListHITs and in the marketplace's own table: a mismatch names
+    # every HIT of a row posted twice, with the ledger intents its token came from.
+    stored = _query(db, "SELECT COUNT(*) FROM hits")[0][0]
+    assert (len(hits), stored) == (ROWS, ROWS), _diagnosis(root, db)
     questions = [h["Question"] for h in hits]
-    assert len(set(questions)) == ROWS  # one HIT per row: no row posted twice
+    assert len(set(questions)) == ROWS, _diagnosis(root, db)  # no row posted twice
     listed = success_ids(root / "survey.success")
     assert len(listed) == ROWS
     assert set(listed) == {h["HITId"] for h in hits}

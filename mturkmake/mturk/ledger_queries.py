@@ -1,0 +1,145 @@
+"""The ledger's read side (DESIGN §3): what was done, by whom, and where each batch lives.
+
+:class:`LedgerQueries` is the base of :class:`~mturkmake.mturk.ledger.Ledger`: every method
+here only reads. A read of outcomes first settles what the ledger keeps in memory
+(:meth:`LedgerQueries._settle`: the group commit's deferred outcomes), so a caller always sees
+the outcomes of its own calls.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from mturkmake.core.state import StateDB
+from mturkmake.mturk.exposure import missing_table
+from mturkmake.mturk.ledger_model import Record, select_records
+from mturkmake.mturk.recovery import Resolution
+
+
+class LedgerQueries:
+    """Queries on the ledger of one endpoint (``endpoint``) in ``db``."""
+
+    db: StateDB
+    endpoint: str
+
+    def _settle(self) -> None:
+        """Make outcomes kept in memory visible before a read (none here)."""
+
+    def recorded_project(self) -> str | None:
+        """The project id this ``state.db`` is bound to; ``None`` before a project used it."""
+        try:
+            row = self.db.connection().execute("SELECT project FROM ledger_project").fetchone()
+        except sqlite3.OperationalError as error:
+            if missing_table(error):  # never bound
+                return None
+            raise
+        return None if row is None else str(row[0])
+
+    def batch_endpoint(self, batch: str) -> str | None:
+        """The endpoint ``batch`` lives on, or ``None`` before its first side effect."""
+        row = (
+            self.db.connection()
+            .execute("SELECT endpoint FROM ledger_batch WHERE batch = ?", (batch,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def outcome(self, operation: str, batch: str, subject: str) -> Resolution | None:
+        """The recorded outcome of the active intent for this subject, ``None`` if none.
+
+        A re-run skips a subject whose outcome ``happened``.
+        """
+        self._settle()
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT o.remote_id, o.result FROM ledger_intent i JOIN ledger_outcome o "
+                "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
+                "AND i.subject = ? AND i.archived_at IS NULL",
+                (self.endpoint, batch, operation, subject),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Resolution.found(row[0], json.loads(row[1]))
+
+    def is_done(self, operation: str, batch: str, subject: str) -> bool:
+        """Whether this subject's side effect already happened (so a re-run skips it)."""
+        return self.outcome(operation, batch, subject) is not None
+
+    def done_subjects(self, operation: str, batch: str) -> dict[str, str | None]:
+        """Every done subject of ``operation`` in ``batch`` with its remote id."""
+        self._settle()
+        rows = self.db.connection().execute(
+            "SELECT i.subject, o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
+            "AND i.archived_at IS NULL ORDER BY i.id",
+            (self.endpoint, batch, operation),
+        )
+        return {str(subject): remote for subject, remote in rows}
+
+    def remote_ids(self, operations: tuple[str, ...]) -> set[str]:
+        """Every remote id any ``operations`` intent on this endpoint produced, in any batch,
+        archived or not: a lookup must never claim one of them for another intent."""
+        self._settle()
+        marks = ", ".join("?" for _ in operations)
+        rows = self.db.connection().execute(
+            "SELECT o.remote_id FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND o.status = 'done' "
+            f"AND o.remote_id IS NOT NULL AND i.operation IN ({marks})",
+            (self.endpoint, *operations),
+        )
+        return {str(remote) for (remote,) in rows}
+
+    def done_params(self, operation: str, batch: str) -> list[dict[str, Any]]:
+        """The recorded parameters of every done ``operation`` in ``batch`` (for lookups)."""
+        self._settle()
+        rows = self.db.connection().execute(
+            "SELECT i.params FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+            "WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? AND o.status = 'done' "
+            "AND i.archived_at IS NULL ORDER BY i.id",
+            (self.endpoint, batch, operation),
+        )
+        return [json.loads(params) for (params,) in rows]
+
+    def done_remote_params(self, operation: str, batch: str) -> dict[str, dict[str, Any]]:
+        """Remote id → recorded parameters of every done ``operation`` in ``batch`` (which
+        HIT was made with which CreateHIT parameters)."""
+        rows = self.db.connection().execute(
+            "SELECT o.remote_id, i.params FROM ledger_intent i JOIN ledger_outcome o "
+            "ON o.intent_id = i.id WHERE i.endpoint = ? AND i.batch = ? AND i.operation = ? "
+            "AND o.status = 'done' AND i.archived_at IS NULL AND o.remote_id IS NOT NULL "
+            "ORDER BY i.id",
+            (self.endpoint, batch, operation),
+        )
+        return {str(remote): json.loads(params) for remote, params in rows}
+
+    def records(self, operations: Sequence[str], **filters: Any) -> list[Record]:
+        """:func:`select_records` on this ledger's endpoint."""
+        return select_records(self.db.connection(), self.endpoint, operations, **filters)
+
+    def unreleased(self, operation: str) -> list[Record]:
+        """Done intents of ``operation`` whose exposure no release names yet (rejections whose
+        share of the HIT's reservation is still committed)."""
+        try:
+            rows = (
+                self.db.connection()
+                .execute(
+                    "SELECT i.id FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+                    "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' "
+                    "AND i.archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM ledger_exposure e "
+                    "WHERE e.intent_id = i.id AND e.amount_cents < 0)",
+                    (self.endpoint, operation),
+                )
+                .fetchall()
+            )
+        except sqlite3.OperationalError as error:
+            if missing_table(error):
+                return []
+            raise
+        wanted = {int(row[0]) for row in rows}
+        return [r for r in self.records([operation]) if r.intent_id in wanted]
