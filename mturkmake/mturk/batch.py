@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, LedgerError, UsageError
+from mturkmake.mturk.ledger_queries import projection_rows
 
 if TYPE_CHECKING:
     from mturkmake.mturk.ledger import Ledger
@@ -207,36 +208,22 @@ def batch_rows(ledger: Ledger, batch: str, *, values: bool = True) -> list[Batch
     :param values: ``False`` leaves each row's ``values`` empty (a load's reconciliation
         needs only the keys and positions: less memory for a large batch).
     """
-    conn = ledger.db.connection()
-    sql = (
-        "SELECT i.id, i.subject, o.remote_id, o.result, o.resolved_by FROM ledger_intent i "
-        "JOIN ledger_outcome o ON o.intent_id = i.id "
-        "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
-        "AND i.batch = ? AND o.status = 'done' ORDER BY i.id"
-    )
-    try:
-        cursor = conn.execute(sql, (ledger.endpoint, CREATE_OPERATION, batch))
-    except sqlite3.OperationalError:  # no ledger yet (a fresh project, -n)
-        return []
     found: list[BatchRow] = []
-    for intent_id, subject, remote_id, result_text, resolved_by in cursor:
-        result = json.loads(result_text or "{}")
+    for call in ledger.done_calls(CREATE_OPERATION, batch):
+        result = json.loads(call.result or "{}")
         record, hit_type = result.get("row"), result.get("HITTypeId")
         if not record or not hit_type:
-            (params_text,) = conn.execute(
-                "SELECT params FROM ledger_intent WHERE id = ?", (intent_id,)
-            ).fetchone()
-            params = json.loads(params_text)
-            record = record or params.get(ROW_NOTE) or {"key": subject}
+            params = ledger.intent_params(call.intent_id)
+            record = record or params.get(ROW_NOTE) or {"key": call.subject}
             hit_type = hit_type or params.get("HITTypeId", "")
         if not values:
             record = {k: v for k, v in record.items() if k != "values"}
         found.append(
             BatchRow.from_record(
                 record,
-                hit_id=str(remote_id or ""),
+                hit_id=str(call.remote_id or ""),
                 hit_type_id=str(hit_type),
-                adopted=str(resolved_by or "") == "adopted",
+                adopted=str(call.resolved_by or "") == "adopted",
             )
         )
     order = {id(row): n for n, row in enumerate(found)}
@@ -253,17 +240,6 @@ class Projection:
     :param endpoint: the ledger's endpoint identity.
     """
 
-    SQL = (
-        "SELECT o.remote_id, COALESCE(NULLIF(json_extract(o.result, '$.HITTypeId'), ''), "
-        "json_extract(i.params, '$.HITTypeId'), '') AS type_id, "
-        "COALESCE(json_extract(o.result, '$.row.index'), "
-        "json_extract(i.params, '$._row.index'), -1) AS row_index "
-        "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-        "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
-        "AND i.batch = ? AND o.status = 'done' "
-        "ORDER BY row_index < 0, row_index, i.id"
-    )
-
     def __init__(self, database: Path, endpoint: str, batch: str) -> None:
         self.database = database
         self.endpoint = endpoint
@@ -275,12 +251,7 @@ class Projection:
         uri = self.database.resolve().as_uri() + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True)
         try:
-            try:
-                cursor = conn.execute(self.SQL, (self.endpoint, CREATE_OPERATION, self.batch))
-            except sqlite3.OperationalError:  # no ledger tables yet
-                return
-            for remote_id, type_id, _ in cursor:
-                yield str(remote_id or ""), str(type_id or "")
+            yield from projection_rows(conn, self.endpoint, CREATE_OPERATION, self.batch)
         finally:
             conn.close()
 
@@ -290,32 +261,16 @@ def known_batches(ledger: Ledger, input_rel: str | None = None) -> dict[str, str
     ``input_rel`` on this endpoint (every batch when ``None``), in the order of their first
     HITs. Each batch's first HIT is the only one read (issue #17: reading them all parsed
     every merged question of every batch)."""
-    conn = ledger.db.connection()
-    sql = (
-        "SELECT i.batch, MIN(i.id) AS first FROM ledger_intent i "
-        "JOIN ledger_outcome o ON o.intent_id = i.id "
-        "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
-        "AND o.status = 'done' GROUP BY i.batch ORDER BY first"
-    )
-    try:
-        firsts = conn.execute(sql, (ledger.endpoint, CREATE_OPERATION)).fetchall()
-    except sqlite3.OperationalError:  # no ledger yet
-        return {}
     batches: dict[str, str] = {}
-    for name, intent_id in firsts:
-        batch = str(name)
+    for first in ledger.first_done_calls(CREATE_OPERATION):
+        batch = first.subject
         if input_rel is not None and not (
             batch == input_rel or batch.startswith(input_rel + LABEL_SEPARATOR)
         ):
             continue
-        params_text, result_text = conn.execute(
-            "SELECT i.params, o.result FROM ledger_intent i "
-            "JOIN ledger_outcome o ON o.intent_id = i.id WHERE i.id = ?",
-            (intent_id,),
-        ).fetchone()
-        record = json.loads(result_text or "{}").get("row") or {}
+        record = json.loads(first.result or "{}").get("row") or {}
         if not record:
-            record = json.loads(params_text).get(ROW_NOTE) or {}
+            record = ledger.intent_params(first.intent_id).get(ROW_NOTE) or {}
         batches[batch] = str(record.get("success", ""))
     return batches
 

@@ -10,14 +10,14 @@ and :class:`~mturkmake.mturk.exposure.Exposure` work on it unchanged.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.mturk.exposure import Exposure
-from mturkmake.mturk.ledger import Record, select_records
+from mturkmake.mturk.ledger_queries import LedgerQueries
 from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
@@ -38,8 +38,8 @@ class _Database:
         return self._conn
 
 
-class ReadOnlyLedger:
-    """The ledger of one endpoint, for reading only.
+class ReadOnlyLedger(LedgerQueries):
+    """The ledger of one endpoint, for reading only (every query of the ledger's read side).
 
     :param conn: a read-only connection to ``state.db``.
     :param endpoint: the endpoint's identity.
@@ -51,16 +51,10 @@ class ReadOnlyLedger:
         self.endpoint = endpoint
         self.exposure = Exposure(database, endpoint, lambda: "")
 
-    def records(self, operations: Sequence[str], **filters: Any) -> list[Record]:
-        """:func:`~mturkmake.mturk.ledger.select_records` on this endpoint, read-only."""
-        return select_records(self.db.connection(), self.endpoint, operations, **filters)
-
     def committed(self) -> Decimal:
-        """The committed exposure on this endpoint (zero without a ledger)."""
-        try:
-            return self.exposure.committed()
-        except sqlite3.OperationalError:
-            return Decimal("0.00")
+        """The committed exposure on this endpoint (zero without a ledger; a locked one
+        raises, never reads as nothing committed)."""
+        return self.exposure.committed()
 
 
 @contextmanager
