@@ -114,13 +114,10 @@ def rehearse_load(
     config = ctx.config
     with read_only_ledger(config) as ledger:
         records = []
-        if ledger is not None:
-            try:
-                known = known_batches(ledger, input_rel)  # type: ignore[arg-type]
-                batch = pick_batch(input_rel, success_rel, known, new_batch=new_batch)
-                records = batch_rows(ledger, batch, values=False)  # type: ignore[arg-type]
-            except sqlite3.OperationalError:  # no ledger tables yet
-                records = []
+        if ledger is not None:  # a ledger without tables yet reads as no batch
+            known = known_batches(ledger, input_rel)  # type: ignore[arg-type]
+            batch = pick_batch(input_rel, success_rel, known, new_batch=new_batch)
+            records = batch_rows(ledger, batch, values=False)  # type: ignore[arg-type]
         key_columns = choose_key_columns(
             frozen_key_columns(records),
             config.get("key_columns"),
