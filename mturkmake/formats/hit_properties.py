@@ -252,6 +252,39 @@ def parse_hit_properties(
     return result
 
 
+#: The keys whose values only :func:`check_limits`' first four checks read: two merges of
+#: a properties file that differ only in these parse to the same HIT but for them.
+TEXT_KEYS = ("title", "description", "keywords", "annotation")
+
+
+def with_texts(hit: HitProperties, props: Iterable[Property]) -> HitProperties:
+    """What ``parse_hit_properties(props, check=True)`` returns, given ``hit``: the checked
+    parse of a merge of the same file whose values differ from ``props`` only in
+    :data:`TEXT_KEYS` (issue #17: rows that differ only in their annotation parse once).
+
+    :raises FormatError: the first text limit ``props`` exceeds (the checks that come first
+        in :func:`check_limits`; the others passed for ``hit`` with the same values).
+    """
+    raw: dict[str, Property] = {}
+    for prop in props:
+        raw[prop.key] = prop
+    # A copy of the frozen instance with five fields set: what dataclasses.replace makes,
+    # without its per-field work (this runs for every row of a batch).
+    result = object.__new__(HitProperties)
+    fields = result.__dict__
+    fields.update(hit.__dict__)
+    fields["title"] = raw["title"].value
+    fields["description"] = raw["description"].value
+    fields["keywords"] = raw["keywords"].value if "keywords" in raw else None
+    fields["annotation"] = raw["annotation"].value if "annotation" in raw else None
+    fields["raw"] = MappingProxyType(raw)
+    _check_text(result, "title", result.title, 1, MAX_TITLE)
+    _check_text(result, "description", result.description, 1, MAX_DESCRIPTION)
+    _check_text(result, "keywords", result.keywords, 0, MAX_KEYWORDS)
+    _check_text(result, "annotation", result.annotation, 0, MAX_ANNOTATION)
+    return result
+
+
 def _limit(hit: HitProperties, key: str, message: str, hint: str) -> FormatError:
     return FormatError(f"{key}: {message}", file=hit.source, line=hit.line(key), hint=hint)
 
@@ -357,6 +390,7 @@ __all__ = [
     "COMPARATORS",
     "LOCALE_ID",
     "MASTERS_IDS",
+    "TEXT_KEYS",
     "EndpointKind",
     "HitProperties",
     "Locale",
@@ -366,4 +400,5 @@ __all__ = [
     "load_hit_properties",
     "parse_hit_properties",
     "parse_reward",
+    "with_texts",
 ]

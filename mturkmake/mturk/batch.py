@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.errors import ConfigError, LedgerError, UsageError
+from mturkmake.mturk.ledger_queries import projection_rows
 
 if TYPE_CHECKING:
     from mturkmake.mturk.ledger import Ledger
@@ -40,9 +43,13 @@ def question_digest(question: str) -> str:
     return hashlib.sha256(question.encode("utf-8")).hexdigest()
 
 
+#: ``json.dumps(..., ensure_ascii=False)`` without building an encoder per call (the same text).
+_KEY_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _value_digest(values: Mapping[str, str], key_columns: Sequence[str]) -> str:
     # Trailing blanks and line-ending debris never make a row new (re-saving the file).
-    canonical = json.dumps([values.get(c, "").rstrip() for c in key_columns], ensure_ascii=False)
+    canonical = _KEY_JSON([values.get(c, "").rstrip() for c in key_columns])
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
@@ -60,6 +67,58 @@ def row_keys(rows: Iterable[Mapping[str, str]], key_columns: Sequence[str]) -> l
         seen[digest] = count + 1
         keys.append(f"{digest}#{count}")
     return keys
+
+
+#: Bits of the filter that tells the rows whose key columns may repeat (1 MiB, whatever the
+#: input's length: a false alarm only costs one counted digest).
+_FILTER_BITS = 1 << 23
+
+
+class RowKeys:
+    """:func:`row_keys` for an input read as a stream (issue #17): one pass to :meth:`learn`
+    which digests may repeat, then :meth:`counter` per later pass; only the (possibly)
+    repeated digests are counted, so memory does not grow with the rows.
+    """
+
+    def __init__(self, key_columns: Sequence[str]) -> None:
+        self.key_columns = tuple(key_columns)
+        self._repeated: set[str] = set()
+        self._seen: bytearray | None = None
+
+    def see(self, values: Mapping[str, str]) -> None:
+        """The first pass: every row, in input order (then :meth:`counter`)."""
+        if self._seen is None:
+            self._seen = bytearray(_FILTER_BITS // 8)
+        digest = _value_digest(values, self.key_columns)
+        bit = int(digest[:12], 16) % _FILTER_BITS
+        byte, mask = bit >> 3, 1 << (bit & 7)
+        if self._seen[byte] & mask:
+            self._repeated.add(digest)
+        else:
+            self._seen[byte] |= mask
+
+    def learn(self, rows: Iterable[Mapping[str, str]]) -> None:
+        """:meth:`see` every row."""
+        for values in rows:
+            self.see(values)
+
+    def counter(self) -> Callable[[Mapping[str, str]], str]:
+        """A function giving each row's key, called on every row of a pass in input order:
+        the keys :func:`row_keys` gives."""
+        self._seen = None  # the first pass is over
+        counts: dict[str, int] = {}
+        repeated = self._repeated
+        columns = self.key_columns
+
+        def key(values: Mapping[str, str]) -> str:
+            digest = _value_digest(values, columns)
+            if digest not in repeated:
+                return f"{digest}#0"
+            count = counts.get(digest, 0)
+            counts[digest] = count + 1
+            return f"{digest}#{count}"
+
+        return key
 
 
 @dataclass(frozen=True)
@@ -135,43 +194,83 @@ class BatchRow:
         )
 
 
-def batch_rows(ledger: Ledger, batch: str) -> list[BatchRow]:
+def batch_rows(ledger: Ledger, batch: str, *, values: bool = True) -> list[BatchRow]:
     """Every HIT the ledger knows in ``batch``, in input order (then creation order).
 
     Includes HITs whose rows were edited or deleted since: they exist, so they stay in
     ``.success`` and ``.results`` until their work is decided.
+
+    The rows are read from the outcomes (which copy each row), not from the calls'
+    parameters (which hold each merged question: 3 KB a HIT; issue #17); the parameters are
+    read only for an outcome without the row. The same records as
+    :func:`~mturkmake.mturk.ledger.select_records` gives for the batch.
+
+    :param values: ``False`` leaves each row's ``values`` empty (a load's reconciliation
+        needs only the keys and positions: less memory for a large batch).
     """
     found: list[BatchRow] = []
-    for made in ledger.records([CREATE_OPERATION], batch=batch):
-        subject, params, result = made.subject, made.params, made.result
-        remote_id, resolved_by = made.remote_id, made.resolved_by
-        record = result.get("row") or params.get(ROW_NOTE) or {"key": subject}
-        hit_type = result.get("HITTypeId") or params.get("HITTypeId", "")
+    for call in ledger.done_calls(CREATE_OPERATION, batch):
+        result = json.loads(call.result or "{}")
+        record, hit_type = result.get("row"), result.get("HITTypeId")
+        if not record or not hit_type:
+            params = ledger.intent_params(call.intent_id)
+            record = record or params.get(ROW_NOTE) or {"key": call.subject}
+            hit_type = hit_type or params.get("HITTypeId", "")
+        if not values:
+            record = {k: v for k, v in record.items() if k != "values"}
         found.append(
             BatchRow.from_record(
                 record,
-                hit_id=str(remote_id or ""),
+                hit_id=str(call.remote_id or ""),
                 hit_type_id=str(hit_type),
-                adopted=resolved_by == "adopted",
+                adopted=str(call.resolved_by or "") == "adopted",
             )
         )
     order = {id(row): n for n, row in enumerate(found)}
     return sorted(found, key=lambda r: (r.index < 0, r.index, order[id(r)]))
 
 
+class Projection:
+    """``(HITId, HITTypeId)`` of every HIT of ``batch``, in :func:`batch_rows`' order: what
+    ``.success`` lists. Read when iterated, from a read-only connection to the ledger's
+    database, sorted by SQLite and written as it is read (issue #17: a 100,000-HIT batch is
+    never held in memory), without the calls' parameters (each holds its merged question).
+
+    :param database: the ledger's ``state.db`` (the ledger itself may be closed by then).
+    :param endpoint: the ledger's endpoint identity.
+    """
+
+    def __init__(self, database: Path, endpoint: str, batch: str) -> None:
+        self.database = database
+        self.endpoint = endpoint
+        self.batch = batch
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        if not self.database.exists():
+            return
+        uri = self.database.resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            yield from projection_rows(conn, self.endpoint, CREATE_OPERATION, self.batch)
+        finally:
+            conn.close()
+
+
 def known_batches(ledger: Ledger, input_rel: str | None = None) -> dict[str, str]:
     """Batch name → its ``.success`` (relative to the root), for the batches made from
-    ``input_rel`` on this endpoint (every batch when ``None``)."""
+    ``input_rel`` on this endpoint (every batch when ``None``), in the order of their first
+    HITs. Each batch's first HIT is the only one read (issue #17: reading them all parsed
+    every merged question of every batch)."""
     batches: dict[str, str] = {}
-    for made in ledger.records([CREATE_OPERATION]):
-        batch = made.batch
-        if batch in batches:
-            continue
+    for first in ledger.first_done_calls(CREATE_OPERATION):
+        batch = first.subject
         if input_rel is not None and not (
             batch == input_rel or batch.startswith(input_rel + LABEL_SEPARATOR)
         ):
             continue
-        record = made.result.get("row") or made.params.get(ROW_NOTE) or {}
+        record = json.loads(first.result or "{}").get("row") or {}
+        if not record:
+            record = ledger.intent_params(first.intent_id).get(ROW_NOTE) or {}
         batches[batch] = str(record.get("success", ""))
     return batches
 
@@ -293,6 +392,47 @@ def plan_batch(
     claimed = {e.old.hit_id for e in edited}
     deleted = tuple(r for r in unplaced if r.hit_id not in claimed and r.index >= 0)
     return Reconciliation(tuple(create), tuple(skip), tuple(edited), deleted)
+
+
+class Planner:
+    """:func:`plan_batch` one row at a time, for an input read as a stream (issue #17).
+
+    :meth:`match` sees every row's key first (when the batch has records); each
+    :meth:`start` then gives a function that classifies the rows of one pass, in input
+    order, exactly as :func:`plan_batch` does: ``("skip", record)``, ``("create", None)``,
+    ``("edited", old record)`` or ``("ignore", None)`` (beyond ``limit``).
+    """
+
+    def __init__(self, records: Sequence[BatchRow], *, limit: int | None = None) -> None:
+        self.records = records
+        self.limit = limit
+        self._by_key = {record.key: record for record in records}
+        self._replaced = {record.replaces for record in records if record.replaces}
+        self._matched: set[str] = set()
+
+    def match(self, key: str) -> None:
+        """A current row's key (every row, before the first :meth:`start`)."""
+        if key in self._by_key:
+            self._matched.add(key)
+
+    def start(self) -> Callable[[PlanRow], tuple[str, BatchRow | None]]:
+        """The classifier of one pass."""
+        orphans: dict[int, BatchRow] = {}
+        for record in self.records:
+            if record.key not in self._matched and record.hit_id not in self._replaced:
+                orphans.setdefault(record.index, record)
+        by_key, limit = self._by_key, self.limit
+
+        def classify(row: PlanRow) -> tuple[str, BatchRow | None]:
+            record = by_key.get(row.key)
+            if record is not None:
+                return "skip", record
+            if limit is not None and row.index >= limit:
+                return "ignore", None
+            old = orphans.pop(row.index, None)
+            return ("edited", old) if old is not None else ("create", None)
+
+        return classify
 
 
 def growth_limit(existing: int) -> int:
@@ -431,7 +571,10 @@ __all__ = [
     "Edited",
     "Listed",
     "PlanRow",
+    "Planner",
+    "Projection",
     "Reconciliation",
+    "RowKeys",
     "additions",
     "batch_for_success",
     "batch_rows",

@@ -40,7 +40,9 @@ __all__ = [
     "check_exclusions",
     "ensure_type_files",
     "exclusion_config_key",
+    "exclusion_requirements",
     "resolve_type_files",
+    "with_requirements",
     "workers_of",
 ]
 
@@ -227,6 +229,20 @@ def apply_exclusions(
 
     :raises ConfigError: an ``exclude_workers_of`` name that is no batch of this project.
     """
+    requirements = exclusion_requirements(
+        ctx, session, this_batch=this_batch, this_success=this_success
+    )
+    if not requirements:
+        return prepared
+    hits = [with_requirements(hit, requirements) for hit in prepared.hits]
+    return dataclasses.replace(prepared, hits=tuple(hits))
+
+
+def exclusion_requirements(
+    ctx: Context, session: Session, *, this_batch: str, this_success: str
+) -> list[dict[str, Any]]:
+    """:func:`apply_exclusions`' first half: grant each excluded batch's workers its
+    exclusion type; the ``DoesNotExist`` requirements every HIT of the load gets."""
     from mturkmake.mturk.qualifications import grant
 
     names = [str(n) for n in (ctx.config.get(EXCLUDE_KEY) or [])]
@@ -256,19 +272,25 @@ def apply_exclusions(
                 "ActionsGuarded": "DiscoverPreviewAndAccept",
             }
         )
+    return requirements
+
+
+def with_requirements(hit: Any, requirements: Sequence[dict[str, Any]]) -> Any:
+    """A :class:`~mturkmake.mturk.preflight.PreparedHIT` that also requires
+    ``requirements`` (:func:`exclusion_requirements`).
+
+    :raises ConfigError: the HIT would have more requirements than MTurk allows.
+    """
     if not requirements:
-        return prepared
-    hits = []
-    for hit in prepared.hits:
-        params = dict(hit.type_params)
-        existing = list(params.get("QualificationRequirements", []))
-        combined = existing + [r for r in requirements if r not in existing]
-        if len(combined) > MAX_REQUIREMENTS:
-            raise ConfigError(
-                f"{EXCLUDE_KEY} adds {len(requirements)} requirements to HITs that have "
-                f"{len(existing)}; MTurk allows {MAX_REQUIREMENTS}",
-                hint="exclude fewer batches or remove qualification lines",
-            )
-        params["QualificationRequirements"] = combined
-        hits.append(dataclasses.replace(hit, type_params=params))
-    return dataclasses.replace(prepared, hits=tuple(hits))
+        return hit
+    params = dict(hit.type_params)
+    existing = list(params.get("QualificationRequirements", []))
+    combined = existing + [r for r in requirements if r not in existing]
+    if len(combined) > MAX_REQUIREMENTS:
+        raise ConfigError(
+            f"{EXCLUDE_KEY} adds {len(requirements)} requirements to HITs that have "
+            f"{len(existing)}; MTurk allows {MAX_REQUIREMENTS}",
+            hint="exclude fewer batches or remove qualification lines",
+        )
+    params["QualificationRequirements"] = combined
+    return dataclasses.replace(hit, type_params=params)

@@ -10,13 +10,52 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from mturkmake.core.state import StateDB
 from mturkmake.mturk.exposure import missing_table
 from mturkmake.mturk.ledger_model import Record, select_records
 from mturkmake.mturk.recovery import Resolution
+
+
+class DoneCall(NamedTuple):
+    """One done intent, read without its parameters unless asked (they hold a CreateHIT's
+    merged question: 3 KB a HIT; issue #17)."""
+
+    intent_id: int
+    subject: str
+    remote_id: str | None
+    result: str | None
+    resolved_by: str | None
+
+
+#: ``(HITId, HITTypeId)`` of a batch's done creations in row order: what ``.success`` lists.
+PROJECTION_SQL = (
+    "SELECT o.remote_id, COALESCE(NULLIF(json_extract(o.result, '$.HITTypeId'), ''), "
+    "json_extract(i.params, '$.HITTypeId'), '') AS type_id, "
+    "COALESCE(json_extract(o.result, '$.row.index'), "
+    "json_extract(i.params, '$._row.index'), -1) AS row_index "
+    "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+    "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+    "AND i.batch = ? AND o.status = 'done' "
+    "ORDER BY row_index < 0, row_index, i.id"
+)
+
+
+def projection_rows(
+    conn: sqlite3.Connection, endpoint: str, operation: str, batch: str
+) -> Iterator[tuple[str, str]]:
+    """:data:`PROJECTION_SQL` as it is read (never the whole batch in memory); nothing where
+    the ledger has no table yet. A locked or unreadable ledger raises."""
+    try:
+        cursor = conn.execute(PROJECTION_SQL, (endpoint, operation, batch))
+    except sqlite3.OperationalError as error:
+        if missing_table(error):
+            return
+        raise
+    for remote_id, type_id, _ in cursor:
+        yield str(remote_id or ""), str(type_id or "")
 
 
 class LedgerQueries:
@@ -117,6 +156,61 @@ class LedgerQueries:
             (self.endpoint, batch, operation),
         )
         return {str(remote): json.loads(params) for remote, params in rows}
+
+    def done_calls(self, operation: str, batch: str) -> list[DoneCall]:
+        """The active done intents of ``operation`` in ``batch``, oldest first, without
+        their parameters (:meth:`intent_params` reads one); none before the ledger exists."""
+        self._settle()
+        try:
+            rows = (
+                self.db.connection()
+                .execute(
+                    "SELECT i.id, i.subject, o.remote_id, o.result, o.resolved_by "
+                    "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+                    "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+                    "AND i.batch = ? AND o.status = 'done' ORDER BY i.id",
+                    (self.endpoint, operation, batch),
+                )
+                .fetchall()
+            )
+        except sqlite3.OperationalError as error:
+            if missing_table(error):
+                return []
+            raise
+        return [DoneCall(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def first_done_calls(self, operation: str) -> list[DoneCall]:
+        """Each batch's first active done intent of ``operation``, in the order of those
+        firsts (``subject`` holds the batch's name here); none before the ledger exists."""
+        self._settle()
+        try:
+            rows = (
+                self.db.connection()
+                .execute(
+                    "SELECT first.id, first.batch, o.remote_id, o.result, o.resolved_by FROM "
+                    "(SELECT i.batch, MIN(i.id) AS id FROM ledger_intent i "
+                    "JOIN ledger_outcome o ON o.intent_id = i.id "
+                    "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+                    "AND o.status = 'done' GROUP BY i.batch) first "
+                    "JOIN ledger_outcome o ON o.intent_id = first.id ORDER BY first.id",
+                    (self.endpoint, operation),
+                )
+                .fetchall()
+            )
+        except sqlite3.OperationalError as error:
+            if missing_table(error):
+                return []
+            raise
+        return [DoneCall(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def intent_params(self, intent_id: int) -> dict[str, Any]:
+        """The parameters of one intent (``{}`` if there is no such intent)."""
+        row = (
+            self.db.connection()
+            .execute("SELECT params FROM ledger_intent WHERE id = ?", (intent_id,))
+            .fetchone()
+        )
+        return {} if row is None else dict(json.loads(row[0] or "{}"))
 
     def records(self, operations: Sequence[str], **filters: Any) -> list[Record]:
         """:func:`select_records` on this ledger's endpoint."""

@@ -12,6 +12,16 @@ In order, stopping at the first error with one line ``file:line: what is wrong â
 
 The result is the list of HITs ready to send, one per row, each with its HIT-type parameters
 (rows with equal ones share a HIT type) and its own parameters.
+
+Loads, ``-n`` and the preview read the input as a stream (issue #17):
+:class:`~mturkmake.mturk.preflight_stream.StreamedBatch` makes the same checks in one pass
+holding one row at a time (an error found early in the file that a later step of the list
+above would report waits for the pass to end, so the first error is the same), and its later
+passes re-read the file, stopping the run if it changed. Two shortcuts keep a pass fast
+without changing any answer: rows whose merged properties differ only in their texts (title,
+description, keywords, annotation) parse once, and a plain question template whose values
+all land in ``<Text>``-like elements needs no parse per row. :func:`preflight` is the whole
+version (every row and HIT kept): the reference the streamed one is tested against.
 """
 
 from __future__ import annotations
@@ -118,6 +128,8 @@ class Prepared:
     warnings: tuple[str, ...] = field(default=())
     #: how many rows were checked (``len(hits)``, also when they were not kept)
     checked: int = 0
+    #: how many data rows the input has (``len(rows)``, also when they were not kept)
+    total: int = 0
 
 
 @contextlib.contextmanager
@@ -170,14 +182,16 @@ def _merge_properties(
     input_name: str,
     endpoint_kind: EndpointKind,
     cache: dict[tuple[str, ...], HitProperties],
+    merged: list[Property] | None = None,
 ) -> HitProperties:
     from mturkmake.formats.hit_properties import parse_hit_properties
     from mturkmake.formats.javaprops import Property
 
-    merged = [
-        prop if template is None else Property(prop.key, template.render(row.values), prop.line)
-        for prop, template in compiled
-    ]
+    if merged is None:
+        merged = [
+            prop if template is None else Property(prop.key, template.render(row.values), prop.line)
+            for prop, template in compiled
+        ]
     signature = tuple(p.value for p in merged)
     if signature in cache:
         return cache[signature]
@@ -316,11 +330,8 @@ def preflight(
         referenced=tuple(c for c in header if c in referenced),
         warnings=tuple(warnings),
         checked=len(hits),
+        total=len(rows),
     )
-
-
-#: How many merged property sets the streamed preflight remembers (equal rows parse once).
-PROPERTY_CACHE = 256
 
 
 def _streamed(
@@ -333,74 +344,27 @@ def _streamed(
     strict: str,
     limit: int | None,
 ) -> Prepared:
-    """:func:`preflight` in passes over the input, holding one row at a time."""
-    from mturkmake.formats import javaprops
-    from mturkmake.formats.inputfile import open_input
+    """:func:`preflight` in one pass over the input, holding one row at a time."""
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
-    stamp = _stamp(input_file)
-
-    def rows() -> Iterator[InputRow]:
-        with _named(input_file):
-            table = open_input(input_file.path)
-            for n, row in enumerate(table.rows()):
-                if limit is not None and n >= max(0, limit):
-                    return
-                yield row
-
-    with _named(input_file):
-        table = open_input(input_file.path)
-        header = table.header
-        for _ in table.rows():  # 1. the whole input file
-            pass
-    compiled = _compile_properties(properties_file, engine)
-    cache: dict[tuple[str, ...], HitProperties] = {}
-    for row in rows():  # 2. every row's merged properties
-        if len(cache) >= PROPERTY_CACHE:
-            cache.clear()
-        _merge_properties(
-            compiled,
-            row,
-            source=properties_file,
-            input_name=input_file.name,
-            endpoint_kind=endpoint_kind,
-            cache=cache,
-        )
-    with _named(question_file):
-        template_text = javaprops.read_text(question_file.path)
-    question = engine.compile(template_text, source=question_file.name)
-    warnings = list(question.check(header, strict=strict))
-    for _, template in compiled:
-        if template is not None:
-            warnings += template.check(header, strict=strict)
-    referenced = set(_referenced(question, header))
-    for _, template in compiled:
-        if template is not None:
-            referenced.update(_referenced(template, header))
-    checked = 0
-    for row in rows():  # 3. every merged question
-        text = question.render(row.values)
-        _check_merged(
-            text,
-            row_at=f"{input_file.name}:{row.line}",
-            question_file=question_file,
-            template_text=template_text,
-            endpoint_kind=endpoint_kind,
-            warnings=warnings,
-        )
-        checked += 1
-    if _stamp(input_file) != stamp:
-        raise FormatError(
-            "the file changed while the preflight read it",
-            file=input_file.name,
-            hint="run again once nothing writes to it",
-        )
+    batch = StreamedBatch(
+        input_file,
+        question_file,
+        properties_file,
+        engine=engine,
+        endpoint_kind=endpoint_kind,
+        strict=strict,
+        limit=limit,
+    )
+    checked = batch.check()
     return Prepared(
-        header=header,
+        header=checked.header,
         rows=(),
         hits=(),
-        referenced=tuple(c for c in header if c in referenced),
-        warnings=tuple(warnings),
-        checked=checked,
+        referenced=checked.referenced,
+        warnings=checked.warnings,
+        checked=checked.checked,
+        total=checked.total,
     )
 
 

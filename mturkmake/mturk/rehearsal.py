@@ -10,20 +10,20 @@ and :class:`~mturkmake.mturk.exposure.Exposure` work on it unchanged.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mturkmake.mturk.exposure import Exposure
-from mturkmake.mturk.ledger import Record, select_records
+from mturkmake.mturk.ledger_queries import LedgerQueries
 from mturkmake.mturk.settings import settings
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Config, Context
     from mturkmake.mturk.money import Cost
-    from mturkmake.mturk.preflight import Prepared
+    from mturkmake.mturk.preflight_stream import Checked, StreamedBatch
 
 STATE_FILE = "state.db"
 
@@ -38,8 +38,8 @@ class _Database:
         return self._conn
 
 
-class ReadOnlyLedger:
-    """The ledger of one endpoint, for reading only.
+class ReadOnlyLedger(LedgerQueries):
+    """The ledger of one endpoint, for reading only (every query of the ledger's read side).
 
     :param conn: a read-only connection to ``state.db``.
     :param endpoint: the endpoint's identity.
@@ -51,16 +51,10 @@ class ReadOnlyLedger:
         self.endpoint = endpoint
         self.exposure = Exposure(database, endpoint, lambda: "")
 
-    def records(self, operations: Sequence[str], **filters: Any) -> list[Record]:
-        """:func:`~mturkmake.mturk.ledger.select_records` on this endpoint, read-only."""
-        return select_records(self.db.connection(), self.endpoint, operations, **filters)
-
     def committed(self) -> Decimal:
-        """The committed exposure on this endpoint (zero without a ledger)."""
-        try:
-            return self.exposure.committed()
-        except sqlite3.OperationalError:
-            return Decimal("0.00")
+        """The committed exposure on this endpoint (zero without a ledger; a locked one
+        raises, never reads as nothing committed)."""
+        return self.exposure.committed()
 
 
 @contextmanager
@@ -90,15 +84,17 @@ class LoadRehearsal:
 
 def rehearse_load(
     ctx: Context,
-    prepared: Prepared,
+    stream: StreamedBatch,
+    checked: Checked,
     *,
     input_rel: str,
     success_rel: str,
     replace_edited: bool,
     new_batch: bool,
 ) -> LoadRehearsal:
-    """Reconcile ``prepared`` with the ledger as a load would, print the cost line and check
-    the budget — calling nothing, writing nothing.
+    """Reconcile the checked ``stream`` with the ledger as a load would, print the cost
+    line and check the budget — calling nothing, writing nothing, and reading the input
+    again as a stream (issue #17).
 
     :raises BudgetExceeded: the load would pass the budget (what the real run would say).
     :raises UsageError: the real run would refuse (an edited row without
@@ -106,49 +102,37 @@ def rehearse_load(
     """
     from mturkmake.mturk import money
     from mturkmake.mturk.batch import (
-        PlanRow,
         batch_rows,
         choose_key_columns,
         edited_error,
         frozen_key_columns,
         known_batches,
         pick_batch,
-        plan_batch,
-        row_keys,
     )
-    from mturkmake.mturk.hits import creation_cost
+    from mturkmake.mturk.load_plan import LoadPlan
 
     config = ctx.config
     with read_only_ledger(config) as ledger:
         records = []
-        if ledger is not None:
-            try:
-                known = known_batches(ledger, input_rel)  # type: ignore[arg-type]
-                batch = pick_batch(input_rel, success_rel, known, new_batch=new_batch)
-                records = batch_rows(ledger, batch)  # type: ignore[arg-type]
-            except sqlite3.OperationalError:  # no ledger tables yet
-                records = []
+        if ledger is not None:  # a ledger without tables yet reads as no batch
+            known = known_batches(ledger, input_rel)  # type: ignore[arg-type]
+            batch = pick_batch(input_rel, success_rel, known, new_batch=new_batch)
+            records = batch_rows(ledger, batch, values=False)  # type: ignore[arg-type]
         key_columns = choose_key_columns(
             frozen_key_columns(records),
             config.get("key_columns"),
-            referenced=prepared.referenced,
-            header=prepared.header,
+            referenced=checked.referenced,
+            header=checked.header,
             source=config.sources.get("key_columns"),
         )
-        keys = row_keys([row.values for row in prepared.rows], key_columns)
-        plan = plan_batch(
-            [PlanRow(i, row.line, keys[i], row.values) for i, row in enumerate(prepared.rows)],
-            records,
-        )
-        if plan.edited and not replace_edited:
-            raise edited_error(input_rel, plan.edited, key_columns)
-        todo = [prepared.hits[row.index] for row in plan.create]
-        todo += [prepared.hits[e.row.index] for e in plan.edited]
-        cost = creation_cost(todo)
-        if todo:
+        survey = LoadPlan(stream, records, key_columns).survey(count_older=False)
+        if survey.edited and not replace_edited:
+            raise edited_error(input_rel, survey.edited, key_columns)
+        cost = survey.cost()
+        if survey.todo:
             money.report_cost(ctx, cost)
             _check_budget(ledger, settings(config).identity, cost, money.budget_of(config))
-    return LoadRehearsal(len(plan.create), len(plan.skip), len(plan.edited), cost)
+    return LoadRehearsal(survey.create, survey.skip, len(survey.edited), cost)
 
 
 def _check_budget(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from mturkmake.mturk.client import Client
     from mturkmake.mturk.ledger import Ledger
     from mturkmake.mturk.preflight import PreparedHIT, SourceFile
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
 # The batch and preflight modules load when a load or its preview runs: a no-op run only
 # needs this module's rule, command and keys (issue #17).
@@ -78,10 +79,12 @@ class LoadRequest:
 
 @dataclass
 class LoadResult:
-    """What a load did; ``rows`` is the batch as the ledger now knows it."""
+    """What a load did; ``rows`` is the batch as the ledger now knows it: each HIT's
+    ``(HITId, HITTypeId)``, in input order (what ``.success`` lists), read from the ledger
+    when iterated (:class:`~mturkmake.mturk.batch.Projection`)."""
 
     header: tuple[str, ...] = ()
-    rows: list[BatchRow] = field(default_factory=list)
+    rows: Iterable[tuple[str, str]] = field(default_factory=list)
     created: int = 0
     skipped: int = 0
     failed: list[tuple[PreparedHIT, str]] = field(default_factory=list)
@@ -120,8 +123,27 @@ def _client(ctx: Context) -> Any:
     return run_client(ctx)
 
 
+def _streamed_batch(ctx: Context, request: LoadRequest, *, limit: int | None) -> StreamedBatch:
+    from mturkmake.mturk.preflight_stream import StreamedBatch
+
+    return StreamedBatch(
+        request.input,
+        request.question,
+        request.properties,
+        engine=_engine(ctx),
+        endpoint_kind=settings(ctx.config).kind,
+        strict=str(ctx.config.get("strict_references", "formal") or "formal"),
+        limit=limit,
+    )
+
+
 def load(ctx: Context, request: LoadRequest) -> LoadResult:
     """Preflight, reconcile and create the missing HITs of one batch.
+
+    The input is read as a stream (issue #17), one row held at a time: the preflight in one
+    pass, then the reconciliation's passes, then the sending pass, which merges each row as
+    it is sent (:mod:`mturkmake.mturk.load_plan`). An input that changes between the passes
+    stops the run.
 
     :returns: what happened; ``result.error`` is set when some HITs were made and then the
         load failed (the caller writes the projection and exits 2).
@@ -129,134 +151,146 @@ def load(ctx: Context, request: LoadRequest) -> LoadResult:
     """
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.batch import (
-        PlanRow,
-        additions,
+        Projection,
         batch_rows,
         choose_key_columns,
-        count_older,
         edited_error,
         frozen_key_columns,
         growth_limit,
         known_batches,
         pick_batch,
-        plan_batch,
-        row_keys,
     )
     from mturkmake.mturk.endpoint import open_run_ledger, run_endpoint
-    from mturkmake.mturk.hits import (
-        adopt_success,
-        check_marker_room,
-        creation_cost,
-        truth_marketplace,
-    )
-    from mturkmake.mturk.preflight import preflight
+    from mturkmake.mturk.hits import truth_marketplace
+    from mturkmake.mturk.load_plan import LoadPlan, MarkerRoom, Streamed
     from mturkmake.mturk.recovery import Recoveries
 
     config = ctx.config
     console = _Console(ctx, request.clt)
     _ensure_qualification_files(ctx, request)
-    prepared = preflight(
-        request.input,
-        request.question,
-        request.properties,
-        engine=_engine(ctx),
-        endpoint_kind=settings(config).kind,
-        strict=str(config.get("strict_references", "formal") or "formal"),
-        limit=request.limit,
-    )
-    check_marker_room(prepared.hits, request.properties, request.input.name)
-    for warning in prepared.warnings:
+    stream = _streamed_batch(ctx, request, limit=request.limit)
+    room = MarkerRoom(request.properties, request.input.name)
+    checked = stream.check(on_hit=room, learn_keys=True)
+    room.raise_first()
+    for warning in checked.warnings:
         ctx.report(Event("warning", warning))
     endpoint = run_endpoint(ctx)
     client = endpoint.client
     marketplace = truth_marketplace(config, endpoint.marketplace)
     ledger = open_run_ledger(config, endpoint)
-    result = LoadResult(header=prepared.header)
+    result = LoadResult(header=checked.header)
     try:
         ledger.recover(client, Recoveries.of(ctx.host.recoveries()))
         _ = ledger.project  # read or written (or refused) before any cost line or adoption
-        prepared = _excluding_workers(ctx, endpoint, ledger, prepared, request)
+        requirements = _exclusion_requirements(ctx, endpoint, ledger, request)
         known = known_batches(ledger, request.input_rel)
         batch = pick_batch(
             request.input_rel, request.success_rel, known, new_batch=request.new_batch
         )
-        records = batch_rows(ledger, batch)
+        records = batch_rows(ledger, batch, values=False)
         key_columns = choose_key_columns(
             frozen_key_columns(records),
             config.get("key_columns"),
-            referenced=prepared.referenced,
-            header=prepared.header,
+            referenced=checked.referenced,
+            header=checked.header,
             source=config.sources.get("key_columns"),
         )
-        keys = row_keys([row.values for row in prepared.rows], key_columns)
+        plan = LoadPlan(
+            stream, records, key_columns, limit=request.limit, requirements=requirements
+        )
         if not records and request.success_path.exists():
-            adopted = adopt_success(
-                ledger,
-                client,
-                batch=batch,
-                success=request.success_path,
-                success_rel=request.success_rel,
-                hits=prepared.hits,
-                keys=keys,
-                key_columns=key_columns,
+            adopted = _adopt(
+                ledger, client, stream, plan, batch=batch, request=request, key_columns=key_columns
             )
             console.say(f"Adopted {adopted} HITs listed in {request.success_rel}.")
-            records = batch_rows(ledger, batch)
-        plan = plan_batch(
-            [PlanRow(i, row.line, keys[i], row.values) for i, row in enumerate(prepared.rows)],
-            records,
-            limit=request.limit,
-        )
-        if plan.edited and not request.replace_edited:
-            raise edited_error(request.input.name, plan.edited, key_columns)
-        adding = additions(plan, records)
-        if records and adding > growth_limit(len(records)) and not request.assume_yes:
+            records = batch_rows(ledger, batch, values=False)
+            plan = LoadPlan(
+                stream, records, key_columns, limit=request.limit, requirements=requirements
+            )
+        survey = plan.survey()
+        if survey.edited and not request.replace_edited:
+            raise edited_error(request.input.name, survey.edited, key_columns)
+        if records and survey.additions > growth_limit(len(records)) and not request.assume_yes:
             raise ConfirmationRefused(
-                f"this run would add {adding} HITs to {batch}, which has {len(records)}; "
-                "nothing was sent",
+                f"this run would add {survey.additions} HITs to {batch}, which has "
+                f"{len(records)}; nothing was sent",
                 hint="check the input file, then run again with --yes to add them",
             )
-        older = count_older(plan.skip, {h.index: h.merged_sha for h in prepared.hits})
-        if older:
+        if survey.older:
             console.say(
-                f"{older} existing HITs were made from an earlier .question/.properties; "
-                "they are left as they are (updateHITs changes live HITs)",
+                f"{survey.older} existing HITs were made from an earlier "
+                ".question/.properties; they are left as they are (updateHITs changes live HITs)",
                 kind="warning",
             )
-        result.skipped = len(plan.skip)
-        todo: list[tuple[PreparedHIT, str, BatchRow | None]]
-        todo = [(prepared.hits[row.index], row.key, None) for row in plan.create]
-        todo += [(prepared.hits[e.row.index], e.row.key, e.old) for e in plan.edited]
-        todo.sort(key=lambda item: item[0].index)
-        if todo:
-            cost = creation_cost([hit for hit, _, _ in todo])
+        result.skipped = survey.skip
+        del records  # the sending pass needs none of them (the planner keeps what it needs)
+        if survey.todo:
             # Cost line, budget, confirmation (production), then the account's balance
             # (GetAccountBalance): all before the first call that spends.
-            spending.begin_money_step(ctx, ledger, cost, balance_client=client)
-            planned = len(prepared.hits)
-            _send(
-                ctx,
-                ledger,
-                client,
-                Tracked(ctx, todo, "creating HITs", "HIT", plain=not request.clt),
-                batch=batch,
-                request=request,
-                key_columns=key_columns,
-                result=result,
-                marketplace=marketplace,
-                planned=planned,
-            )
+            spending.begin_money_step(ctx, ledger, survey.cost(), balance_client=client)
+            jobs = max(1, int(ctx.options.get("jobs") or 1))
+            todo = Streamed(plan.todo(), survey.todo, keep=2 * jobs + 16)
+            try:
+                _send(
+                    ctx,
+                    ledger,
+                    client,
+                    Tracked(ctx, todo, "creating HITs", "HIT", plain=not request.clt),
+                    batch=batch,
+                    request=request,
+                    key_columns=key_columns,
+                    result=result,
+                    marketplace=marketplace,
+                    planned=checked.checked,
+                )
+            finally:
+                todo.close()
             if result.created == 0 and result.failed:
                 raise _nothing_created(request, result)
-        result.rows = batch_rows(ledger, batch)
+        result.rows = Projection(Path(ledger.db.path), ledger.endpoint, batch)
     except MturkmakeError as exc:
         if result.created == 0:
             raise
-        result.rows = batch_rows(ledger, batch)
+        result.rows = Projection(Path(ledger.db.path), ledger.endpoint, batch)
         result.error = exc.one_line()
     finally:
         ledger.close()
     return result
+
+
+def _adopt(
+    ledger: Ledger,
+    client: Any,
+    stream: StreamedBatch,
+    plan: Any,
+    *,
+    batch: str,
+    request: LoadRequest,
+    key_columns: Sequence[str],
+) -> int:
+    """Adopt the HITs of a ``.success`` the ledger does not know (a fresh clone, a deleted
+    ``.mturkmake/``): the one step that holds every row's HIT, as adoption matches them
+    by their merged questions; it runs once per batch."""
+    from mturkmake.mturk.hits import adopt_success
+
+    key = plan.keys.counter()
+    keys: list[str] = []
+    hits: list[PreparedHIT] = []
+    limit = request.limit
+    for index, row in enumerate(stream.rows()):
+        keys.append(key(row.values))
+        if limit is None or index < max(0, limit):
+            hits.append(plan._hit(index, row))
+    return adopt_success(
+        ledger,
+        client,
+        batch=batch,
+        success=request.success_path,
+        success_rel=request.success_rel,
+        hits=hits,
+        keys=keys,
+        key_columns=key_columns,
+    )
 
 
 def _ensure_qualification_files(ctx: Context, request: LoadRequest) -> None:
@@ -268,19 +302,19 @@ def _ensure_qualification_files(ctx: Context, request: LoadRequest) -> None:
         _Console(ctx, request.clt).say(f"Made qualification file {made} first.")
 
 
-def _excluding_workers(
-    ctx: Context, endpoint: Any, ledger: Ledger, prepared: Any, request: LoadRequest
-) -> Any:
-    """Issue 15: ``exclude_workers_of`` — grant and require the exclusion qualifications."""
+def _exclusion_requirements(
+    ctx: Context, endpoint: Any, ledger: Ledger, request: LoadRequest
+) -> list[dict[str, Any]]:
+    """Issue 15: ``exclude_workers_of`` — grant the exclusion qualifications; the
+    requirements every HIT of the load gets."""
     from mturkmake.mturk.endpoint import Session
-    from mturkmake.mturk.exclusion import EXCLUDE_KEY, apply_exclusions
+    from mturkmake.mturk.exclusion import EXCLUDE_KEY, exclusion_requirements
 
     if not ctx.config.get(EXCLUDE_KEY):
-        return prepared
-    return apply_exclusions(
+        return []
+    return exclusion_requirements(
         ctx,
         Session(endpoint, ledger),
-        prepared,
         this_batch=request.input_rel,
         this_success=request.success_rel,
     )
@@ -378,7 +412,7 @@ def write_projection(result: LoadResult, success: Path, failure: Path | None) ->
     from mturkmake.formats.success import SuccessRow, write_failure, write_success
 
     with success.open("w", encoding="utf-8", newline="") as stream:
-        write_success(stream, [SuccessRow(r.hit_id, r.hit_type_id) for r in result.rows])
+        write_success(stream, (SuccessRow(hit_id, type_id) for hit_id, type_id in result.rows))
     if failure is not None and result.failed:
         with failure.open("w", encoding="utf-8", newline="") as stream:
             write_failure(stream, result.header, [hit.values for hit, _ in result.failed])
@@ -448,27 +482,23 @@ def build_success(job: Job) -> Outcome:
 
 def preview_success(job: Job) -> None:
     """``-n``: preflight, reconcile with the ledger (read-only), print the cost line and
-    check the budget, as the real run would — no client, no call, no write."""
-    from mturkmake.mturk.hits import check_marker_room
-    from mturkmake.mturk.preflight import preflight
+    check the budget, as the real run would — no client, no call, no write. The input is
+    read as a stream, as the real run reads it (issue #17)."""
+    from mturkmake.mturk.load_plan import MarkerRoom
     from mturkmake.mturk.rehearsal import rehearse_load
 
     request = _make_request(job)
     ctx = job.context
-    prepared = preflight(
-        request.input,
-        request.question,
-        request.properties,
-        engine=_engine(ctx),
-        endpoint_kind=settings(ctx.config).kind,
-        strict=str(ctx.config.get("strict_references", "formal") or "formal"),
-    )
-    check_marker_room(prepared.hits, request.properties, request.input.name)
-    for warning in prepared.warnings:
+    stream = _streamed_batch(ctx, request, limit=None)
+    room = MarkerRoom(request.properties, request.input.name)
+    checked = stream.check(on_hit=room, learn_keys=True)
+    room.raise_first()
+    for warning in checked.warnings:
         ctx.report(Event("warning", warning, target=job.target))
     rehearsal = rehearse_load(
         ctx,
-        prepared,
+        stream,
+        checked,
         input_rel=request.input_rel,
         success_rel=request.success_rel,
         replace_edited=request.replace_edited,
@@ -478,7 +508,7 @@ def preview_success(job: Job) -> None:
     ctx.report(
         Event(
             "info",
-            f"would reconcile '{job.target}' with {len(prepared.hits)} input rows: "
+            f"would reconcile '{job.target}' with {checked.checked} input rows: "
             f"{rehearsal.create} HITs to create, {rehearsal.existing} exist already{replaced} "
             "(loadHITs)",
             target=job.target,

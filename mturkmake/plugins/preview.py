@@ -55,10 +55,12 @@ def _engine(ctx: Context) -> TemplateEngine:
 def prepare(
     ctx: Context, input_file: SourceFile, question: SourceFile, properties: SourceFile
 ) -> Prepared:
-    """The preflight of the first ``preview_rows`` rows (the whole input is still checked)."""
-    from mturkmake.mturk.preflight import preflight
+    """The preflight of the first ``preview_rows`` rows (the whole input is still checked,
+    read as a stream: only the rows shown are kept; issue #17)."""
+    from mturkmake.mturk.preflight import Prepared, PreparedHIT
+    from mturkmake.mturk.preflight_stream import StreamedBatch
 
-    prepared = preflight(
+    stream = StreamedBatch(
         input_file,
         question,
         properties,
@@ -67,9 +69,19 @@ def prepare(
         strict=str(ctx.config.get("strict_references", "formal") or "formal"),
         limit=preview_rows(ctx.config),
     )
-    for warning in prepared.warnings:
+    hits: list[PreparedHIT] = []
+    checked = stream.check(on_hit=hits.append)
+    for warning in checked.warnings:
         ctx.report(Event("warning", warning))
-    return prepared
+    return Prepared(
+        header=checked.header,
+        rows=(),
+        hits=tuple(hits),
+        referenced=checked.referenced,
+        warnings=checked.warnings,
+        checked=checked.checked,
+        total=checked.total,
+    )
 
 
 def render_preview(prepared: Prepared, *, name: str) -> str:
@@ -78,7 +90,7 @@ def render_preview(prepared: Prepared, *, name: str) -> str:
     from mturkmake.formats.question_html import FrameParams, esc, hit_header, page, render_question
 
     sections: list[str] = []
-    total = len(prepared.rows)
+    total = max(prepared.total, len(prepared.rows))
     for hit in prepared.hits:
         props = hit.type_params
         row_at = f"{name} row {hit.index + 1} (line {hit.line})"

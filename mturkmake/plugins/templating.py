@@ -334,6 +334,19 @@ class VelocityTemplate:
         self._source_map = source_map
         self._escape = escape
         self.today = today
+        # A template of text and plain references (no directive, call or index) renders
+        # without airspeed's tree walk: the same output, several times faster per row.
+        self._parts = _plain_parts(parsed)
+        self._formatter = any(
+            isinstance(p, tuple) and p[0] == "formatter" for p in self._parts or ()
+        )
+
+    @property
+    def verbatim(self) -> bool:
+        """Whether rendering only inserts values as they are (escaped for ``$k``): the
+        template has text and plain references only, so rows differ only where a column's
+        value is written (the preflight's per-row check can rely on it)."""
+        return self._parts is not None
 
     def references(self) -> list[Reference]:
         """Every reference, in source order (comments included, marked ``in_comment``)."""
@@ -397,7 +410,8 @@ class VelocityTemplate:
             missing value, an index out of range …), with the line.
         """
         context: dict[str, Any] = {"helper": _HELPER, "today": self.today}
-        context["formatter"] = Formatter(context)
+        if self._parts is None or self._formatter:
+            context["formatter"] = Formatter(context)
         if self._escape:
             for key, value in row.items():
                 context[key + RAW_SUFFIX] = value
@@ -407,6 +421,8 @@ class VelocityTemplate:
             for key, value in row.items():
                 context[key + RAW_SUFFIX] = value
                 context[key] = value
+        if self._parts is not None:
+            return _render_parts(self._parts, context)
         try:
             return str(self._parsed.merge(context))
         except self._failure as exc:
@@ -425,6 +441,56 @@ class VelocityTemplate:
             line=line,
             hint="check that the values and indexes it uses exist for every row",
         )
+
+
+#: A plain reference: (name, silent ``$!``, its text, written when the name is unbound).
+_PlainRef = tuple[str, bool, str]
+
+
+def _plain_parts(parsed: Any) -> list[str | _PlainRef] | None:
+    """The template as literal texts and plain references, or ``None`` when it has anything
+    else (a directive, a method call, an index, a property, an alternate value).
+
+    Rendering these parts writes what airspeed writes: ``str(value)`` of the bound name,
+    else ``''`` for ``$!x``, else the reference's own text (issue #17: the per-row merge)."""
+    airspeed = sys.modules["airspeed"]
+    parts: list[str | _PlainRef] = []
+    for node in parsed.root_element.block.children:
+        kind = type(node)
+        if kind in (airspeed.Text, airspeed.FallthroughHashText):
+            parts.append(str(node.text))
+        elif kind is airspeed.Comment:
+            continue
+        elif kind is airspeed.FormalReference:
+            expression = node.expression
+            if (
+                type(expression) is not airspeed.VariableExpression
+                or expression.subexpression is not None
+                or node.alternate is not None
+            ):
+                return None
+            part = expression.part
+            if type(part) is not airspeed.NameOrCall or part.parameters or part.index:
+                return None
+            parts.append((str(part.name), bool(node.silent), str(node.my_text())))
+        else:
+            return None
+    return parts
+
+
+def _render_parts(parts: Sequence[str | _PlainRef], context: Mapping[str, Any]) -> str:
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        name, silent, text = part
+        value = context.get(name)
+        if value is None:
+            out.append("" if silent else text)
+        else:
+            out.append(str(value))
+    return "".join(out)
 
 
 def _unknown(reference: Reference) -> str:
