@@ -157,50 +157,42 @@ class LedgerQueries:
         )
         return {str(remote): json.loads(params) for remote, params in rows}
 
-    def done_calls(self, operation: str, batch: str) -> list[DoneCall]:
-        """The active done intents of ``operation`` in ``batch``, oldest first, without
-        their parameters (:meth:`intent_params` reads one); none before the ledger exists."""
-        self._settle()
+    def _all(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """Every row of ``sql``; none where the ledger has no table yet. A locked or
+        unreadable ledger raises: it must never read as one that recorded nothing."""
         try:
-            rows = (
-                self.db.connection()
-                .execute(
-                    "SELECT i.id, i.subject, o.remote_id, o.result, o.resolved_by "
-                    "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-                    "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
-                    "AND i.batch = ? AND o.status = 'done' ORDER BY i.id",
-                    (self.endpoint, operation, batch),
-                )
-                .fetchall()
-            )
+            return self.db.connection().execute(sql, args).fetchall()
         except sqlite3.OperationalError as error:
             if missing_table(error):
                 return []
             raise
+
+    def done_calls(self, operation: str, batch: str) -> list[DoneCall]:
+        """The active done intents of ``operation`` in ``batch``, oldest first, without
+        their parameters (:meth:`intent_params` reads one); none before the ledger exists."""
+        self._settle()
+        rows = self._all(
+            "SELECT i.id, i.subject, o.remote_id, o.result, o.resolved_by "
+            "FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+            "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+            "AND i.batch = ? AND o.status = 'done' ORDER BY i.id",
+            (self.endpoint, operation, batch),
+        )
         return [DoneCall(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
 
     def first_done_calls(self, operation: str) -> list[DoneCall]:
         """Each batch's first active done intent of ``operation``, in the order of those
         firsts (``subject`` holds the batch's name here); none before the ledger exists."""
         self._settle()
-        try:
-            rows = (
-                self.db.connection()
-                .execute(
-                    "SELECT first.id, first.batch, o.remote_id, o.result, o.resolved_by FROM "
-                    "(SELECT i.batch, MIN(i.id) AS id FROM ledger_intent i "
-                    "JOIN ledger_outcome o ON o.intent_id = i.id "
-                    "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
-                    "AND o.status = 'done' GROUP BY i.batch) first "
-                    "JOIN ledger_outcome o ON o.intent_id = first.id ORDER BY first.id",
-                    (self.endpoint, operation),
-                )
-                .fetchall()
-            )
-        except sqlite3.OperationalError as error:
-            if missing_table(error):
-                return []
-            raise
+        rows = self._all(
+            "SELECT first.id, first.batch, o.remote_id, o.result, o.resolved_by FROM "
+            "(SELECT i.batch, MIN(i.id) AS id FROM ledger_intent i "
+            "JOIN ledger_outcome o ON o.intent_id = i.id "
+            "WHERE i.endpoint = ? AND i.operation = ? AND i.archived_at IS NULL "
+            "AND o.status = 'done' GROUP BY i.batch) first "
+            "JOIN ledger_outcome o ON o.intent_id = first.id ORDER BY first.id",
+            (self.endpoint, operation),
+        )
         return [DoneCall(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
 
     def intent_params(self, intent_id: int) -> dict[str, Any]:
@@ -219,21 +211,12 @@ class LedgerQueries:
     def unreleased(self, operation: str) -> list[Record]:
         """Done intents of ``operation`` whose exposure no release names yet (rejections whose
         share of the HIT's reservation is still committed)."""
-        try:
-            rows = (
-                self.db.connection()
-                .execute(
-                    "SELECT i.id FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
-                    "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' "
-                    "AND i.archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM ledger_exposure e "
-                    "WHERE e.intent_id = i.id AND e.amount_cents < 0)",
-                    (self.endpoint, operation),
-                )
-                .fetchall()
-            )
-        except sqlite3.OperationalError as error:
-            if missing_table(error):
-                return []
-            raise
+        rows = self._all(
+            "SELECT i.id FROM ledger_intent i JOIN ledger_outcome o ON o.intent_id = i.id "
+            "WHERE i.endpoint = ? AND i.operation = ? AND o.status = 'done' "
+            "AND i.archived_at IS NULL AND NOT EXISTS (SELECT 1 FROM ledger_exposure e "
+            "WHERE e.intent_id = i.id AND e.amount_cents < 0)",
+            (self.endpoint, operation),
+        )
         wanted = {int(row[0]) for row in rows}
         return [r for r in self.records([operation]) if r.intent_id in wanted]

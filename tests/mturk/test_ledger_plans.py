@@ -215,3 +215,27 @@ def test_outcome_twice_is_refused_even_when_deferred(ledger: Ledger) -> None:
         with pytest.raises(LedgerError, match="already has an outcome"):
             intent.done("H2")
     assert ledger.done_subjects("CreateHIT", BATCH) == {"once": "H1"}
+
+
+def test_the_loads_batch_readers_never_scan_the_ledger(ledger: Ledger) -> None:
+    """What a load reads of a batch (its rows, the batches an input made, the ``.success``
+    projection) searches an index too: a 100,000-HIT ledger must not be read whole."""
+    from mturkmake.mturk.ledger_queries import projection_rows
+
+    _fill(ledger, 60)
+    conn = ledger.db.connection()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        calls = ledger.done_calls("CreateHIT", BATCH)
+        firsts = ledger.first_done_calls("CreateHIT")
+        listed = list(projection_rows(conn, ledger.endpoint, "CreateHIT", BATCH))
+        params = ledger.intent_params(calls[0].intent_id)
+    finally:
+        conn.set_trace_callback(None)
+    assert len(calls) == 60
+    assert len(listed) == 60
+    assert [(f.subject, f.remote_id) for f in firsts] == [(BATCH, "HIT0")]
+    assert params == {"n": 0}
+    assert len(statements) == 4
+    assert _scans(conn, statements) == []
