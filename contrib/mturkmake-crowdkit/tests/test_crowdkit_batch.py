@@ -65,7 +65,9 @@ def test_a_planted_careless_worker_is_rejected_and_the_others_approved(
 ) -> None:
     project = mturkmake_local_project
     _batch(project, 30, seed=1)
+    # The local crowd's work derives from the project id: pinned, one exact outcome.
     project.configure(
+        project_id="crowdkit-careless-test",
         evaluators=["crowdkit"],
         crowdkit={"use_gold": False},
         local={
