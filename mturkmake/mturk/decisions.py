@@ -67,6 +67,9 @@ __all__ = [
 
 #: MTurk lets a rejection be overridden only within 30 days of the submission.
 OVERRIDE_WINDOW = timedelta(days=30)
+#: Work whose AutoApprovalTime is nearer than this is asked for (GetAssignment) before it is
+#: decided even when the results cache holds it as Submitted (clock skew, a long run).
+CACHE_MARGIN = timedelta(minutes=10)
 #: The evaluator recorded for work MTurk approved when its AutoApprovalTime passed.
 AUTO_APPROVED = "auto-approved"
 #: The evaluator recorded for work decided on the requester site or by another tool.
@@ -286,7 +289,8 @@ class Decider:
 
     def _usable(self, order: Order) -> Cached | None:
         """``order.cached`` when it spares the GetAssignment: a Submitted assignment (not an
-        override, which needs a Rejected one) of a HIT of this project or no project."""
+        override, which needs a Rejected one) that MTurk does not approve within
+        :data:`CACHE_MARGIN`, of a HIT of this project or no project."""
         cached = order.cached
         if cached is None or order.override:
             return None
@@ -294,6 +298,12 @@ class Decider:
         if str(assignment.get("AssignmentId", "")) != order.assignment_id:
             return None
         if str(assignment.get("AssignmentStatus", "")) != "Submitted":
+            return None
+        auto = _utc(assignment.get("AutoApprovalTime"))
+        if auto is None or auto <= self.now() + CACHE_MARGIN:
+            # MTurk approves it then, if not already: ask, rather than send a call whose
+            # refusal after a throttled retry would be ambiguous (it stays pending, and the
+            # recovery would take MTurk's approval for ours).
             return None
         if self._foreign(str(assignment.get("HITId", "")), cached.hit):
             return None  # GetAssignment's record says so, as without the cache
