@@ -22,6 +22,7 @@ the next run).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ OVERRIDE_WINDOW = timedelta(days=30)
 #: Work whose AutoApprovalTime is nearer than this is asked for (GetAssignment) before it is
 #: decided even when the results cache holds it as Submitted (clock skew, a long run).
 CACHE_MARGIN = timedelta(minutes=10)
+#: Seconds (monotonic) a reading of the endpoint's clock is reused for that check.
+CLOCK_REUSE = 30.0
 #: The evaluator recorded for work MTurk approved when its AutoApprovalTime passed.
 AUTO_APPROVED = "auto-approved"
 #: The evaluator recorded for work decided on the requester site or by another tool.
@@ -197,6 +200,7 @@ class Decider:
         self._lock = threading.Lock()
         self._hit_batches: dict[str, tuple[str, int]] | None = None
         self._success: dict[str, str] = {}
+        self._clock_read: tuple[float, datetime] | None = None
         #: HITs whose assignments this run decided (their targets become incomplete).
         self.changed: set[str] = set()
         #: the budget an override approval's exposure is checked against (``unreject``).
@@ -244,6 +248,20 @@ class Decider:
     def now(self) -> datetime:
         """The endpoint's clock."""
         return self.ledger.clock()
+
+    def _recent_now(self) -> datetime:
+        """The endpoint's clock as read at most :data:`CLOCK_REUSE` seconds ago: the local
+        marketplace's is a database read, too dear once per decision, and
+        :data:`CACHE_MARGIN` is far wider."""
+        with self._lock:
+            if self._clock_read is not None:
+                read_at, now = self._clock_read
+                if time.monotonic() - read_at < CLOCK_REUSE:
+                    return now + timedelta(seconds=time.monotonic() - read_at)
+        now = as_utc(self.now())
+        with self._lock:
+            self._clock_read = (time.monotonic(), now)
+        return now
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -300,7 +318,7 @@ class Decider:
         if str(assignment.get("AssignmentStatus", "")) != "Submitted":
             return None
         auto = _utc(assignment.get("AutoApprovalTime"))
-        if auto is None or auto <= self.now() + CACHE_MARGIN:
+        if auto is None or auto <= self._recent_now() + CACHE_MARGIN:
             # MTurk approves it then, if not already: ask, rather than send a call whose
             # refusal after a throttled retry would be ambiguous (it stays pending, and the
             # recovery would take MTurk's approval for ours).
