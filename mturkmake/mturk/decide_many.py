@@ -3,16 +3,35 @@ approveWork, rejectWork and reviewResults around :meth:`.decisions.Decider.decid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mturkmake.mturk.decisions import Decider, Order, Result, release_rejections
+from mturkmake.mturk.decisions import Cached, Decider, Order, Result, release_rejections
 
 if TYPE_CHECKING:
     from mturkmake.hookspecs import Context
     from mturkmake.mturk.calls import Done
+    from mturkmake.mturk.ledger import Ledger
 
-__all__ = ["decide_all"]
+__all__ = ["cached_assignments", "decide_all"]
+
+
+def cached_assignments(
+    ledger: Ledger, hit_ids: Collection[str], wanted: Collection[str]
+) -> dict[str, Cached]:
+    """The ``wanted`` assignments as this project last fetched them, with their HITs: the
+    results cache in ``state.db`` (:class:`~mturkmake.mturk.results_cache.ResultsCache`),
+    never a user-editable file, whose rows only say which HITs to look in. An
+    :class:`~mturkmake.mturk.decisions.Order` given one needs no GetAssignment first when
+    it was Submitted (issue #17); an assignment the cache does not hold under its real HIT
+    (a hand-edited row, a HIT changed since) is asked for as before.
+    """
+    from mturkmake.mturk.results_cache import ResultsCache
+
+    if not wanted:
+        return {}
+    found = ResultsCache(ledger.db, ledger.endpoint).assignments_of(sorted(hit_ids))
+    return {aid: Cached(*found[aid]) for aid in wanted if aid in found}
 
 
 def decide_all(

@@ -7,7 +7,10 @@ after; a pending one is resolved by :meth:`~mturkmake.mturk.ledger.Ledger.recove
 GetAssignment, never a second call). Before an intent is recorded, :class:`Decider` checks
 that *no* decision of either kind exists for the assignment on this endpoint, in any batch,
 and asks MTurk for the assignment's status: work that was auto-approved or decided on the
-requester site is *adopted* into the ledger as such, never decided again.
+requester site is *adopted* into the ledger as such, never decided again. Work this project
+fetched as Submitted (the results cache, :class:`Cached`) is decided without that
+GetAssignment; if MTurk then refuses the call, it had no effect, and the assignment is asked
+for and decided as without the cache (issue #17).
 
 Intent parameters carry notes for the ``.approved`` projection (``_`` keys are never sent):
 ``_HITId``, ``_WorkerId``, ``_Evaluator`` and, for rejections of work whose HIT committed
@@ -19,9 +22,10 @@ the next run).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +44,7 @@ from mturkmake.mturk.endpoint import affects_every_call, ledger_call, service_ca
 from mturkmake.mturk.evaluation import DEFAULT_REJECT_FEEDBACK, MAX_FEEDBACK_CHARS
 from mturkmake.mturk.exposure import to_cents
 from mturkmake.mturk.ledger import Intent, Ledger
+from mturkmake.mturk.ledger_model import OutcomeStatus
 from mturkmake.mturk.times import as_utc
 
 if TYPE_CHECKING:
@@ -50,6 +55,7 @@ __all__ = [
     "OVERRIDE_WINDOW",
     "REJECT_OPERATION",
     "AssignmentDecision",
+    "Cached",
     "Decider",
     "Order",
     "Result",
@@ -62,6 +68,11 @@ __all__ = [
 
 #: MTurk lets a rejection be overridden only within 30 days of the submission.
 OVERRIDE_WINDOW = timedelta(days=30)
+#: Work whose AutoApprovalTime is nearer than this is asked for (GetAssignment) before it is
+#: decided even when the results cache holds it as Submitted (clock skew, a long run).
+CACHE_MARGIN = timedelta(minutes=10)
+#: Seconds (monotonic) a reading of the endpoint's clock is reused for that check.
+CLOCK_REUSE = 30.0
 #: The evaluator recorded for work MTurk approved when its AutoApprovalTime passed.
 AUTO_APPROVED = "auto-approved"
 #: The evaluator recorded for work decided on the requester site or by another tool.
@@ -99,6 +110,16 @@ def release_rejections(ledger: Ledger) -> int:
 
 
 @dataclass(frozen=True)
+class Cached:
+    """An assignment as this project last fetched it from MTurk, with its HIT record (the
+    results cache, :meth:`~mturkmake.mturk.results_cache.ResultsCache.assignments_of`):
+    what :meth:`Decider.decide` otherwise asks GetAssignment for."""
+
+    assignment: Mapping[str, Any]
+    hit: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Order:
     """One decision to make.
 
@@ -110,6 +131,9 @@ class Order:
     :param override: approve a rejected assignment (``unreject``).
     :param invent_feedback: give a rejection without feedback the default text; ``False``
         sends it empty, as the CLT's rejectWork did without a comment (seed 003).
+    :param cached: the assignment and its HIT as this project fetched them (never a
+        user-editable file): when it was Submitted, the decision is sent without asking
+        GetAssignment first (issue #17); a refusal is then looked at as without it.
     """
 
     assignment_id: str
@@ -119,6 +143,7 @@ class Order:
     batch: str | None = None
     override: bool = False
     invent_feedback: bool = True
+    cached: Cached | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -143,6 +168,10 @@ class Result:
     def ok(self) -> bool:
         """Whether the assignment now has the decision asked for."""
         return self.outcome in ("approved", "rejected", "skipped")
+
+
+class _Refused(Exception):
+    """MTurk refused a decision sent on the results cache's record of the assignment."""
 
 
 def _feedback(text: str, decision: str) -> str:
@@ -171,6 +200,7 @@ class Decider:
         self._lock = threading.Lock()
         self._hit_batches: dict[str, tuple[str, int]] | None = None
         self._success: dict[str, str] = {}
+        self._clock_read: tuple[float, datetime] | None = None
         #: HITs whose assignments this run decided (their targets become incomplete).
         self.changed: set[str] = set()
         #: the budget an override approval's exposure is checked against (``unreject``).
@@ -219,6 +249,20 @@ class Decider:
         """The endpoint's clock."""
         return self.ledger.clock()
 
+    def _recent_now(self) -> datetime:
+        """The endpoint's clock as read at most :data:`CLOCK_REUSE` seconds ago: the local
+        marketplace's is a database read, too dear once per decision, and
+        :data:`CACHE_MARGIN` is far wider."""
+        with self._lock:
+            if self._clock_read is not None:
+                read_at, now = self._clock_read
+                if time.monotonic() - read_at < CLOCK_REUSE:
+                    return now + timedelta(seconds=time.monotonic() - read_at)
+        now = as_utc(self.now())
+        with self._lock:
+            self._clock_read = (time.monotonic(), now)
+        return now
+
     # -- deciding -------------------------------------------------------------------------
 
     def decide(self, order: Order, *, release: bool = True) -> Result:
@@ -239,13 +283,66 @@ class Decider:
         known = self.existing([aid]).get(aid)
         if known is not None and not (order.override and known.decision == "rejected"):
             return self._against_known(order, known, wanted)
+        cached = self._usable(order)
+        if cached is not None:
+            try:
+                return self._send(
+                    order, cached.assignment, cached.hit, release=release, shortcut=True
+                )
+            except _Refused:
+                pass
+            # MTurk refused the call, so it had no effect (its intent is archived as failed):
+            # the assignment may have been decided meanwhile (auto-approval, the requester
+            # site). Looked at as without the cache, the outcome is what it would have been;
+            # the refusal's outcome is written first, so the ledger does not take it for a
+            # call still in flight.
+            self.ledger.flush()
         try:
             reply = service_call(self.client, "GetAssignment", AssignmentId=aid)
         except ServiceError as error:
             if affects_every_call(error):
                 raise
             return Result(aid, "failed", message=error.message)
-        assignment, hit = reply["Assignment"], reply.get("HIT", {})
+        return self._send(order, reply["Assignment"], reply.get("HIT", {}), release=release)
+
+    def _usable(self, order: Order) -> Cached | None:
+        """``order.cached`` when it spares the GetAssignment: a Submitted assignment (not an
+        override, which needs a Rejected one) that MTurk does not approve within
+        :data:`CACHE_MARGIN`, of a HIT of this project or no project."""
+        cached = order.cached
+        if cached is None or order.override:
+            return None
+        assignment = cached.assignment
+        if str(assignment.get("AssignmentId", "")) != order.assignment_id:
+            return None
+        if str(assignment.get("AssignmentStatus", "")) != "Submitted":
+            return None
+        auto = _utc(assignment.get("AutoApprovalTime"))
+        if auto is None or auto <= self._recent_now() + CACHE_MARGIN:
+            # MTurk approves it then, if not already: ask, rather than send a call whose
+            # refusal after a throttled retry would be ambiguous (it stays pending, and the
+            # recovery would take MTurk's approval for ours).
+            return None
+        if self._foreign(str(assignment.get("HITId", "")), cached.hit):
+            return None  # GetAssignment's record says so, as without the cache
+        return cached
+
+    def _send(
+        self,
+        order: Order,
+        assignment: Mapping[str, Any],
+        hit: Mapping[str, Any],
+        *,
+        release: bool,
+        shortcut: bool = False,
+    ) -> Result:
+        """Decide ``order`` on what is known of its assignment and HIT (GetAssignment's
+        reply, or with ``shortcut`` the results cache's).
+
+        :raises _Refused: with ``shortcut``, MTurk refused the call (the caller asks
+            GetAssignment and decides again).
+        """
+        aid, wanted = order.assignment_id, _PAST[order.decision]
         hit_id, worker = str(assignment.get("HITId", "")), str(assignment.get("WorkerId", ""))
         status = str(assignment.get("AssignmentStatus", ""))
         batch, committed = self.batch_of(hit_id)
@@ -286,6 +383,8 @@ class Decider:
         except ServiceError as error:
             if affects_every_call(error):
                 raise  # a pending intent stays pending: the next run resolves it
+            if shortcut and intent is not None and intent.status is OutcomeStatus.FAILED:
+                raise _Refused(error.message) from error
             if intent is not None and intent.status is None:
                 return Result(
                     aid,

@@ -167,6 +167,23 @@ class ResultsCache:
                 )
         return found
 
+    def assignments_of(
+        self, hit_ids: Iterable[str]
+    ) -> dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]]:
+        """Each cached assignment of the *final* entries of ``hit_ids``, by assignment id,
+        with its HIT record: what MTurk last said, as this project fetched it (never the
+        user-editable ``.results``). An entry marked not final was changed remotely since
+        (:func:`mark_batch_changed`) and is left out."""
+        found: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        for hit_id, entry in self.load(hit_ids).items():
+            if not entry.final:
+                continue
+            for assignment in entry.assignments:
+                # The HIT id is the cache's key, not a cell someone could have edited.
+                if str(assignment.get("HITId", "")) == hit_id:
+                    found[str(assignment.get("AssignmentId", ""))] = (assignment, entry.hit)
+        return found
+
     def store(self, entries: Mapping[str, Fetched]) -> None:
         """Replace the cached entries of these HITs (one transaction)."""
         if not entries:

@@ -185,7 +185,7 @@ def build_approved(job: Job) -> Outcome:
     """The ``%.approved`` action: decide the undecided submitted work, write the projection."""
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.batch import batch_rows
-    from mturkmake.mturk.decide_many import decide_all
+    from mturkmake.mturk.decide_many import cached_assignments, decide_all
     from mturkmake.mturk.decisions import Order, open_decider
     from mturkmake.mturk.evaluation import DEFAULT_MAX_REJECT_SHARE, check_reject_share
     from mturkmake.mturk.outside_decisions import adopt_outside, policy_verdicts
@@ -230,8 +230,20 @@ def build_approved(job: Job) -> Outcome:
                 spending.report_cost(ctx, cost)
                 spending.confirm_for(ctx, cost)
         stopped: ServiceError | None = None
+        # As this project fetched them (state.db, not the editable .results): no
+        # GetAssignment before each decision (issue #17).
+        known = cached_assignments(
+            ledger, {e.hit_id for e in batch.entries if e.assignment_id in verdicts}, verdicts
+        )
         orders = [
-            Order(aid, verdict.decision, verdict.feedback, verdict.evaluator, batch=name)
+            Order(
+                aid,
+                verdict.decision,
+                verdict.feedback,
+                verdict.evaluator,
+                batch=name,
+                cached=known.get(aid),
+            )
             for aid, verdict in verdicts.items()
         ]
 

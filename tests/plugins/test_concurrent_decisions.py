@@ -22,6 +22,7 @@ from mturkmake.marketplace.faults import FaultSettings
 from mturkmake.marketplace.server import MarketplaceServer
 from mturkmake.marketplace.service import Marketplace
 from mturkmake.testing import CliResult, Project
+from tests.plugins.test_approve_from_cache import forget_cache
 from tests.plugins.test_approved_rule import (
     assignments,
     balance,
@@ -253,18 +254,23 @@ def test_throttled_approvals_and_bonuses_complete_silently_each_once(
 # --------------------------------------------------------------------------------------------
 
 
+# Fetched work is decided without a GetAssignment first (the results cache); a HIT changed
+# since its fetch is asked for first (tests/plugins/test_approve_from_cache.py).
+@pytest.mark.parametrize("operation", ["ApproveAssignment", "GetAssignment"])
 def test_access_denied_at_j16_stops_at_the_first_call_with_one_line(
-    mturkmake_project: Project,
+    mturkmake_project: Project, operation: str
 ) -> None:
     project = mturkmake_project
     write_batch(project, "local", 12)
     assert project.run("survey.results", "--wait").exit_code == 0
-    deny(project, "GetAssignment")
+    if operation == "GetAssignment":
+        forget_cache(project)
+    deny(project, operation)
     result = project.run("-j", "16", "survey.approved")
     assert result.exit_code == 2, result.output
     errors = result.stderr.splitlines()
     assert len(errors) == 1, result.stderr
-    assert "GetAssignment: not authorized" in errors[0]
+    assert f"{operation}: not authorized" in errors[0]
     assert denied(project) == 1, "the first call goes alone"
     assert not project.path("survey.approved").exists()
 
