@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example_copy import copy_example
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "helloworld"
 
@@ -50,7 +52,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mturkmake-commits-") as tmp:
         for jobs in args.jobs:
             where = Path(tmp) / f"j{jobs}"
-            shutil.copytree(EXAMPLE, where)
+            copy_example(EXAMPLE, where)
             with (where / "hello.input").open("w", encoding="utf-8") as out:
                 out.write("city\n" + "".join(f"City {n}\n" for n in range(args.rows)))
             os.chdir(where)

@@ -32,6 +32,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example_copy import copy_example
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -45,7 +48,7 @@ def _env(cache: Path) -> dict[str, str]:
 def project(base: Path, rows: int, name: str = "helloworld") -> Path:
     """A copy of ``examples/NAME`` whose input has ``rows`` distinct rows."""
     target = base / f"{name}-{rows}"
-    shutil.copytree(EXAMPLES / name, target)
+    copy_example(EXAMPLES / name, target)
     inputs = sorted(target.glob("*.input"))
     path = inputs[0]
     lines = path.read_text(encoding="utf-8").splitlines()

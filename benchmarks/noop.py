@@ -31,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example_copy import copy_example
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "helloworld"
 HEAVY = ("boto3", "botocore", "airspeed", "defusedxml", "requests", "tqdm", "jinja2")
 
@@ -113,7 +116,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="mturkmake-noop-") as tmp:
         project = Path(tmp) / "helloworld"
-        shutil.copytree(EXAMPLE, project)
+        copy_example(EXAMPLE, project)
         env = _env(Path(tmp) / "pyc")
         build = [sys.executable, "-m", "mturkmake", "hello.approved", "--wait"]
         subprocess.run(build, cwd=project, env=env, check=True, capture_output=True)

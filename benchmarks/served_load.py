@@ -35,6 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from example_copy import copy_example
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "helloworld"
 
 
@@ -88,7 +91,7 @@ class Server:
 def project(base: Path, name: str, rows: int, url: str, extra: str = "") -> Path:
     """helloworld with ``rows`` distinct rows, pointed at ``url``."""
     where = base / name
-    shutil.copytree(EXAMPLE, where)
+    copy_example(EXAMPLE, where)
     (where / "mturkmake.toml").write_text(f'endpoint = "{url}"\n{extra}', encoding="utf-8")
     with (where / "hello.input").open("w", encoding="utf-8") as out:
         out.write("city\n" + "".join(f"City {n}\n" for n in range(rows)))
