@@ -143,7 +143,7 @@ class StateDB:
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(_SCHEMA_TABLE)
@@ -362,3 +362,22 @@ class StateDB:
                 "WHERE target = ? AND role = ? AND name = ?",
                 (fp.size, fp.mtime_ns, fp.sha256, target, _OUTPUT, name),
             )
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, waiting for another process that is doing the same to a new file.
+
+    Two runs opening a fresh ``state.db`` at once both switch it to WAL; the switch needs an
+    exclusive lock and SQLite answers "database is locked" at once instead of calling the
+    busy handler, so it is retried here for up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
