@@ -6,7 +6,6 @@ botocore event handler on the client.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -114,13 +113,6 @@ def open_local(root: Path) -> Local:
 
     client.meta.events.register("before-parameter-build.mturk", record)
     return local
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    it = open_local(tmp_path / "project")
-    yield it
-    it.market.close()
 
 
 def test_first_poll_fetches_every_hit_and_a_second_fetches_nothing(local: Local) -> None:

@@ -8,7 +8,6 @@ botocore ``before-call`` handler on the client.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -27,21 +26,7 @@ from mturkmake.mturk.waiting import (
 )
 from mturkmake.testing import Project
 from tests.mturk.test_results_cache import Local, open_local
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    it = open_local(tmp_path / "project")
-    yield it
-    it.market.close()
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
+from tests.mturk.test_waiting import Lines
 
 
 def count_calls(client: Any) -> Counter[str]:

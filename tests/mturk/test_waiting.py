@@ -4,9 +4,7 @@ sandbox-style waits sleep, time out and warn before auto-approval (DESIGN ยง2, ย
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,16 +17,9 @@ from mturkmake.mturk.waiting import (
     wait_settings,
     wait_until_final,
 )
-from tests.mturk.test_results_cache import Local, open_local
+from tests.mturk.test_results_cache import Local
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    it = open_local(tmp_path / "project")
-    yield it
-    it.market.close()
 
 
 class Lines:

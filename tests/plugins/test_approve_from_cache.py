@@ -90,19 +90,26 @@ def twins(
     return project, asking
 
 
+def same_state(twins: tuple[Project, Project], *names: str) -> None:
+    """Both projects hold the same files ``names``, made the same calls (each once), and left
+    the marketplace, the exposure and the balance the same."""
+    one, other = twins
+    for name in names:
+        assert one.path(name).read_bytes() == other.path(name).read_bytes(), name
+    assert calls(one) == calls(other)
+    assert set(calls(one).values()) <= {1}, "an assignment was decided by two calls"
+    assert {a: r["AssignmentStatus"] for a, r in assignments(one).items()} == {
+        a: r["AssignmentStatus"] for a, r in assignments(other).items()
+    }
+    assert exposure(one) == exposure(other)
+    assert balance(one) == balance(other)
+
+
 def _same(twins: tuple[Project, Project], first: CliResult, second: CliResult) -> None:
-    cached, asking = twins
     assert first.exit_code == second.exit_code, (first.output, second.output)
     assert first.stdout == second.stdout
     assert first.stderr == second.stderr
-    assert cached.read("survey.approved") == asking.read("survey.approved")
-    assert calls(cached) == calls(asking)
-    assert set(calls(cached).values()) <= {1}, "an assignment was decided by two calls"
-    assert {a: r["AssignmentStatus"] for a, r in assignments(cached).items()} == {
-        a: r["AssignmentStatus"] for a, r in assignments(asking).items()
-    }
-    assert exposure(cached) == exposure(asking)
-    assert balance(cached) == balance(asking)
+    same_state(twins, "survey.approved")
 
 
 def test_cached_submitted_work_is_decided_without_get_assignment_and_the_same_file(

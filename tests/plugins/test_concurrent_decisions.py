@@ -22,7 +22,7 @@ from mturkmake.marketplace.faults import FaultSettings
 from mturkmake.marketplace.server import MarketplaceServer
 from mturkmake.marketplace.service import Marketplace
 from mturkmake.testing import CliResult, Project
-from tests.plugins.test_approve_from_cache import forget_cache
+from tests.plugins.test_approve_from_cache import forget_cache, same_state
 from tests.plugins.test_approved_rule import (
     assignments,
     balance,
@@ -55,19 +55,6 @@ def _both(twins: tuple[Project, Project], *args: str) -> tuple[CliResult, CliRes
     return one.run("-j", "1", *args), sixteen.run("-j", "16", *args)
 
 
-def _same_everywhere(twins: tuple[Project, Project], *names: str) -> None:
-    one, sixteen = twins
-    for name in names:
-        assert one.path(name).read_bytes() == sixteen.path(name).read_bytes(), name
-    assert calls(one) == calls(sixteen)
-    assert set(calls(one).values()) <= {1}, "an assignment was decided by two calls"
-    assert {a: r["AssignmentStatus"] for a, r in assignments(one).items()} == {
-        a: r["AssignmentStatus"] for a, r in assignments(sixteen).items()
-    }
-    assert exposure(one) == exposure(sixteen)
-    assert balance(one) == balance(sixteen)
-
-
 def test_approved_at_j1_and_j16_is_the_same_file_and_output(
     twins: tuple[Project, Project],
 ) -> None:
@@ -94,7 +81,7 @@ def test_approved_at_j1_and_j16_is_the_same_file_and_output(
     assert shown == sorted(set(shown))
     assert shown[-1] == HITS * 3
     assert len(shown) >= 5
-    _same_everywhere(twins, "survey.approved")
+    same_state(twins, "survey.approved")
     rows = twins[1].read("survey.approved").splitlines()[1:]
     assert len(rows) == HITS * 3
     assert sorted(r.split("\t")[0] for r in rows if "\trejected\t" in r) == sorted(marks)
@@ -119,7 +106,7 @@ def test_approve_work_at_j16_prints_what_j1_prints(twins: tuple[Project, Project
     assert f"[{ids[3]}] Assignment already approved by approveWork" in sixteen.stdout
     assert f"  {len(ids)} assignments approved." in sixteen.stdout
     assert "  1 assignments were already approved." in sixteen.stdout
-    _same_everywhere(twins)
+    same_state(twins)
     assert len(calls(twins[1])) == len(ids)
 
 
@@ -143,13 +130,13 @@ def test_reject_work_and_review_results_at_j16_match_j1(twins: tuple[Project, Pr
     assert one.stdout == sixteen.stdout
     # each rejected slot's reward and fee ($0.05 + $0.01) is released once, after the calls
     assert exposure(twins[1]) == committed - Decimal("0.06") * len(rejected)
-    _same_everywhere(twins)
+    same_state(twins)
     one, sixteen = _both(twins, "reviewResults", "-resultsfile", "marked.results", "-force")
     assert one.exit_code == sixteen.exit_code == 2  # the rejected ones marked approved fail
     assert one.stdout == sixteen.stdout
     assert one.stderr == sixteen.stderr
     assert "Assignments rejected: 3/24 (12%)" in sixteen.stdout
-    _same_everywhere(twins)
+    same_state(twins)
     assert sum(calls(twins[1]).values()) == len(ids)
 
 
