@@ -134,6 +134,27 @@ def _payments(root: Path, assignment_id: str) -> list[dict[str, Any]]:
         market.close()
 
 
+def _explain(root: Path, *runs: subprocess.CompletedProcess[str]) -> str:
+    """What a failed assertion needs to tell a timing problem from a money one: the
+    marketplace's payments and the ledger's SendBonus intents, with the runs' output."""
+    payments = _query(root / ".mturkmake" / "local-marketplace.db", "SELECT COUNT(*) FROM bonuses")
+    intents = _query(
+        root / ".mturkmake" / "state.db",
+        "SELECT i.id, i.subject, json_extract(i.params, '$.BonusAmount'), i.archived_at, "
+        "o.status, o.resolved_by FROM ledger_intent i LEFT JOIN ledger_outcome o "
+        "ON o.intent_id = i.id WHERE i.operation = 'SendBonus' ORDER BY i.id",
+    )
+    lines = [f"marketplace payments: {payments}", "ledger intents:"]
+    lines += [f"  {row}" for row in intents]
+    for run in runs:
+        lines += [
+            f"run {run.args[3:]} exit {run.returncode}",
+            run.stdout[-3000:],
+            run.stderr[-3000:],
+        ]
+    return "\n".join(lines)
+
+
 def _jump(root: Path) -> None:
     market = _market(root)
     try:
@@ -231,16 +252,16 @@ def test_bonused_build_killed_20_times_pays_each_row_once(tmp_path: Path, jobs: 
         if kill == CLOCK_JUMP_AT and _pending(root):
             _jump(root)
     final = _run(root, "-j", jobs, "survey.bonused")
-    assert final.returncode == 0, final.stderr
-    assert left_pending >= 1
-    assert _bonus_count(root) == len(rows)
+    assert final.returncode == 0, _explain(root, final)
+    assert left_pending >= 1, _explain(root, final)
+    assert _bonus_count(root) == len(rows), _explain(root, final)
     for aid, worker in work:
         paid = sorted(Decimal(p["BonusAmount"]) for p in _payments(root, aid))
         wanted = sorted(Decimal(r.split("\t")[2]) for r in rows if r.startswith(aid))
-        assert paid == wanted
+        assert paid == wanted, _explain(root, final)
         assert all(p["WorkerId"] == worker for p in _payments(root, aid))
     expected = sum((fees.bonus_cost(r.split("\t")[2]) for r in rows), Decimal("0"))
-    assert before - _balance(root) == expected
+    assert before - _balance(root) == expected, _explain(root, final)
     listed = (root / "survey.bonused").read_text(encoding="utf-8").splitlines()
-    assert len(listed) == len(rows) + 1
-    assert _done_bonuses(root) == len(rows)
+    assert len(listed) == len(rows) + 1, _explain(root, final)
+    assert _done_bonuses(root) == len(rows), _explain(root, final)
