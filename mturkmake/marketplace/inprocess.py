@@ -54,6 +54,9 @@ REGION = "us-east-1"
 DUMMY_KEY = "LOCALMTURKMAKE"
 DUMMY_SECRET = "local-marketplace-needs-no-secret"
 USER_AGENT = f"mturkmake-local Botocore/{botocore.__version__}"
+#: The client attribute :func:`attach` sets when its answers wait on nothing (no fault
+#: injected); ``mturkmake.mturk.calls.call_jobs`` then sends the calls one at a time.
+CPU_BOUND = "_mturkmake_cpu_bound"
 
 
 class _Raw:
@@ -88,6 +91,9 @@ def attach(
         )
 
     client.meta.events.register("before-send.mturk", before_send)
+    # Nothing injected: an answer is Python run under the GIL that waits on nothing, so
+    # threads sending calls at once could only take turns (mturkmake.mturk.calls reads this).
+    setattr(client, CPU_BOUND, injector is None)
 
 
 def local_db_path(config: Config) -> Path:

@@ -214,6 +214,9 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Writers of this process queue here rather than on SQLite's lock, which they could
+        # only poll (see _begin_immediate): in process, -j N threads then take turns at once.
+        self._writing = threading.RLock()
         self._initialise = initialise
         self._ready = False
 
@@ -294,13 +297,14 @@ class Store:
         """A ``BEGIN IMMEDIATE`` transaction: committed on success, rolled back on error."""
         conn = self._connect()
         self._set_patience(conn, patient=False)
-        self._begin_immediate(conn)
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._writing:
+            self._begin_immediate(conn)
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @staticmethod
     def _schema(conn: sqlite3.Connection) -> str | None:

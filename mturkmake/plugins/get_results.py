@@ -431,7 +431,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
         endpoint.client,
         _cache(ctx.config),
         policies=policies,
-        jobs=_jobs(ctx),
+        jobs=_jobs(ctx, endpoint.client),
         project=reading_project(ctx.config),
         source=success_arg,
     )
@@ -515,9 +515,12 @@ def _warn_auto_approval(
     return True
 
 
-def _jobs(ctx: Context) -> int:
-    """``-j``: how many HITs a poll fetches at once (issue #17)."""
-    return max(1, int(ctx.options.get("jobs") or 1))
+def _jobs(ctx: Context, client: Any) -> int:
+    """How many HITs a poll fetches at once (issue #17): ``-j``, one at a time where calls
+    wait on nothing (:func:`~mturkmake.mturk.calls.call_jobs`)."""
+    from mturkmake.mturk.calls import call_jobs
+
+    return call_jobs(ctx, client)
 
 
 def _cache(config: Config) -> ResultsCache:
@@ -618,7 +621,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
         endpoint.client,
         _cache(ctx.config),
         policies=policies,
-        jobs=_jobs(ctx),
+        jobs=_jobs(ctx, endpoint.client),
         exact_counts=market is not None,  # the in-process local marketplace
         project=reading_project(ctx.config),
         source=job.prerequisites[0],

@@ -29,6 +29,7 @@ from tests.plugins.test_approved_rule import (
     batch_files,
     calls,
     exposure,
+    overlap_calls,
 )
 
 KILLS = 20
@@ -85,6 +86,7 @@ def test_killed_runs_decide_every_assignment_exactly_once(
     remote = assignments(project)
     assert len(remote) == ASSIGNMENTS
     assert {a["AssignmentStatus"] for a in remote.values()} == {"Submitted"}
+    overlap_calls(project.root, jobs)
     chance = random.Random(20261123)
     commands = (["survey.approved"], ["approveWork", "-successfile", "survey.success", "-force"])
     progress: list[int] = []

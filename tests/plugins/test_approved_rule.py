@@ -75,6 +75,15 @@ def project_toml(extra: str = "") -> str:
     return "\n".join(lines) + "\n" + extra
 
 
+def overlap_calls(root: Path, jobs: str) -> None:
+    """Above ``-j 1``, give the project's in-process calls a latency so that they really
+    overlap: with nothing injected they wait on nothing and go one at a time
+    (``mturkmake.mturk.calls.call_jobs``), and a ``-j 16`` test would test ``-j 1``."""
+    if jobs != "1":
+        with (root / "mturkmake.toml").open("a", encoding="utf-8") as toml:
+            toml.write('\n[local.faults]\nlatency = "1ms"\n')
+
+
 def batch_files(
     rows: int, *, name: str = "survey", extra: str = "", assignments: int = 1
 ) -> dict[str, str]:

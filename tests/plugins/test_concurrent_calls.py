@@ -20,6 +20,9 @@ from mturkmake.testing import Project
 from tests.test_money_safety import BATCH
 
 ROWS = 40
+#: Calls that wait (as on any real endpoint), so that -j 16 really overlaps them: without a
+#: fault the in-process marketplace's calls go one at a time (calls.call_jobs).
+WAITING = 'endpoint = "local"\n\n[local.faults]\nlatency = "2ms"\n'
 
 
 def _batch(rows: int = ROWS) -> dict[str, str]:
@@ -36,7 +39,7 @@ def _outputs(project: Project) -> dict[str, bytes]:
 
 
 def test_j1_and_j16_write_identical_files(mturkmake_project: Project) -> None:
-    mturkmake_project.write({**_batch(), "mturkmake.toml": 'endpoint = "local"\n'})
+    mturkmake_project.write({**_batch(), "mturkmake.toml": WAITING})
     first = mturkmake_project.run("-j", "1", "s.success")
     assert first.exit_code == 0, first.stderr
     one = _outputs(mturkmake_project)
@@ -52,7 +55,7 @@ def test_j1_and_j16_write_identical_files(mturkmake_project: Project) -> None:
 
 
 def test_results_fetched_at_j16_are_the_files_of_j1(mturkmake_project: Project) -> None:
-    mturkmake_project.write({**_batch(20), "mturkmake.toml": 'endpoint = "local"\n'})
+    mturkmake_project.write({**_batch(20), "mturkmake.toml": WAITING})
     first = mturkmake_project.run("-j", "1", "s.results", "--wait")
     assert first.exit_code == 0, first.stderr
     one = _outputs(mturkmake_project)
@@ -63,6 +66,57 @@ def test_results_fetched_at_j16_are_the_files_of_j1(mturkmake_project: Project) 
     second = mturkmake_project.run("-j", "16", "s.results", "--wait")
     assert second.exit_code == 0, second.stderr
     assert _outputs(mturkmake_project) == one
+
+
+def _most_in_flight(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Watch the in-process marketplace's answers: ``[calls in flight now, most at once]``."""
+    from mturkmake.marketplace import inprocess
+
+    seen = [0, 0]
+    lock = threading.Lock()
+    answer = inprocess.handle
+
+    def handle(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            seen[0] += 1
+            seen[1] = max(seen)
+        try:
+            return answer(*args, **kwargs)
+        finally:
+            with lock:
+                seen[0] -= 1
+
+    monkeypatch.setattr(inprocess, "handle", handle)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("toml", "overlap"),
+    [('endpoint = "local"\n', False), (WAITING, True)],
+    ids=["plain", "latency"],
+)
+def test_in_process_calls_overlap_only_when_they_wait(
+    mturkmake_project: Project, monkeypatch: pytest.MonkeyPatch, toml: str, overlap: bool
+) -> None:
+    # In process with nothing injected a call waits on nothing: -j 16 threads could only take
+    # turns under the GIL (slower than one at a time), so the calls go one by one; with a
+    # latency they wait, and overlap up to -j.
+    mturkmake_project.write({**_batch(), "mturkmake.toml": toml})
+    seen = _most_in_flight(monkeypatch)
+    result = mturkmake_project.run("-j", "16", "s.results", "--wait")
+    assert result.exit_code == 0, result.stderr
+    assert mturkmake_project.path("s.success").read_text().count("\n") == ROWS + 1
+    if overlap:
+        assert 1 < seen[1] <= 16
+    else:
+        assert seen[1] == 1
+
+
+def test_the_cpu_bound_mark_has_one_name() -> None:
+    from mturkmake.marketplace import inprocess
+    from mturkmake.mturk import calls
+
+    assert calls._CPU_BOUND == inprocess.CPU_BOUND
 
 
 @pytest.fixture

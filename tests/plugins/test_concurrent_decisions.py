@@ -30,6 +30,7 @@ from tests.plugins.test_approved_rule import (
     calls,
     exposure,
     fetched,
+    overlap_calls,
     results_with_marks,
 )
 from tests.plugins.test_fail_once import denied, deny, write_batch
@@ -45,6 +46,7 @@ def twins(
     project = mturkmake_project
     project.write(batch_files(HITS, assignments=3, extra="max_reject_share = 0.5\n"))
     fetched(project)
+    overlap_calls(project.root, "16")  # both twins: the -j 16 one's calls really overlap
     twin = project.root.parent / "twin"
     shutil.copytree(project.root, twin)
     return project, Project(twin, capsys, monkeypatch)
@@ -253,6 +255,7 @@ def test_access_denied_at_j16_stops_at_the_first_call_with_one_line(
     if operation == "GetAssignment":
         forget_cache(project)
     deny(project, operation)
+    overlap_calls(project.root, "16")
     result = project.run("-j", "16", "survey.approved")
     assert result.exit_code == 2, result.output
     errors = result.stderr.splitlines()
@@ -267,6 +270,7 @@ def test_access_lost_midway_at_j16_writes_what_was_decided(mturkmake_project: Pr
     write_batch(project, "local", 12)
     assert project.run("survey.results", "--wait").exit_code == 0
     deny(project, "ApproveAssignment", allow=2)
+    overlap_calls(project.root, "16")
     result = project.run("-j", "16", "survey.approved")
     assert result.exit_code == 2, result.output
     errors = result.stderr.splitlines()

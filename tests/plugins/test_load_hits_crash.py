@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins.test_approved_rule import overlap_calls
 from tests.plugins.test_load_hits import batch_files, marketplace_hits, success_ids
 
 pytestmark = pytest.mark.slow
@@ -153,6 +154,7 @@ def test_sigkill_at_random_points_never_duplicates(tmp_path: Path, jobs: str) ->
     root.mkdir()
     for name, text in batch_files(ROWS).items():
         (root / name).write_text(text, encoding="utf-8")
+    overlap_calls(root, jobs)
     db = root / ".mturkmake" / "local-marketplace.db"
     rng = random.Random(20261123)
     left_pending = 0

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugins.test_approved_rule import overlap_calls
 from tests.plugins.test_load_hits import batch_files, success_ids
 
 pytestmark = pytest.mark.slow
@@ -131,6 +132,7 @@ def test_a_kill_at_an_exact_point_never_duplicates(
     root.mkdir()
     for name, text in batch_files(ROWS).items():
         (root / name).write_text(text, encoding="utf-8")
+    overlap_calls(root, jobs)
     (root / "mturkmake_plugins.py").write_text(CRASH_PLUGIN, encoding="utf-8")
     market = root / ".mturkmake" / "local-marketplace.db"
 
