@@ -6,7 +6,11 @@ Runs ``mturkmake -j N hello.success`` in process (the local marketplace, hellowo
 ``synchronous=FULL``: one fsync of the WAL) and printing them per HIT, with the wall time.
 Before issue #17's group commit a HIT took two (its intent, then its outcome).
 
-Usage: ``python benchmarks/ledger_commits.py [--rows 1000] [--jobs 1 16]``.
+In process with nothing injected a step's calls go one at a time whatever ``-j``
+(``mturkmake.mturk.calls.call_jobs``), so ``--latency`` (default ``1ms``; ``0``: none) sets
+``[local.faults] latency`` and the calls of ``-j 16`` really overlap, as on a real endpoint.
+
+Usage: ``python benchmarks/ledger_commits.py [--rows 1000] [--jobs 1 16] [--latency 1ms]``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 16])
+    parser.add_argument("--latency", default="1ms", help="[local.faults] latency; 0: none")
     args = parser.parse_args()
     from mturkmake.cli import main as cli_main
     from mturkmake.core.state import StateDB
@@ -55,6 +60,9 @@ def main() -> int:
             copy_example(EXAMPLE, where)
             with (where / "hello.input").open("w", encoding="utf-8") as out:
                 out.write("city\n" + "".join(f"City {n}\n" for n in range(args.rows)))
+            if args.latency not in ("", "0"):
+                with (where / "mturkmake.toml").open("a", encoding="utf-8") as toml:
+                    toml.write(f'\n[local.faults]\nlatency = "{args.latency}"\n')
             os.chdir(where)
             counted["commits"] = 0
             start = time.perf_counter()
@@ -67,7 +75,7 @@ def main() -> int:
             print(
                 f"-j {jobs:>2}: {counted['commits']} state.db transactions for {args.rows} HITs "
                 f"= {counted['commits'] / args.rows:.2f} per HIT; {wall:.1f} s "
-                f"(load {os.getloadavg()[0]:.2f})"
+                f"(latency {args.latency}, load {os.getloadavg()[0]:.2f})"
             )
     return 0
 
