@@ -123,7 +123,14 @@ def assignments(project: Project) -> dict[str, dict[str, Any]]:
     """Every visible assignment of the marketplace, by id."""
     found: dict[str, dict[str, Any]] = {}
     with marketplace(project) as market:
-        hits = market.call("ListHITs", {"MaxResults": 100})["HITs"]
+        hits: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"MaxResults": 100}
+        while True:
+            listed = market.call("ListHITs", params)
+            hits += listed["HITs"]
+            if not listed.get("NextToken"):
+                break
+            params["NextToken"] = listed["NextToken"]
         for hit in hits:
             page = market.call("ListAssignmentsForHIT", {"HITId": hit["HITId"], "MaxResults": 100})
             found.update({a["AssignmentId"]: a for a in page["Assignments"]})
