@@ -27,6 +27,7 @@ from mturkmake.mturk.waiting import (
 from mturkmake.testing import Project
 from tests.mturk.test_results_cache import Local, open_local
 from tests.mturk.test_waiting import Lines
+from tests.plugins.test_approved_rule import overlap_calls
 
 
 def count_calls(client: Any) -> Counter[str]:
@@ -244,6 +245,7 @@ def test_results_with_wait_equal_results_fetched_after_the_batch_is_final(
             "survey.properties": PROPERTIES,
         }
     )
+    overlap_calls(project.root, jobs)  # -j 4: the polls' fetches really overlap
     waited = project.run("-j", jobs, "survey.results", "--wait")
     assert waited.exit_code == 0, waited.output
     assert "made 'survey.results': 75/75 assignments, 25/25 HITs final" in waited.stdout
