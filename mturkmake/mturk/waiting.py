@@ -137,11 +137,11 @@ class Tracked:
         snapshot was polled.
     :param refresh: ``refresh(snapshot, changed)``: the snapshot brought up to date when only
         the HITs of ``changed`` may have changed (:meth:`Fetcher.refresh
-        <mturkmake.mturk.results_cache.Fetcher.refresh>` of the batch's rows).
+        <mturkmake.mturk.results_fetch.Fetcher.refresh>` of the batch's rows).
     :param first_open: ``first_open(snapshot, changed)``: the first HIT not final in the
         snapshot that is still open now, or ``None`` when all of them are final now;
         ``changed``: the HITs changed since the previous check (:meth:`Fetcher.first_open
-        <mturkmake.mturk.results_cache.Fetcher.first_open>`).
+        <mturkmake.mturk.results_fetch.Fetcher.first_open>`).
     """
 
     since: int

@@ -50,7 +50,8 @@ from mturkmake.mturk.settings import settings
 if TYPE_CHECKING:
     from mturkmake.formats.success import SuccessRow
     from mturkmake.mturk.endpoint import Endpoint
-    from mturkmake.mturk.results_cache import Fetcher, ResultsCache, Snapshot
+    from mturkmake.mturk.results_cache import ResultsCache, Snapshot
+    from mturkmake.mturk.results_fetch import Fetcher
     from mturkmake.mturk.waiting import WaitSettings
 
 __all__ = [
@@ -153,7 +154,7 @@ def get_results_command(args: Mapping[str, Any], ctx: Context) -> int:
     """
     from mturkmake.mturk.coverage import batch_policies, ledger_batch, ledger_first, reading_project
     from mturkmake.mturk.endpoint import run_endpoint
-    from mturkmake.mturk.results_cache import Fetcher
+    from mturkmake.mturk.results_fetch import Fetcher
     from mturkmake.mturk.results_render import completion_lines, read_success_file, render_results
 
     success_arg = str(args["successfile"])
@@ -361,7 +362,7 @@ def _fetch_and_wait(job: Job, rows: Sequence[SuccessRow]) -> tuple[Snapshot, str
     second value is the line saying what is pending when ``--wait=TIMEOUT`` ran out."""
     from mturkmake.mturk.coverage import batch_policies, reading_project
     from mturkmake.mturk.endpoint import run_endpoint
-    from mturkmake.mturk.results_cache import Fetcher
+    from mturkmake.mturk.results_fetch import Fetcher
     from mturkmake.mturk.waiting import wait_settings
 
     ctx = job.context

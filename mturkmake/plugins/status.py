@@ -176,7 +176,8 @@ def _now(ctx: Context) -> datetime:
 def _entries(ctx: Context, rows: Sequence[BatchRow], refresh: bool) -> dict[str, Fetched]:
     from mturkmake.core.state import StateDB
     from mturkmake.formats.success import SuccessRow
-    from mturkmake.mturk.results_cache import Fetcher, ResultsCache
+    from mturkmake.mturk.results_cache import ResultsCache
+    from mturkmake.mturk.results_fetch import Fetcher
     from mturkmake.mturk.settings import settings
 
     cache = ResultsCache(StateDB(ctx.config.state_dir / "state.db"), settings(ctx.config).identity)

@@ -21,12 +21,12 @@ from mturkmake.marketplace.inprocess import make_local_client, open_local_market
 from mturkmake.marketplace.service import Marketplace
 from mturkmake.mturk.results_cache import (
     PAGE_SIZE,
-    Fetcher,
     ResultsCache,
     downstream_targets,
     is_final,
     mark_batch_changed,
 )
+from mturkmake.mturk.results_fetch import Fetcher
 from mturkmake.mturk.settings import mturk_config
 
 QUESTION = (

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from mturkmake.formats.success import SuccessRow
-from mturkmake.mturk.results_cache import Fetcher, Snapshot
+from mturkmake.mturk.results_cache import Snapshot
+from mturkmake.mturk.results_fetch import Fetcher
 from mturkmake.mturk.waiting import (
     ProgressView,
     Tracked,

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from mturkmake.errors import UsageError
-from mturkmake.mturk.results_cache import Fetched, Fetcher, Snapshot
+from mturkmake.mturk.results_cache import Fetched, Snapshot
+from mturkmake.mturk.results_fetch import Fetcher
 from mturkmake.mturk.waiting import (
     ProgressView,
     WaitSettings,

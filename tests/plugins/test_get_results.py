@@ -16,7 +16,7 @@ import pytest
 
 from mturkmake.formats.results import ASSIGNMENT_COLUMNS, HIT_COLUMNS, open_results
 from mturkmake.formats.success import SuccessRow, write_success
-from mturkmake.mturk.results_cache import Fetcher
+from mturkmake.mturk.results_fetch import Fetcher
 from mturkmake.mturk.results_render import (
     BatchInputs,
     completion_lines,

@@ -122,7 +122,7 @@ def test_results_wait_for_a_policy_the_marketplace_has_not_run(
     mturkmake_project: Project,
 ) -> None:
     """A Fetcher told a HIT has a HIT-level policy keeps it open until a report exists."""
-    from mturkmake.mturk.results_cache import Fetcher
+    from mturkmake.mturk.results_fetch import Fetcher
     from tests.plugins.test_approved_rule import marketplace
 
     project = mturkmake_project
