@@ -1,6 +1,6 @@
 """Qualifications a HIT batch needs before it is loaded (issue 15).
 
-Two things happen here, each called once from the load (``plugins/load_hits.py``):
+Two things happen here, each called once from the load (``mturk/load.py``):
 
 **Qualification files.** A HIT properties file may name a qualification by its id file,
 ``qualification.1:skill.properties.success``. :func:`ensure_type_files` creates each such
