@@ -130,9 +130,12 @@ def test_an_edited_paid_row_stops_the_run_naming_it(
 
 def _rows_with_bad(kind: str, pairs: list[tuple[str, str]]) -> tuple[str, str]:
     (a, wa), (b, wb), _ = pairs
+    # One worker may have done several of the HITs (the local crowd's choices follow the
+    # project's random id): the other worker must really be another one.
+    other = next((w for _, w in pairs if w != wb), "AOTHERWORKER000")
     bad = {
         "unknown assignment": (("NOSUCHASSIGNMENT", wb, "1.00", "x"), "no such assignment"),
-        "other worker": ((b, wa, "1.00", "x"), f"was done by worker {wb}, not {wa}"),
+        "other worker": ((b, other, "1.00", "x"), f"was done by worker {wb}, not {other}"),
         "negative": ((b, wb, "-1", "x"), "must be more than $0.00"),
         "not a number": ((b, wb, "lots", "x"), "is not an amount in dollars"),
         "empty reason": ((b, wb, "1.00", " "), "the reason is empty"),
