@@ -26,6 +26,7 @@ from mturkmake.errors import ConfigError, LedgerError, UsageError
 from mturkmake.mturk.ledger_queries import projection_rows
 
 if TYPE_CHECKING:
+    from mturkmake.hookspecs import Config
     from mturkmake.mturk.ledger import Ledger
 
 #: The ledger operation of one HIT (one type per distinct type-level property set).
@@ -511,6 +512,24 @@ def frozen_key_columns(records: Sequence[BatchRow]) -> tuple[str, ...] | None:
     return records[0].key_columns if records else None
 
 
+def batch_key_columns(
+    config: Config,
+    records: Sequence[BatchRow],
+    *,
+    referenced: Sequence[str],
+    header: Sequence[str],
+) -> list[str]:
+    """:func:`choose_key_columns` for the batch of ``records`` and config ``key_columns``
+    (the load and its rehearsal choose alike)."""
+    return choose_key_columns(
+        frozen_key_columns(records),
+        config.get("key_columns"),
+        referenced=referenced,
+        header=header,
+        source=config.sources.get("key_columns"),
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Adoption (a .success without ledger records: a fresh clone, a deleted .mturkmake/)
 # --------------------------------------------------------------------------------------------
@@ -577,6 +596,7 @@ __all__ = [
     "RowKeys",
     "additions",
     "batch_for_success",
+    "batch_key_columns",
     "batch_rows",
     "choose_key_columns",
     "count_older",

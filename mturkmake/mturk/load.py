@@ -136,10 +136,9 @@ def load(
     from mturkmake.mturk import money as spending
     from mturkmake.mturk.batch import (
         Projection,
+        batch_key_columns,
         batch_rows,
-        choose_key_columns,
         edited_error,
-        frozen_key_columns,
         growth_limit,
         known_batches,
         pick_batch,
@@ -172,12 +171,8 @@ def load(
             request.input_rel, request.success_rel, known, new_batch=request.new_batch
         )
         records = batch_rows(ledger, batch, values=False)
-        key_columns = choose_key_columns(
-            frozen_key_columns(records),
-            config.get("key_columns"),
-            referenced=checked.referenced,
-            header=checked.header,
-            source=config.sources.get("key_columns"),
+        key_columns = batch_key_columns(
+            config, records, referenced=checked.referenced, header=checked.header
         )
         plan = LoadPlan(
             stream, records, key_columns, limit=request.limit, requirements=requirements

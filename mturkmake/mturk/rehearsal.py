@@ -102,10 +102,9 @@ def rehearse_load(
     """
     from mturkmake.mturk import money
     from mturkmake.mturk.batch import (
+        batch_key_columns,
         batch_rows,
-        choose_key_columns,
         edited_error,
-        frozen_key_columns,
         known_batches,
         pick_batch,
     )
@@ -118,12 +117,8 @@ def rehearse_load(
             known = known_batches(ledger, input_rel)  # type: ignore[arg-type]
             batch = pick_batch(input_rel, success_rel, known, new_batch=new_batch)
             records = batch_rows(ledger, batch, values=False)  # type: ignore[arg-type]
-        key_columns = choose_key_columns(
-            frozen_key_columns(records),
-            config.get("key_columns"),
-            referenced=checked.referenced,
-            header=checked.header,
-            source=config.sources.get("key_columns"),
+        key_columns = batch_key_columns(
+            config, records, referenced=checked.referenced, header=checked.header
         )
         survey = LoadPlan(stream, records, key_columns).survey(count_older=False)
         if survey.edited and not replace_edited:
